@@ -1,0 +1,213 @@
+//! Settings: config/default.toml (compiled in), then an optional `--config FILE`, then
+//! `CHATNODE__SECTION__KEY` environment variables, the environment winning.
+
+use std::{collections::HashMap, net::SocketAddr, path::PathBuf, time::Duration};
+
+use config::{Config, Environment, File, FileFormat};
+use serde::Deserialize;
+
+/// The defaults, compiled in so the binary runs with no files around it.
+pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+
+/// A setting that stops start-up; the message names the key.
+#[derive(Debug, thiserror::Error)]
+#[error("bad setting: {0}")]
+pub struct SettingsError(pub String);
+
+/// All settings of a node.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    /// Listening address, data directory, workers.
+    pub server: ServerSettings,
+    /// WebSocket session timing and frame size.
+    pub session: SessionSettings,
+    /// Registration and tokens.
+    pub accounts: AccountSettings,
+    /// Message limits and recall.
+    pub messages: MessageSettings,
+    /// Durability and cache.
+    pub storage: StorageSettings,
+    /// Rate and size limits.
+    pub limits: LimitSettings,
+    /// Optional TLS.
+    pub tls: TlsSettings,
+}
+
+/// `[server]`
+#[derive(Debug, Clone, Deserialize)]
+pub struct ServerSettings {
+    /// Address and port for HTTP and WebSocket.
+    pub bind: String,
+    /// Store and media directory.
+    pub data_dir: PathBuf,
+    /// Separate address for /metrics; empty = same as `bind`.
+    pub metrics_bind: String,
+    /// Grace period on shutdown.
+    pub shutdown_timeout_secs: u64,
+    /// HTTP worker threads; 0 = one per core.
+    pub workers: usize,
+}
+
+/// `[session]`
+#[derive(Debug, Clone, Deserialize)]
+pub struct SessionSettings {
+    /// Told to clients as heartbeat_ms.
+    pub heartbeat_interval_secs: u64,
+    /// Silence before close 4000.
+    pub heartbeat_timeout_secs: u64,
+    /// Time allowed before the first `auth` frame.
+    pub auth_timeout_secs: u64,
+    /// Largest WebSocket frame.
+    pub max_frame_bytes: usize,
+}
+
+/// `[accounts]`
+#[derive(Debug, Clone, Deserialize)]
+pub struct AccountSettings {
+    /// Whether /api/register is open.
+    pub registration_open: bool,
+    /// Token lifetime in seconds.
+    pub token_ttl_secs: u64,
+}
+
+/// `[messages]`
+#[derive(Debug, Clone, Deserialize)]
+pub struct MessageSettings {
+    /// Recall window in seconds.
+    pub recall_window_secs: u64,
+    /// Largest message body in bytes.
+    pub max_body_bytes: usize,
+}
+
+/// When an `ack` may be sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    /// After flush + fsync, grouped.
+    Sync,
+    /// After the write reached the store's memory; background flush.
+    Relaxed,
+}
+
+/// `[storage]`
+#[derive(Debug, Clone, Deserialize)]
+pub struct StorageSettings {
+    /// Ack policy.
+    pub durability: Durability,
+    /// Background flush period in relaxed mode.
+    pub flush_every_ms: u64,
+    /// sled page cache in MiB.
+    pub cache_mb: u64,
+}
+
+/// `[limits]`
+#[derive(Debug, Clone, Deserialize)]
+pub struct LimitSettings {
+    /// Frames per second per session (burst of the same size).
+    pub messages_per_sec: u32,
+    /// Register/login attempts per minute per client address.
+    pub logins_per_min: u32,
+    /// Most open sockets.
+    pub max_connections: usize,
+    /// Largest media upload.
+    pub max_media_bytes: usize,
+    /// Most members in a group.
+    pub max_group_members: usize,
+}
+
+/// `[tls]`
+#[derive(Debug, Clone, Deserialize)]
+pub struct TlsSettings {
+    /// PEM certificate chain path; empty = no TLS.
+    pub cert: String,
+    /// PEM private key path; empty = no TLS.
+    pub key: String,
+}
+
+impl Settings {
+    /// Defaults, then `file`, then the process environment.
+    pub fn load(file: Option<&std::path::Path>) -> Result<Self, SettingsError> {
+        Self::load_with_env(file, None)
+    }
+
+    /// Like [`Settings::load`], with the environment given as a map (tests use this so
+    /// they never touch the process environment).
+    pub fn load_with_env(
+        file: Option<&std::path::Path>,
+        env: Option<HashMap<String, String>>,
+    ) -> Result<Self, SettingsError> {
+        let mut builder =
+            Config::builder().add_source(File::from_str(DEFAULT_TOML, FileFormat::Toml));
+        if let Some(path) = file {
+            builder = builder.add_source(File::from(path.to_path_buf()).required(true));
+        }
+        let environment = Environment::with_prefix("CHATNODE")
+            .prefix_separator("__")
+            .separator("__")
+            .try_parsing(true)
+            .source(env);
+        let settings: Settings = builder
+            .add_source(environment)
+            .build()
+            .and_then(|c| c.try_deserialize())
+            .map_err(|e| SettingsError(e.to_string()))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Defaults only, for tests and tools.
+    pub fn defaults() -> Result<Self, SettingsError> {
+        Self::load_with_env(None, Some(HashMap::new()))
+    }
+
+    /// Checks that the values make sense together; names the key that does not.
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        let bad = |key: &str, why: &str| Err(SettingsError(format!("{key}: {why}")));
+        if self.server.bind.parse::<SocketAddr>().is_err() {
+            return bad("server.bind", "expected ADDRESS:PORT, e.g. 127.0.0.1:8080");
+        }
+        if !self.server.metrics_bind.is_empty()
+            && self.server.metrics_bind.parse::<SocketAddr>().is_err()
+        {
+            return bad("server.metrics_bind", "expected ADDRESS:PORT or empty");
+        }
+        if self.server.data_dir.as_os_str().is_empty() {
+            return bad("server.data_dir", "must not be empty");
+        }
+        if self.session.heartbeat_timeout_secs == 0 {
+            return bad("session.heartbeat_timeout_secs", "must be at least 1");
+        }
+        if self.session.max_frame_bytes < 1024 {
+            return bad("session.max_frame_bytes", "must be at least 1024");
+        }
+        if self.messages.max_body_bytes == 0 {
+            return bad("messages.max_body_bytes", "must be at least 1");
+        }
+        if self.limits.messages_per_sec == 0 {
+            return bad("limits.messages_per_sec", "must be at least 1");
+        }
+        if self.limits.logins_per_min == 0 {
+            return bad("limits.logins_per_min", "must be at least 1");
+        }
+        if self.storage.cache_mb == 0 {
+            return bad("storage.cache_mb", "must be at least 1");
+        }
+        if self.tls.cert.is_empty() != self.tls.key.is_empty() {
+            return bad("tls.cert / tls.key", "set both or neither");
+        }
+        Ok(())
+    }
+
+    /// The bind address, already validated.
+    pub fn bind_addr(&self) -> Result<SocketAddr, SettingsError> {
+        self.server
+            .bind
+            .parse()
+            .map_err(|_| SettingsError("server.bind: not an address".into()))
+    }
+
+    /// Silence after which a session is closed.
+    pub fn heartbeat_timeout(&self) -> Duration {
+        Duration::from_secs(self.session.heartbeat_timeout_secs)
+    }
+}

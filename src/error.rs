@@ -1,0 +1,136 @@
+//! Typed errors, and the one place where they become HTTP answers or `error` frames.
+//!
+//! Every layer returns [`Error`]; [`Error::code`] is the protocol's error code and
+//! [`Error::status`] the HTTP status, so the mapping lives here and nowhere else.
+
+use actix_web::{http::StatusCode, HttpResponse, ResponseError};
+use serde_json::json;
+
+/// Everything that can go wrong while serving a client.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The request or frame is malformed (not JSON, unknown type, missing or bad field).
+    #[error("{0}")]
+    BadRequest(String),
+    /// A body, frame or upload is over its configured limit.
+    #[error("{0}")]
+    TooLarge(String),
+    /// No, a wrong, or an expired token; or a wrong password.
+    #[error("unauthorized")]
+    Unauthorized,
+    /// The caller is authenticated but the action is switched off (e.g. registration).
+    #[error("{0}")]
+    Forbidden(String),
+    /// The conversation does not exist or the caller is not a member: never told apart.
+    #[error("no such conversation")]
+    NoSuchConversation,
+    /// A resource other than a conversation was not found (media, route, user).
+    #[error("{0}")]
+    NotFound(String),
+    /// The caller is a member but the action needs another role (e.g. members of a direct chat).
+    #[error("{0}")]
+    NotMember(String),
+    /// The username is taken.
+    #[error("username taken")]
+    Conflict,
+    /// Too many requests or frames.
+    #[error("rate limited")]
+    RateLimited,
+    /// A recall came after the configured window.
+    #[error("recall window passed")]
+    RecallWindowPassed,
+    /// Only the sender may recall a message.
+    #[error("only the sender may recall a message")]
+    NotSender,
+    /// The node is at its connection limit.
+    #[error("too many connections")]
+    Unavailable,
+    /// The store or an actor failed; details are logged, not sent.
+    #[error("internal error")]
+    Internal(String),
+}
+
+/// Shorthand used across the crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// The protocol's error code (PROTOCOL.md, "Error codes").
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::BadRequest(_) => "bad_frame",
+            Error::TooLarge(_) => "too_large",
+            Error::Unauthorized => "unauthorized",
+            Error::Forbidden(_) => "forbidden",
+            Error::NoSuchConversation => "no_such_conversation",
+            Error::NotFound(_) => "not_found",
+            Error::NotMember(_) => "not_member",
+            Error::Conflict => "conflict",
+            Error::RateLimited => "rate_limited",
+            Error::RecallWindowPassed => "recall_window_passed",
+            Error::NotSender => "not_sender",
+            Error::Unavailable => "unavailable",
+            Error::Internal(_) => "internal",
+        }
+    }
+
+    /// The message shown to the client; internal details stay in the log.
+    pub fn client_message(&self) -> String {
+        match self {
+            Error::Internal(_) => "internal error".to_string(),
+            other => other.to_string(),
+        }
+    }
+
+    /// Shorthand for a bad request with a message.
+    pub fn bad(msg: impl Into<String>) -> Self {
+        Error::BadRequest(msg.into())
+    }
+}
+
+impl From<sled::Error> for Error {
+    fn from(e: sled::Error) -> Self {
+        Error::Internal(format!("store: {e}"))
+    }
+}
+
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Self {
+        Error::Internal(format!("io: {e}"))
+    }
+}
+
+impl From<actix::MailboxError> for Error {
+    fn from(e: actix::MailboxError) -> Self {
+        Error::Internal(format!("actor mailbox: {e}"))
+    }
+}
+
+impl ResponseError for Error {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Error::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Error::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::Unauthorized => StatusCode::UNAUTHORIZED,
+            Error::Forbidden(_) => StatusCode::FORBIDDEN,
+            Error::NoSuchConversation | Error::NotFound(_) => StatusCode::NOT_FOUND,
+            Error::NotMember(_) | Error::NotSender => StatusCode::FORBIDDEN,
+            Error::Conflict => StatusCode::CONFLICT,
+            Error::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            Error::RecallWindowPassed => StatusCode::CONFLICT,
+            Error::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let Error::Internal(detail) = self {
+            tracing::error!(%detail, "internal error");
+        }
+        let code = match self {
+            Error::BadRequest(_) => "bad_request",
+            other => other.code(),
+        };
+        HttpResponse::build(self.status_code())
+            .json(json!({"error": {"code": code, "message": self.client_message()}}))
+    }
+}

@@ -1,0 +1,434 @@
+//! Wire types: the JSON frames and objects of PROTOCOL.md, and nothing else.
+//!
+//! Client frames are parsed in two steps (JSON value, then the typed frame) so a bad
+//! frame is answered with `bad_frame` naming what was wrong and echoing its `ref`.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+
+/// Largest conversation id a client may name: ids stay exact in JavaScript.
+pub const MAX_CONV_ID: u64 = (1 << 53) - 1;
+
+/// What a message is; `system` is written only by the node (membership changes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum MessageKind {
+    /// Plain text.
+    #[default]
+    Text,
+    /// An image, `media_url` points at it.
+    Image,
+    /// A voice clip.
+    Voice,
+    /// A video.
+    Video,
+    /// Written by the node: members added or removed, group created.
+    System,
+}
+
+/// Direct (two people) or group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConvKind {
+    /// Exactly two members, one per pair.
+    Direct,
+    /// Named, any number of members.
+    Group,
+}
+
+/// The message object clients see.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MessageView {
+    /// Conversation id.
+    pub conv: u64,
+    /// Position in the conversation, gapless from 1.
+    pub seq: u64,
+    /// Username of the sender (the acting user for `system`).
+    pub sender: String,
+    /// The sender's dedupe id ("" for system messages).
+    pub client_id: String,
+    /// What it is.
+    pub kind: MessageKind,
+    /// Text; empty once recalled.
+    pub body: String,
+    /// Media link, if any.
+    pub media_url: Option<String>,
+    /// Server time in ms when stored.
+    pub ts: u64,
+    /// Whether the sender recalled it.
+    pub recalled: bool,
+}
+
+/// The conversation object clients see, from one member's point of view.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConversationView {
+    /// Conversation id.
+    pub conv: u64,
+    /// Direct or group.
+    pub kind: ConvKind,
+    /// Group name; for direct chats the other member's name.
+    pub name: String,
+    /// Usernames, sorted.
+    pub members: Vec<String>,
+    /// Seq of the newest message (0 if none).
+    pub last_seq: u64,
+    /// The newest message.
+    pub last_message: Option<MessageView>,
+    /// Others' messages after `read_seq`.
+    pub unread: u64,
+    /// Pinned by this member.
+    pub pinned: bool,
+    /// This member's read position.
+    pub read_seq: u64,
+    /// This member's delivered position.
+    pub delivered_seq: u64,
+}
+
+/// Frames a client sends.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientFrame {
+    /// Authenticate with a token (first frame).
+    Auth {
+        /// Login token.
+        token: String,
+    },
+    /// Heartbeat; `ts` is echoed.
+    Ping {
+        /// Any number.
+        #[serde(default)]
+        ts: Option<serde_json::Number>,
+    },
+    /// Send a message to `conv`, or to the direct chat with `to`.
+    Send(SendFrame),
+    /// Cumulative delivery confirmation.
+    Delivered {
+        /// Conversation.
+        conv: u64,
+        /// Up to and including this seq.
+        seq: u64,
+    },
+    /// Cumulative read confirmation.
+    Read {
+        /// Conversation.
+        conv: u64,
+        /// Up to and including this seq.
+        seq: u64,
+    },
+    /// Catch up after a reconnect.
+    Sync {
+        /// conv id (decimal string) -> last seq seen.
+        convs: BTreeMap<String, u64>,
+        /// Messages per conversation (default 50, max 500).
+        #[serde(default)]
+        limit: Option<u32>,
+    },
+    /// A history page, like the HTTP one.
+    History {
+        /// Conversation.
+        conv: u64,
+        /// Messages older than this seq.
+        #[serde(default)]
+        before: Option<u64>,
+        /// Messages newer than this seq.
+        #[serde(default)]
+        after: Option<u64>,
+        /// Page size (default 20, clamped to 100).
+        #[serde(default)]
+        limit: Option<u32>,
+    },
+    /// Take back one's own message within the window.
+    Recall {
+        /// Conversation.
+        conv: u64,
+        /// The message.
+        seq: u64,
+    },
+    /// "is typing", relayed and not stored.
+    Typing {
+        /// Conversation.
+        conv: u64,
+    },
+}
+
+/// The fields of a `send` frame.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct SendFrame {
+    /// Target conversation (or use `to`).
+    #[serde(default)]
+    pub conv: Option<u64>,
+    /// Username: finds or creates the direct conversation.
+    #[serde(default)]
+    pub to: Option<String>,
+    /// 1-64 chars, unique per sender.
+    pub client_id: String,
+    /// text, image, voice or video.
+    #[serde(default)]
+    pub kind: MessageKind,
+    /// Text or caption.
+    #[serde(default)]
+    pub body: String,
+    /// Optional link from POST /api/media.
+    #[serde(default)]
+    pub media_url: Option<String>,
+}
+
+/// Frames the node sends.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerFrame {
+    /// Authentication succeeded.
+    AuthOk {
+        /// Username.
+        user: String,
+        /// This socket's session id.
+        session: String,
+        /// Node time in ms.
+        server_time: u64,
+        /// How often the node expects a frame.
+        heartbeat_ms: u64,
+    },
+    /// A stored message.
+    Message {
+        /// The message.
+        msg: MessageView,
+    },
+    /// The sender's message is durable.
+    Ack {
+        /// The sender's id for it.
+        client_id: String,
+        /// Conversation.
+        conv: u64,
+        /// Its seq.
+        seq: u64,
+        /// Its server time.
+        ts: u64,
+    },
+    /// Someone received or read up to `seq`.
+    Receipt {
+        /// Conversation.
+        conv: u64,
+        /// Who.
+        user: String,
+        /// "delivered" or "read".
+        status: &'static str,
+        /// Up to this seq.
+        seq: u64,
+    },
+    /// This user's unread count changed (from another device, a recall, ...).
+    Unread {
+        /// Conversation.
+        conv: u64,
+        /// New count.
+        count: u64,
+    },
+    /// A message was recalled.
+    Recalled {
+        /// Conversation.
+        conv: u64,
+        /// Which.
+        seq: u64,
+        /// Who recalled it.
+        by: String,
+    },
+    /// A user came online (first socket) or went offline (last socket).
+    Presence {
+        /// Who.
+        user: String,
+        /// Online or not.
+        online: bool,
+    },
+    /// Someone is typing.
+    Typing {
+        /// Conversation.
+        conv: u64,
+        /// Who.
+        user: String,
+    },
+    /// Missed messages of one conversation.
+    SyncBatch {
+        /// Conversation.
+        conv: u64,
+        /// Oldest first.
+        messages: Vec<MessageView>,
+        /// More after these.
+        has_more: bool,
+    },
+    /// End of the offline queue or of a `sync`.
+    SyncDone {},
+    /// A history page.
+    History {
+        /// Conversation.
+        conv: u64,
+        /// Ascending by seq.
+        messages: Vec<MessageView>,
+        /// More in the direction asked.
+        has_more: bool,
+    },
+    /// A conversation was created or changed.
+    ConvUpdate {
+        /// The conversation, from the receiver's view.
+        conversation: ConversationView,
+    },
+    /// Heartbeat answer.
+    Pong {
+        /// Echo of the ping's ts.
+        ts: Option<serde_json::Number>,
+    },
+    /// Something was wrong with a frame.
+    Error {
+        /// Protocol error code.
+        code: &'static str,
+        /// Human-readable.
+        message: String,
+        /// client_id or frame type it answers.
+        #[serde(rename = "ref")]
+        reference: Option<String>,
+    },
+}
+
+impl ServerFrame {
+    /// The `error` frame for `err`, answering `reference`.
+    pub fn error(err: &Error, reference: Option<String>) -> Self {
+        ServerFrame::Error {
+            code: err.code(),
+            message: err.client_message(),
+            reference,
+        }
+    }
+
+    /// Serializes the frame; frames are plain data, so this cannot fail in practice.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|_| {
+            r#"{"type":"error","code":"internal","message":"encode failed","ref":null}"#.into()
+        })
+    }
+}
+
+/// A decoded client frame, or the error frame that answers it.
+pub fn decode_client_frame(text: &str) -> Result<ClientFrame, (Error, Option<String>)> {
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| (Error::bad(format!("not JSON: {e}")), None))?;
+    let obj = value
+        .as_object()
+        .ok_or_else(|| (Error::bad("a frame must be a JSON object"), None))?;
+    let frame_type = obj
+        .get("type")
+        .and_then(|t| t.as_str())
+        .map(str::to_owned)
+        .ok_or_else(|| (Error::bad("missing field `type`"), None))?;
+    let reference = obj
+        .get("client_id")
+        .and_then(|c| c.as_str())
+        .map(str::to_owned)
+        .unwrap_or_else(|| frame_type.clone());
+    let frame: ClientFrame = serde_json::from_value(value)
+        .map_err(|e| (Error::bad(e.to_string()), Some(reference.clone())))?;
+    validate(&frame).map_err(|e| (e, Some(reference)))?;
+    Ok(frame)
+}
+
+/// Field checks serde cannot express.
+fn validate(frame: &ClientFrame) -> Result<(), Error> {
+    let conv_ok = |c: u64| {
+        if c == 0 || c > MAX_CONV_ID {
+            Err(Error::bad("conv out of range"))
+        } else {
+            Ok(())
+        }
+    };
+    match frame {
+        ClientFrame::Send(s) => {
+            if s.client_id.is_empty() || s.client_id.chars().count() > 64 {
+                return Err(Error::bad("client_id must be 1-64 characters"));
+            }
+            match (s.conv, &s.to) {
+                (Some(c), None) => conv_ok(c)?,
+                (None, Some(to)) => {
+                    if !valid_username(to) {
+                        return Err(Error::bad("`to` is not a valid username"));
+                    }
+                }
+                _ => return Err(Error::bad("give exactly one of `conv` and `to`")),
+            }
+            if s.kind == MessageKind::System {
+                return Err(Error::bad("kind `system` is written by the node only"));
+            }
+            if let Some(url) = &s.media_url {
+                if url.len() > 256 {
+                    return Err(Error::bad("media_url too long"));
+                }
+            }
+        }
+        ClientFrame::Delivered { conv, .. }
+        | ClientFrame::Read { conv, .. }
+        | ClientFrame::History { conv, .. }
+        | ClientFrame::Recall { conv, .. }
+        | ClientFrame::Typing { conv } => conv_ok(*conv)?,
+        ClientFrame::Sync { convs, .. } => {
+            if convs.len() > 10_000 {
+                return Err(Error::bad("too many conversations in one sync"));
+            }
+            for key in convs.keys() {
+                conv_ok(parse_conv_key(key)?)?;
+            }
+        }
+        ClientFrame::Auth { token } if token.len() > 512 => {
+            return Err(Error::bad("token too long"))
+        }
+        ClientFrame::Auth { .. } | ClientFrame::Ping { .. } => {}
+    }
+    Ok(())
+}
+
+/// A conv id written as a JSON object key.
+pub fn parse_conv_key(key: &str) -> Result<u64, Error> {
+    key.parse::<u64>()
+        .map_err(|_| Error::bad(format!("`{key}` is not a conversation id")))
+}
+
+/// Usernames: 1-32 chars of `[a-z0-9_.-]`.
+pub fn valid_username(name: &str) -> bool {
+    (1..=32).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.-".contains(&b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_send_and_reports_ref() {
+        let f = decode_client_frame(
+            r#"{"type":"send","conv":3,"client_id":"c1","kind":"text","body":"hi"}"#,
+        );
+        assert!(matches!(f, Ok(ClientFrame::Send(SendFrame { conv: Some(3), .. }))));
+        let err = decode_client_frame(r#"{"type":"send","client_id":"c9"}"#);
+        match err {
+            Err((e, r)) => {
+                assert_eq!(e.code(), "bad_frame");
+                assert_eq!(r.as_deref(), Some("c9"));
+            }
+            Ok(_) => panic!("a send without a target must fail"),
+        }
+    }
+
+    #[test]
+    fn unknown_type_and_garbage_are_bad_frames() {
+        for text in ["nope", "[1,2]", r#"{"type":"fly"}"#, r#"{"conv":1}"#] {
+            let r = decode_client_frame(text);
+            assert!(matches!(r, Err((Error::BadRequest(_), _))), "{text}");
+        }
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_crash() {
+        let deep = "[".repeat(100_000);
+        assert!(decode_client_frame(&deep).is_err());
+    }
+}

@@ -1,0 +1,318 @@
+//! Messages: the gapless append, history pages, recall, the offline queue and search.
+
+use std::collections::{BTreeSet, VecDeque};
+
+use sled::transaction::{ConflictableTransactionError, TransactionalTree, Transactional};
+
+use super::codec::{be, decode, dedupe_key, encode, media_ref_key, member_key, message_key, read_be};
+use super::conversations::{abort, tx_decode, tx_encode, tx_result};
+use super::{MemberState, MessageRecord, Store, Ticket};
+use crate::error::{Error, Result};
+use crate::protocol::MessageView;
+
+/// The trees a message write touches, inside a transaction.
+pub(super) type MessageTrees<'a> = (
+    &'a TransactionalTree, // last_seqs
+    &'a TransactionalTree, // messages
+    &'a TransactionalTree, // dedupe
+    &'a TransactionalTree, // members
+    &'a TransactionalTree, // media_refs
+);
+
+/// Result of [`Store::append`].
+#[derive(Debug, Clone, Copy)]
+pub struct Appended {
+    /// Wait on this before acking or pushing.
+    pub ticket: Ticket,
+}
+
+/// A page of messages, ascending by seq.
+#[derive(Debug, Clone, Default)]
+pub struct Page {
+    /// The messages.
+    pub messages: Vec<MessageView>,
+    /// More remain in the direction asked.
+    pub has_more: bool,
+}
+
+/// Where a user's offline-queue drain stands: conversations still to send, oldest first.
+#[derive(Debug, Clone, Default)]
+pub struct OfflineCursor {
+    pending: VecDeque<(u64, u64, u64)>,
+}
+
+impl OfflineCursor {
+    /// Nothing left to send.
+    pub fn is_done(&self) -> bool {
+        self.pending.is_empty()
+    }
+}
+
+/// Writes message `seq` of `conv` with its dedupe entry, the last-seq guard, the members'
+/// unread and hidden flags and media references. Fails if `seq` is not the next seq.
+pub(super) fn write_message(
+    (last_seqs, messages, dedupe, members, media_refs): MessageTrees<'_>,
+    conv: u64,
+    seq: u64,
+    record: &MessageRecord,
+    encoded: &[u8],
+    member_names: &[String],
+) -> std::result::Result<(), ConflictableTransactionError<Error>> {
+    let last = match last_seqs.get(be(conv))? {
+        Some(v) => read_be(&v).map_err(ConflictableTransactionError::Abort)?,
+        None => 0,
+    };
+    if seq != last + 1 {
+        return abort(Error::Internal(format!(
+            "seq conflict in conversation {conv}: wanted {seq}, store is at {last}"
+        )));
+    }
+    last_seqs.insert(&be(conv), &be(seq))?;
+    messages.insert(&message_key(conv, seq), encoded)?;
+    if !record.client_id.is_empty() {
+        let mut at = be(conv).to_vec();
+        at.extend_from_slice(&be(seq));
+        dedupe.insert(dedupe_key(&record.sender, &record.client_id), at)?;
+    }
+    if let Some(media) = record.media_url.as_deref().and_then(media_id_of) {
+        media_refs.insert(media_ref_key(media, conv), &[])?;
+    }
+    for name in member_names {
+        let key = member_key(name, conv);
+        let Some(old) = members.get(&key)? else { continue };
+        let mut state: MemberState = tx_decode(&old)?;
+        let before = state.clone();
+        state.hidden = false;
+        if record.counts_as_unread_for(name) {
+            state.unread += 1;
+        } else if *name == record.sender {
+            // Sending shows you were there: move along positions that had nothing pending.
+            if state.delivered_seq + 1 == seq {
+                state.delivered_seq = seq;
+            }
+            if state.read_seq + 1 == seq {
+                state.read_seq = seq;
+            }
+        }
+        if state != before {
+            members.insert(key, tx_encode(&state)?)?;
+        }
+    }
+    Ok(())
+}
+
+/// The media id in a `/media/ID` url.
+pub fn media_id_of(url: &str) -> Option<&str> {
+    url.strip_prefix("/media/").filter(|id| !id.is_empty() && !id.contains('/'))
+}
+
+impl Store {
+    /// The seq of the newest message of `conv` (0 if none).
+    pub fn last_seq(&self, conv: u64) -> Result<u64> {
+        match self.last_seqs.get(be(conv))? {
+            Some(v) => read_be(&v),
+            None => Ok(0),
+        }
+    }
+
+    /// Where (sender, client_id) was stored, if it was.
+    pub fn dedupe(&self, sender: &str, client_id: &str) -> Result<Option<(u64, u64)>> {
+        match self.dedupe.get(dedupe_key(sender, client_id))? {
+            Some(v) => Ok(Some((read_be(&v)?, read_be(&v[8..])?))),
+            None => Ok(None),
+        }
+    }
+
+    /// Appends `record` as message `seq` of `conv` (which must be last seq + 1), atomically
+    /// with everything it changes. Not durable until the ticket is.
+    pub fn append(&self, conv: u64, seq: u64, record: &MessageRecord, members: &[String]) -> Result<Appended> {
+        let encoded = encode(record)?;
+        let ((), ticket) = self.write(|| {
+            tx_result(
+                (&self.last_seqs, &self.messages, &self.dedupe, &self.members, &self.media_refs)
+                    .transaction(|trees| {
+                        write_message(
+                            (&trees.0, &trees.1, &trees.2, &trees.3, &trees.4),
+                            conv,
+                            seq,
+                            record,
+                            &encoded,
+                            members,
+                        )
+                    }),
+            )
+        })?;
+        Ok(Appended { ticket })
+    }
+
+    /// One message.
+    pub fn message(&self, conv: u64, seq: u64) -> Result<Option<MessageRecord>> {
+        self.messages.get(message_key(conv, seq))?.map(|v| decode(&v)).transpose()
+    }
+
+    /// Up to `limit` messages before `before` (newest page if `None`), ascending.
+    pub fn page_before(&self, conv: u64, before: Option<u64>, limit: usize) -> Result<Page> {
+        let end = match before {
+            Some(b) => message_key(conv, b),
+            None => message_key(conv + 1, 0),
+        };
+        let mut out = Vec::with_capacity(limit);
+        let mut has_more = false;
+        for kv in self.messages.range(message_key(conv, 0)..end).rev() {
+            let (k, v) = kv?;
+            if out.len() == limit {
+                has_more = true;
+                break;
+            }
+            out.push(decode::<MessageRecord>(&v)?.view(conv, read_be(&k[8..])?));
+        }
+        out.reverse();
+        Ok(Page { messages: out, has_more })
+    }
+
+    /// Up to `limit` messages after `after`, ascending.
+    pub fn page_after(&self, conv: u64, after: u64, limit: usize) -> Result<Page> {
+        let start = message_key(conv, after.saturating_add(1));
+        let mut out = Vec::with_capacity(limit);
+        let mut has_more = false;
+        for kv in self.messages.range(start..message_key(conv + 1, 0)) {
+            let (k, v) = kv?;
+            if out.len() == limit {
+                has_more = true;
+                break;
+            }
+            out.push(decode::<MessageRecord>(&v)?.view(conv, read_be(&k[8..])?));
+        }
+        Ok(Page { messages: out, has_more })
+    }
+
+    /// Messages in (from, to] that count as unread for `user`.
+    pub fn count_unread(&self, conv: u64, user: &str, from: u64, to: u64) -> Result<u64> {
+        let mut n = 0;
+        for v in self.messages.range(message_key(conv, from + 1)..=message_key(conv, to)).values() {
+            if decode::<MessageRecord>(&v?)?.counts_as_unread_for(user) {
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Distinct senders of the messages in (from, to].
+    pub fn senders_between(&self, conv: u64, from: u64, to: u64) -> Result<BTreeSet<String>> {
+        let mut out = BTreeSet::new();
+        for v in self.messages.range(message_key(conv, from + 1)..=message_key(conv, to)).values() {
+            out.insert(decode::<MessageRecord>(&v?)?.sender);
+        }
+        Ok(out)
+    }
+
+    /// Recalls message `seq`: drops its body and media link from storage, marks it
+    /// recalled, and takes it out of the unread count of every member who had not read
+    /// it. Returns the members whose unread changed, with the new count.
+    pub fn recall(&self, conv: u64, seq: u64, member_names: &[String]) -> Result<(Vec<(String, u64)>, Ticket)> {
+        let key = message_key(conv, seq);
+        self.write(|| {
+            tx_result((&self.messages, &self.members).transaction(|(messages, members)| {
+                let Some(old) = messages.get(key)? else {
+                    return abort(Error::Internal("recalled message vanished".into()));
+                };
+                let mut record: MessageRecord = tx_decode(&old)?;
+                if record.recalled {
+                    return Ok(Vec::new());
+                }
+                let counted: Vec<&String> = member_names
+                    .iter()
+                    .filter(|m| record.counts_as_unread_for(m))
+                    .collect();
+                record.recalled = true;
+                record.body.clear();
+                record.media_url = None;
+                messages.insert(&key, tx_encode(&record)?)?;
+                let mut changed = Vec::new();
+                for name in counted {
+                    let mkey = member_key(name, conv);
+                    let Some(v) = members.get(&mkey)? else { continue };
+                    let mut state: MemberState = tx_decode(&v)?;
+                    if state.read_seq < seq && state.unread > 0 {
+                        state.unread -= 1;
+                        members.insert(mkey, tx_encode(&state)?)?;
+                        changed.push((name.clone(), state.unread));
+                    }
+                }
+                Ok(changed)
+            }))
+        })
+    }
+
+    /// Starts draining `user`'s offline queue: every conversation with messages after
+    /// the user's `delivered_seq`, the one with the oldest such message first.
+    pub fn offline_start(&self, user: &str) -> Result<OfflineCursor> {
+        let mut pending = Vec::new();
+        for (conv, state) in self.user_conversations(user)? {
+            let last = self.last_seq(conv)?;
+            if last > state.delivered_seq {
+                let first_ts = self
+                    .message(conv, state.delivered_seq + 1)?
+                    .map(|m| m.ts)
+                    .unwrap_or(u64::MAX);
+                pending.push((first_ts, conv, state.delivered_seq, last));
+            }
+        }
+        pending.sort_unstable();
+        Ok(OfflineCursor {
+            pending: pending.into_iter().map(|(_, c, from, to)| (c, from, to)).collect(),
+        })
+    }
+
+    /// The next at most `limit` queued messages of others, in seq order per conversation.
+    pub fn offline_next(&self, user: &str, cursor: &mut OfflineCursor, limit: usize) -> Result<Vec<MessageView>> {
+        let mut out = Vec::with_capacity(limit.min(1024));
+        while out.len() < limit {
+            let Some(&mut (conv, ref mut from, to)) = cursor.pending.front_mut() else { break };
+            let mut exhausted = true;
+            for kv in self.messages.range(message_key(conv, *from + 1)..=message_key(conv, to)) {
+                let (k, v) = kv?;
+                let seq = read_be(&k[8..])?;
+                *from = seq;
+                let record: MessageRecord = decode(&v)?;
+                if record.sender != user {
+                    out.push(record.view(conv, seq));
+                    if out.len() == limit {
+                        exhausted = seq == to;
+                        break;
+                    }
+                }
+            }
+            if exhausted {
+                cursor.pending.pop_front();
+            }
+        }
+        Ok(out)
+    }
+
+    /// Messages of `convs` whose body contains `needle` (case-insensitive, any script:
+    /// Chinese matches without spaces), newest first. Looks at most `scan_limit` recent
+    /// messages per conversation.
+    pub fn search(&self, convs: &[u64], needle: &str, limit: usize, scan_limit: usize) -> Result<Vec<MessageView>> {
+        let needle = needle.to_lowercase();
+        let mut hits = Vec::new();
+        for &conv in convs {
+            let mut found = 0;
+            let range = self.messages.range(message_key(conv, 0)..message_key(conv + 1, 0));
+            for kv in range.rev().take(scan_limit) {
+                let (k, v) = kv?;
+                let record: MessageRecord = decode(&v)?;
+                if !record.recalled && record.body.to_lowercase().contains(&needle) {
+                    hits.push(record.view(conv, read_be(&k[8..])?));
+                    found += 1;
+                    if found == limit {
+                        break;
+                    }
+                }
+            }
+        }
+        hits.sort_by(|a, b| b.ts.cmp(&a.ts).then(b.seq.cmp(&a.seq)));
+        hits.truncate(limit);
+        Ok(hits)
+    }
+}

@@ -1,0 +1,276 @@
+//! The store: the only code that knows sled, its trees and its key layouts.
+//!
+//! Trees are named for what they map (key_value):
+//!
+//! | tree | key | value |
+//! |---|---|---|
+//! | `meta` | name | format version, id counters |
+//! | `username_user` | username | [`UserRecord`] |
+//! | `tokenhash_token` | SHA-256 of a token | [`TokenRecord`] |
+//! | `convid_conv` | conv (BE u64) | [`ConvRecord`] |
+//! | `pair_convid` | user ++ 0 ++ user (sorted) | conv of their direct chat |
+//! | `convid_lastseq` | conv | last seq (BE u64), the gapless-seq guard |
+//! | `convseq_message` | conv ++ seq | [`MessageRecord`] |
+//! | `senderclientid_convseq` | sender ++ 0 ++ client_id | conv ++ seq (dedupe) |
+//! | `userconv_state` | user ++ 0 ++ conv | [`MemberState`] |
+//! | `mediaid_media` | media id | [`MediaRecord`] |
+//! | `mediaconv_ref` | media id ++ 0 ++ conv | () : conversations that reference it |
+//!
+//! A message and everything it changes (dedupe entry, last seq, members' unread and
+//! hidden flags, media references) are written in one sled transaction, so after a
+//! crash either all of it is there or none. The offline queue of a user is not a copy:
+//! it is the range after `delivered_seq` of each of the user's conversations in
+//! `convseq_message`, so it can never point at a missing message or disagree with it.
+
+mod codec;
+pub mod commit;
+mod conversations;
+mod messages;
+pub mod records;
+
+use std::{
+    fs::{self, OpenOptions},
+    path::{Path, PathBuf},
+    time::{SystemTime, UNIX_EPOCH},
+};
+
+pub use codec::FORMAT_VERSION;
+pub use commit::{GroupCommit, Ticket};
+pub use messages::{Appended, OfflineCursor, Page};
+pub use records::{ConvRecord, MediaRecord, MemberState, MessageRecord, TokenRecord, UserRecord};
+
+use crate::config::{Durability, Settings};
+use crate::error::{Error, Result};
+use codec::{decode, encode};
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// The opened store. Shared as `Arc<Store>`; every method is safe to call from any thread.
+pub struct Store {
+    db: sled::Db,
+    meta: sled::Tree,
+    users: sled::Tree,
+    tokens: sled::Tree,
+    convs: sled::Tree,
+    pairs: sled::Tree,
+    last_seqs: sled::Tree,
+    messages: sled::Tree,
+    dedupe: sled::Tree,
+    members: sled::Tree,
+    media: sled::Tree,
+    media_refs: sled::Tree,
+    media_dir: PathBuf,
+    log_path: PathBuf,
+    commit: GroupCommit,
+}
+
+/// How to open a store.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// data_dir; the store lives in data_dir/store, media in data_dir/media.
+    pub data_dir: PathBuf,
+    /// When writes count as done.
+    pub durability: Durability,
+    /// sled page cache, MiB.
+    pub cache_mb: u64,
+    /// Background flush period in relaxed mode.
+    pub flush_every_ms: u64,
+}
+
+impl StoreOptions {
+    /// The store options of a node's settings.
+    pub fn from_settings(s: &Settings) -> Self {
+        StoreOptions {
+            data_dir: s.server.data_dir.clone(),
+            durability: s.storage.durability,
+            cache_mb: s.storage.cache_mb,
+            flush_every_ms: s.storage.flush_every_ms,
+        }
+    }
+}
+
+impl Store {
+    /// Opens (or creates) the store under `opts.data_dir`.
+    pub fn open(opts: &StoreOptions) -> Result<Store> {
+        let store_dir = opts.data_dir.join("store");
+        let media_dir = opts.data_dir.join("media");
+        fs::create_dir_all(&store_dir)?;
+        fs::create_dir_all(&media_dir)?;
+        let flush_every = match opts.durability {
+            Durability::Relaxed => Some(opts.flush_every_ms.max(1)),
+            Durability::Sync => Some(1000),
+        };
+        let db = sled::Config::new()
+            .path(&store_dir)
+            .cache_capacity(opts.cache_mb.saturating_mul(1024 * 1024))
+            .flush_every_ms(flush_every)
+            .open()
+            .map_err(|e| Error::Internal(format!("cannot open store in {store_dir:?}: {e}")))?;
+        let log_file = OpenOptions::new().read(true).open(store_dir.join("db"))?;
+        let tree = |name: &str| db.open_tree(name);
+        let store = Store {
+            meta: tree("meta")?,
+            users: tree("username_user")?,
+            tokens: tree("tokenhash_token")?,
+            convs: tree("convid_conv")?,
+            pairs: tree("pair_convid")?,
+            last_seqs: tree("convid_lastseq")?,
+            messages: tree("convseq_message")?,
+            dedupe: tree("senderclientid_convseq")?,
+            members: tree("userconv_state")?,
+            media: tree("mediaid_media")?,
+            media_refs: tree("mediaconv_ref")?,
+            commit: GroupCommit::start(db.clone(), log_file, opts.durability)?,
+            media_dir,
+            log_path: store_dir.join("db"),
+            db,
+        };
+        store.check_format()?;
+        Ok(store)
+    }
+
+    /// Refuses a store written by a newer build; stamps a new one.
+    fn check_format(&self) -> Result<()> {
+        match self.meta.get("format_version")? {
+            Some(v) if v.as_ref() == [FORMAT_VERSION] => Ok(()),
+            Some(v) => Err(Error::Internal(format!(
+                "the store has format version {:?}; this build reads version {FORMAT_VERSION}. \
+                 Run the chatnode release that wrote it, or restore a backup.",
+                v.as_ref()
+            ))),
+            None => {
+                self.meta.insert("format_version", &[FORMAT_VERSION])?;
+                Ok(())
+            }
+        }
+    }
+
+    /// The group-commit handle: wait on tickets and reads here.
+    pub fn commit(&self) -> &GroupCommit {
+        &self.commit
+    }
+
+    /// Runs `write` between the group-commit markers and returns its ticket.
+    fn write<T>(&self, write: impl FnOnce() -> Result<T>) -> Result<(T, Ticket)> {
+        self.commit.begin_write();
+        let result = write();
+        let ticket = self.commit.end_write();
+        result.map(|v| (v, ticket))
+    }
+
+    /// Writes and waits until durable; for the HTTP paths that are not hot.
+    async fn write_durably<T>(&self, write: impl FnOnce() -> Result<T>) -> Result<T> {
+        let (value, ticket) = self.write(write)?;
+        self.commit.durable(ticket).await?;
+        Ok(value)
+    }
+
+    /// Flushes and fsyncs everything now, whatever the durability mode (shutdown).
+    pub fn flush_now(&self) -> Result<()> {
+        self.db.flush()?;
+        OpenOptions::new().read(true).open(&self.log_path)?.sync_data()?;
+        Ok(())
+    }
+
+    /// Bytes on disk used by the store (for /metrics).
+    pub fn size_on_disk(&self) -> u64 {
+        self.db.size_on_disk().unwrap_or(0)
+    }
+
+    /// Next id from a named counter in `meta` (conversations).
+    fn next_id(&self, name: &str) -> Result<u64> {
+        let next = self.meta.update_and_fetch(name, |old| {
+            let n = old.and_then(|b| codec::read_be(b).ok()).unwrap_or(0) + 1;
+            Some(codec::be(n).to_vec())
+        })?;
+        next.map(|b| codec::read_be(&b))
+            .unwrap_or_else(|| Err(Error::Internal("id counter vanished".into())))
+    }
+
+    // ---- accounts -------------------------------------------------------------------
+
+    /// Creates an account; `false` if the name is taken.
+    pub async fn create_user(&self, name: &str, record: &UserRecord) -> Result<bool> {
+        let value = encode(record)?;
+        self.write_durably(|| {
+            Ok(self
+                .users
+                .compare_and_swap(name, None as Option<&[u8]>, Some(value))?
+                .is_ok())
+        })
+        .await
+    }
+
+    /// The account named `name`.
+    pub fn user(&self, name: &str) -> Result<Option<UserRecord>> {
+        self.users.get(name)?.map(|v| decode(&v)).transpose()
+    }
+
+    /// Stores a token under its hash.
+    pub async fn put_token(&self, token_hash: &[u8], record: &TokenRecord) -> Result<()> {
+        let value = encode(record)?;
+        self.write_durably(|| {
+            self.tokens.insert(token_hash, value)?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// The token stored under `token_hash`.
+    pub fn token(&self, token_hash: &[u8]) -> Result<Option<TokenRecord>> {
+        self.tokens.get(token_hash)?.map(|v| decode(&v)).transpose()
+    }
+
+    /// Deletes a token (logout, expiry).
+    pub async fn delete_token(&self, token_hash: &[u8]) -> Result<()> {
+        self.write_durably(|| {
+            self.tokens.remove(token_hash)?;
+            Ok(())
+        })
+        .await
+    }
+
+    // ---- media ----------------------------------------------------------------------
+
+    /// Where the bytes of media `id` live.
+    pub fn media_path(&self, id: &str) -> PathBuf {
+        self.media_dir.join(id)
+    }
+
+    /// The media directory.
+    pub fn media_dir(&self) -> &Path {
+        &self.media_dir
+    }
+
+    /// Records an upload whose bytes are already fsync'd at [`Store::media_path`].
+    pub async fn put_media(&self, id: &str, record: &MediaRecord) -> Result<()> {
+        let value = encode(record)?;
+        self.write_durably(|| {
+            self.media.insert(id, value)?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// An upload's record.
+    pub fn media(&self, id: &str) -> Result<Option<MediaRecord>> {
+        self.media.get(id)?.map(|v| decode(&v)).transpose()
+    }
+
+    /// Conversations whose messages reference media `id`.
+    pub fn media_conversations(&self, id: &str) -> Result<Vec<u64>> {
+        let mut prefix = id.as_bytes().to_vec();
+        prefix.push(0);
+        self.media_refs
+            .scan_prefix(&prefix)
+            .keys()
+            .map(|k| codec::read_be(&k?[prefix.len()..]))
+            .collect()
+    }
+}
