@@ -1,5 +1,36 @@
-//! chatnode library root (layout tour added with the modules).
+//! # chatnode
+//!
+//! A self-hosted instant-messaging node: one binary, an embedded sled store, and the
+//! promise that messages are never lost, never doubled and always in order.
+//!
+//! # Layout
+//!
+//! Follow one message through the files in this order:
+//!
+//! - [`actors::session`]: one actor per WebSocket; decodes frames ([`protocol`]),
+//!   checks and rate-limits them ([`limits`]).
+//! - [`actors::hub`]: finds (or revives from the store) the conversation's actor.
+//! - [`actors::conversation`]: the single writer of a conversation: membership, dedupe,
+//!   next seq, one atomic write into the [`store`].
+//! - [`store::commit`]: group commit, many writes per flush + fsync.
+//! - back in [`actors::conversation`]: once durable, `ack` to the sender and push to
+//!   every member's sessions through the [`actors::registry`].
+//!
+//! Around it: [`http`] (routes), [`auth`] (passwords, tokens), [`config`] (settings),
+//! [`error`] (one mapping to HTTP codes and error frames), [`actors::supervisor`]
+//! (closes silent sockets), [`server`] (start and graceful stop).
+
+pub mod actors;
+pub mod auth;
+pub mod clock;
 pub mod config;
 pub mod error;
+pub mod http;
+pub mod limits;
+pub mod metrics;
+pub mod node;
 pub mod protocol;
+pub mod server;
 pub mod store;
+pub mod tls;
+pub mod views;

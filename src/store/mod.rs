@@ -36,7 +36,8 @@ use std::{
 
 pub use codec::FORMAT_VERSION;
 pub use commit::{GroupCommit, Ticket};
-pub use messages::{Appended, OfflineCursor, Page};
+pub use conversations::MembershipChange;
+pub use messages::{media_id_of, Appended, OfflineCursor, Page};
 pub use records::{ConvRecord, MediaRecord, MemberState, MessageRecord, TokenRecord, UserRecord};
 
 use crate::config::{Durability, Settings};

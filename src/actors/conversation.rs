@@ -1,0 +1,621 @@
+//! One actor per active conversation: the single writer that orders its messages.
+//!
+//! For every `send` it checks membership, looks the (sender, client_id) up before any
+//! seq is taken, assigns the next seq, writes the message and all it changes in one
+//! transaction, and queues what must happen once that write is durable: the `ack`, the
+//! push to every member session. Durability answers may come back in any order, but the
+//! queue is released strictly from its head, so acks and pushes leave in seq order.
+
+use std::{collections::VecDeque, sync::Arc, time::Duration};
+
+use actix::{Actor, ActorContext, Addr, AsyncContext, Context, Handler, Message};
+use tokio::sync::oneshot;
+
+use super::hub::{Hub, Idle};
+use super::registry::{Deliver, Registry};
+use super::{Push, SessionRef};
+use crate::clock::mono_ms;
+use crate::config::Settings;
+use crate::error::{Error, Result};
+use crate::protocol::{MessageKind, ServerFrame};
+use crate::store::{self, ConvRecord, MessageRecord, Store, Ticket};
+use crate::views::conversation_view;
+
+/// How long a conversation actor lives without commands.
+const IDLE_AFTER: Duration = Duration::from_secs(300);
+
+/// A command for conversation `conv` from `user`.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ConvCommand {
+    /// Conversation.
+    pub conv: u64,
+    /// Acting user.
+    pub user: String,
+    /// What to do.
+    pub cmd: Command,
+}
+
+/// What a member asks of a conversation.
+pub enum Command {
+    /// Store a message.
+    Send {
+        /// Where the ack goes.
+        session: SessionRef,
+        /// Dedupe id.
+        client_id: String,
+        /// Kind.
+        kind: MessageKind,
+        /// Body.
+        body: String,
+        /// Media link.
+        media_url: Option<String>,
+    },
+    /// Cumulative delivery confirmation.
+    Delivered {
+        /// Origin.
+        session: SessionRef,
+        /// Up to here.
+        seq: u64,
+    },
+    /// Cumulative read confirmation.
+    Read {
+        /// Origin.
+        session: SessionRef,
+        /// Up to here.
+        seq: u64,
+    },
+    /// Take a message back.
+    Recall {
+        /// Origin.
+        session: SessionRef,
+        /// Which.
+        seq: u64,
+    },
+    /// Relay "typing".
+    Typing {
+        /// Origin.
+        session: SessionRef,
+    },
+    /// Add and remove group members (HTTP); answered once durable.
+    ChangeMembers {
+        /// Usernames to add.
+        add: Vec<String>,
+        /// Usernames to remove.
+        remove: Vec<String>,
+        /// The outcome.
+        reply: oneshot::Sender<Result<()>>,
+    },
+}
+
+impl Command {
+    /// The session a command came from, and the `ref` its errors carry.
+    pub fn origin(&self) -> Option<(&SessionRef, String)> {
+        match self {
+            Command::Send { session, client_id, .. } => Some((session, client_id.clone())),
+            Command::Delivered { session, .. } => Some((session, "delivered".into())),
+            Command::Read { session, .. } => Some((session, "read".into())),
+            Command::Recall { session, .. } => Some((session, "recall".into())),
+            Command::Typing { session } => Some((session, "typing".into())),
+            Command::ChangeMembers { .. } => None,
+        }
+    }
+}
+
+/// Stop now (sent by the hub once it agreed the actor is idle).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Stop;
+
+/// A write or read barrier came back from the group commit.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Durable {
+    id: u64,
+    outcome: Result<()>,
+}
+
+/// What to do once a pending entry is durable.
+enum Effect {
+    /// Push one frame to one session (an ack).
+    Frame(SessionRef, Arc<str>),
+    /// Fan out through the registry.
+    Deliver(Deliver),
+    /// Everything up to this seq is durable.
+    DurableUpTo(u64),
+    /// Send each of these users its view of the conversation.
+    ConvUpdate(Vec<String>),
+}
+
+/// Who hears about a failure.
+enum Waiter {
+    Session(SessionRef, String),
+    Http(oneshot::Sender<Result<()>>),
+}
+
+struct Pending {
+    id: u64,
+    outcome: Option<Result<()>>,
+    effects: Vec<Effect>,
+    waiter: Option<Waiter>,
+}
+
+/// The actor of one conversation.
+pub struct Conversation {
+    conv: u64,
+    record: ConvRecord,
+    members: Arc<[String]>,
+    /// Last seq written (maybe not yet durable).
+    last_seq: u64,
+    /// Last seq known durable: what readers and views may show.
+    durable_seq: u64,
+    pending: VecDeque<Pending>,
+    next_id: u64,
+    handled: u64,
+    last_activity: u64,
+    store: Arc<Store>,
+    registry: Addr<Registry>,
+    hub: Addr<Hub>,
+    settings: Arc<Settings>,
+}
+
+impl Conversation {
+    /// The actor for `conv`, whose newest stored seq is `last_seq`.
+    pub fn new(
+        conv: u64,
+        record: ConvRecord,
+        last_seq: u64,
+        store: Arc<Store>,
+        registry: Addr<Registry>,
+        hub: Addr<Hub>,
+        settings: Arc<Settings>,
+    ) -> Self {
+        Conversation {
+            conv,
+            members: record.members.clone().into(),
+            record,
+            last_seq,
+            durable_seq: last_seq,
+            pending: VecDeque::new(),
+            next_id: 0,
+            handled: 0,
+            last_activity: mono_ms(),
+            store,
+            registry,
+            hub,
+            settings,
+        }
+    }
+
+    /// Queues `effects` to run once `ticket` (or, with `None`, whatever was read) is durable.
+    fn after(
+        &mut self,
+        ctx: &mut Context<Self>,
+        ticket: Option<Ticket>,
+        effects: Vec<Effect>,
+        waiter: Option<Waiter>,
+    ) {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.pending.push_back(Pending {
+            id,
+            outcome: None,
+            effects,
+            waiter,
+        });
+        let me = ctx.address();
+        let done: store::commit::Waiter = Box::new(move |outcome| me.do_send(Durable { id, outcome }));
+        match ticket {
+            Some(t) => self.store.commit().after_write(t, done),
+            None => self.store.commit().after_read(done),
+        }
+    }
+
+    /// Runs the head of the queue while it is resolved.
+    fn release(&mut self) {
+        while self.pending.front().is_some_and(|p| p.outcome.is_some()) {
+            let Some(p) = self.pending.pop_front() else { break };
+            match p.outcome {
+                Some(Ok(())) => {
+                    for effect in p.effects {
+                        self.run(effect);
+                    }
+                    if let Some(Waiter::Http(tx)) = p.waiter {
+                        let _ = tx.send(Ok(()));
+                    }
+                }
+                Some(Err(e)) => {
+                    tracing::error!(conv = self.conv, error = %e, "write not durable; not acked");
+                    match p.waiter {
+                        Some(Waiter::Session(s, reference)) => {
+                            s.frame(ServerFrame::error(&e, Some(reference)).to_json().into())
+                        }
+                        Some(Waiter::Http(tx)) => {
+                            let _ = tx.send(Err(e));
+                        }
+                        None => {}
+                    }
+                }
+                None => {}
+            }
+        }
+    }
+
+    fn run(&mut self, effect: Effect) {
+        match effect {
+            Effect::Frame(session, frame) => session.frame(frame),
+            Effect::Deliver(d) => self.registry.do_send(d),
+            Effect::DurableUpTo(seq) => self.durable_seq = self.durable_seq.max(seq),
+            Effect::ConvUpdate(users) => {
+                for user in users {
+                    let view = self.store.member_state(&user, self.conv).and_then(|state| match state {
+                        Some(state) => conversation_view(&self.store, self.conv, &self.record, &state, &user, self.durable_seq).map(Some),
+                        None => Ok(None),
+                    });
+                    match view {
+                        Ok(Some(conversation)) => self.registry.do_send(Deliver {
+                            users: vec![user].into(),
+                            push: Push::Frame(ServerFrame::ConvUpdate { conversation }.to_json().into()),
+                            except: None,
+                        }),
+                        Ok(None) => {}
+                        Err(e) => tracing::warn!(error = %e, "conv_update view"),
+                    }
+                }
+            }
+        }
+    }
+
+    fn deliver_all(&self, frame: ServerFrame, except: Option<u64>) -> Effect {
+        Effect::Deliver(Deliver {
+            users: self.members.clone(),
+            push: Push::Frame(frame.to_json().into()),
+            except,
+        })
+    }
+
+    fn send(
+        &mut self,
+        ctx: &mut Context<Self>,
+        user: String,
+        session: SessionRef,
+        client_id: String,
+        kind: MessageKind,
+        body: String,
+        media_url: Option<String>,
+    ) -> Result<()> {
+        if let Some((conv, seq)) = self.store.dedupe(&user, &client_id)? {
+            let ts = self.store.message(conv, seq)?.map(|m| m.ts).unwrap_or(0);
+            let ack = ServerFrame::Ack { client_id: client_id.clone(), conv, seq, ts };
+            let effects = vec![Effect::Frame(session.clone(), ack.to_json().into())];
+            self.after(ctx, None, effects, Some(Waiter::Session(session, client_id)));
+            return Ok(());
+        }
+        if let Some(url) = &media_url {
+            self.check_media(&user, url)?;
+        }
+        let seq = self.last_seq + 1;
+        let record = MessageRecord {
+            sender: user,
+            client_id: client_id.clone(),
+            kind,
+            body,
+            media_url,
+            ts: store::now_ms(),
+            recalled: false,
+        };
+        let appended = match self.store.append(self.conv, seq, &record, &self.members) {
+            Ok(a) => a,
+            Err(e) => {
+                // Another writer or a failed write: take the seq back from the store.
+                self.last_seq = self.store.last_seq(self.conv).unwrap_or(self.last_seq);
+                return Err(e);
+            }
+        };
+        self.last_seq = seq;
+        let ts = record.ts;
+        let ack = ServerFrame::Ack { client_id: client_id.clone(), conv: self.conv, seq, ts };
+        let message = ServerFrame::Message { msg: record.view(self.conv, seq) };
+        let effects = vec![
+            Effect::DurableUpTo(seq),
+            Effect::Frame(session.clone(), ack.to_json().into()),
+            Effect::Deliver(Deliver {
+                users: self.members.clone(),
+                push: Push::Message { conv: self.conv, seq, frame: message.to_json().into() },
+                except: Some(session.id),
+            }),
+        ];
+        self.after(ctx, Some(appended.ticket), effects, Some(Waiter::Session(session, client_id)));
+        Ok(())
+    }
+
+    /// A media link may point at the sender's own upload or at media already shared
+    /// with the sender; anything else would leak another user's files.
+    fn check_media(&self, user: &str, url: &str) -> Result<()> {
+        if url.starts_with("https://") || url.starts_with("http://") {
+            return Ok(());
+        }
+        let unknown = || Error::bad("media_url does not name media you may share");
+        let id = store::media_id_of(url).ok_or_else(unknown)?;
+        let media = self.store.media(id)?.ok_or_else(unknown)?;
+        if media.uploader == user {
+            return Ok(());
+        }
+        for conv in self.store.media_conversations(id)? {
+            if self.store.member_state(user, conv)?.is_some() {
+                return Ok(());
+            }
+        }
+        Err(unknown())
+    }
+
+    fn delivered(&mut self, ctx: &mut Context<Self>, user: String, session: SessionRef, seq: u64) -> Result<()> {
+        let upto = seq.min(self.durable_seq);
+        let mut old = 0;
+        let updated = self.store.update_member_state(&user, self.conv, |s| {
+            old = s.delivered_seq;
+            s.delivered_seq = s.delivered_seq.max(upto);
+        })?;
+        let Some((_, ticket)) = updated else { return Err(Error::NoSuchConversation) };
+        if upto <= old {
+            return Ok(());
+        }
+        let effects = self.receipts(&user, old, upto, "delivered")?;
+        self.after(ctx, Some(ticket), effects, Some(Waiter::Session(session, "delivered".into())));
+        Ok(())
+    }
+
+    fn read(&mut self, ctx: &mut Context<Self>, user: String, session: SessionRef, seq: u64) -> Result<()> {
+        let Some(state) = self.store.member_state(&user, self.conv)? else {
+            return Err(Error::NoSuchConversation);
+        };
+        let upto = seq.min(self.durable_seq);
+        if upto <= state.read_seq {
+            return Ok(());
+        }
+        // Count the shorter range: what stays unread, or what was just read.
+        let unread = if self.last_seq - upto <= upto - state.read_seq {
+            self.store.count_unread(self.conv, &user, upto, self.last_seq)?
+        } else {
+            let just_read = self.store.count_unread(self.conv, &user, state.read_seq, upto)?;
+            state.unread.saturating_sub(just_read)
+        };
+        let old = state.read_seq;
+        let updated = self.store.update_member_state(&user, self.conv, |s| {
+            s.read_seq = s.read_seq.max(upto);
+            s.delivered_seq = s.delivered_seq.max(upto);
+            s.unread = unread;
+        })?;
+        let Some((_, ticket)) = updated else { return Err(Error::NoSuchConversation) };
+        let mut effects = self.receipts(&user, old, upto, "read")?;
+        effects.push(Effect::Deliver(Deliver {
+            users: vec![user].into(),
+            push: Push::Frame(ServerFrame::Unread { conv: self.conv, count: unread }.to_json().into()),
+            except: Some(session.id),
+        }));
+        self.after(ctx, Some(ticket), effects, Some(Waiter::Session(session, "read".into())));
+        Ok(())
+    }
+
+    /// Receipts to the senders of messages in (from, to], other than `user`.
+    fn receipts(&self, user: &str, from: u64, to: u64, status: &'static str) -> Result<Vec<Effect>> {
+        let mut senders = self.store.senders_between(self.conv, from, to)?;
+        senders.remove(user);
+        senders.retain(|s| self.record.has_member(s));
+        if senders.is_empty() {
+            return Ok(Vec::new());
+        }
+        let frame = ServerFrame::Receipt { conv: self.conv, user: user.to_string(), status, seq: to };
+        Ok(vec![Effect::Deliver(Deliver {
+            users: senders.into_iter().collect::<Vec<_>>().into(),
+            push: Push::Frame(frame.to_json().into()),
+            except: None,
+        })])
+    }
+
+    fn recall(&mut self, ctx: &mut Context<Self>, user: String, session: SessionRef, seq: u64) -> Result<()> {
+        if seq == 0 || seq > self.durable_seq {
+            return Err(Error::bad("no such message"));
+        }
+        let msg = self.store.message(self.conv, seq)?.ok_or_else(|| Error::bad("no such message"))?;
+        if msg.sender != user || msg.kind == MessageKind::System {
+            return Err(Error::NotSender);
+        }
+        let window = self.settings.messages.recall_window_secs.saturating_mul(1000);
+        if store::now_ms().saturating_sub(msg.ts) > window {
+            return Err(Error::RecallWindowPassed);
+        }
+        let (changed, ticket) = self.store.recall(self.conv, seq, &self.members)?;
+        let mut effects = vec![self.deliver_all(ServerFrame::Recalled { conv: self.conv, seq, by: user }, None)];
+        for (member, count) in changed {
+            effects.push(Effect::Deliver(Deliver {
+                users: vec![member].into(),
+                push: Push::Frame(ServerFrame::Unread { conv: self.conv, count }.to_json().into()),
+                except: None,
+            }));
+        }
+        self.after(ctx, Some(ticket), effects, Some(Waiter::Session(session, "recall".into())));
+        Ok(())
+    }
+
+    fn change_members(
+        &mut self,
+        ctx: &mut Context<Self>,
+        user: String,
+        add: Vec<String>,
+        remove: Vec<String>,
+        reply: oneshot::Sender<Result<()>>,
+    ) {
+        match self.plan_members(&user, &add, &remove) {
+            Ok(Some((record, added, removed, body))) => {
+                let seq = self.last_seq + 1;
+                let message = MessageRecord {
+                    sender: user,
+                    client_id: String::new(),
+                    kind: MessageKind::System,
+                    body,
+                    media_url: None,
+                    ts: store::now_ms(),
+                    recalled: false,
+                };
+                let change = store::MembershipChange {
+                    conv: self.conv,
+                    record: &record,
+                    added: &added,
+                    removed: &removed,
+                    seq,
+                    message: &message,
+                };
+                match self.store.change_members(&change) {
+                    Ok(ticket) => {
+                        let frame = ServerFrame::Message { msg: message.view(self.conv, seq) };
+                        let mut audience: Vec<String> = self.members.to_vec();
+                        audience.extend(added.iter().cloned());
+                        self.last_seq = seq;
+                        self.record = record;
+                        self.members = self.record.members.clone().into();
+                        let effects = vec![
+                            Effect::DurableUpTo(seq),
+                            Effect::Deliver(Deliver {
+                                users: audience.into(),
+                                push: Push::Message { conv: self.conv, seq, frame: frame.to_json().into() },
+                                except: None,
+                            }),
+                            Effect::ConvUpdate(self.members.to_vec()),
+                        ];
+                        self.after(ctx, Some(ticket), effects, Some(Waiter::Http(reply)));
+                    }
+                    Err(e) => {
+                        self.last_seq = self.store.last_seq(self.conv).unwrap_or(self.last_seq);
+                        let _ = reply.send(Err(e));
+                    }
+                }
+            }
+            Ok(None) => self.after(ctx, None, Vec::new(), Some(Waiter::Http(reply))),
+            Err(e) => {
+                let _ = reply.send(Err(e));
+            }
+        }
+    }
+
+    /// Checks a membership change; the new record, who joins, who leaves and the
+    /// system message's text, or `None` if nothing would change.
+    #[allow(clippy::type_complexity)]
+    fn plan_members(
+        &self,
+        user: &str,
+        add: &[String],
+        remove: &[String],
+    ) -> Result<Option<(ConvRecord, Vec<String>, Vec<String>, String)>> {
+        if self.record.kind != crate::protocol::ConvKind::Group {
+            return Err(Error::bad("a direct conversation has fixed members"));
+        }
+        let mut added: Vec<String> = add.iter().filter(|u| !self.record.has_member(u)).cloned().collect();
+        added.sort();
+        added.dedup();
+        for u in &added {
+            if self.store.user(u)?.is_none() {
+                return Err(Error::bad(format!("no such user: {u}")));
+            }
+        }
+        let mut removed: Vec<String> = remove.iter().filter(|u| self.record.has_member(u)).cloned().collect();
+        removed.sort();
+        removed.dedup();
+        if removed.iter().any(|u| u != user) && self.record.creator != user {
+            return Err(Error::Forbidden("only the group's creator may remove others".into()));
+        }
+        removed.retain(|u| !added.contains(u));
+        if added.is_empty() && removed.is_empty() {
+            return Ok(None);
+        }
+        let mut record = self.record.clone();
+        record.members.extend(added.iter().cloned());
+        record.members.retain(|m| !removed.contains(m));
+        record.members.sort();
+        if record.members.len() > self.settings.limits.max_group_members {
+            return Err(Error::bad("too many members"));
+        }
+        let mut parts = Vec::new();
+        if !added.is_empty() {
+            parts.push(format!("{user} added {}", added.join(", ")));
+        }
+        if removed.as_slice() == [user.to_string()] {
+            parts.push(format!("{user} left"));
+        } else if !removed.is_empty() {
+            parts.push(format!("{user} removed {}", removed.join(", ")));
+        }
+        Ok(Some((record, added, removed, parts.join("; "))))
+    }
+}
+
+impl Actor for Conversation {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.run_interval(IDLE_AFTER / 5, |this, _| {
+            if this.pending.is_empty() && mono_ms().saturating_sub(this.last_activity) > IDLE_AFTER.as_millis() as u64 {
+                this.hub.do_send(Idle { conv: this.conv, handled: this.handled });
+            }
+        });
+    }
+}
+
+impl Handler<ConvCommand> for Conversation {
+    type Result = ();
+
+    fn handle(&mut self, msg: ConvCommand, ctx: &mut Context<Self>) {
+        self.handled += 1;
+        self.last_activity = mono_ms();
+        let ConvCommand { user, cmd, .. } = msg;
+        if !self.record.has_member(&user) {
+            return cmd.fail(Error::NoSuchConversation);
+        }
+        let origin = cmd.origin().map(|(s, r)| (s.clone(), r));
+        let outcome = match cmd {
+            Command::Send { session, client_id, kind, body, media_url } => {
+                self.send(ctx, user, session, client_id, kind, body, media_url)
+            }
+            Command::Delivered { session, seq } => self.delivered(ctx, user, session, seq),
+            Command::Read { session, seq } => self.read(ctx, user, session, seq),
+            Command::Recall { session, seq } => self.recall(ctx, user, session, seq),
+            Command::Typing { session } => {
+                let frame = ServerFrame::Typing { conv: self.conv, user: user.clone() };
+                let others: Vec<String> = self.members.iter().filter(|m| **m != user).cloned().collect();
+                self.registry.do_send(Deliver {
+                    users: others.into(),
+                    push: Push::Frame(frame.to_json().into()),
+                    except: Some(session.id),
+                });
+                Ok(())
+            }
+            Command::ChangeMembers { add, remove, reply } => {
+                self.change_members(ctx, user, add, remove, reply);
+                Ok(())
+            }
+        };
+        if let (Err(e), Some((session, reference))) = (outcome, origin) {
+            session.frame(ServerFrame::error(&e, Some(reference)).to_json().into());
+        }
+    }
+}
+
+impl Handler<Durable> for Conversation {
+    type Result = ();
+
+    fn handle(&mut self, msg: Durable, _: &mut Context<Self>) {
+        let Some(head) = self.pending.front().map(|p| p.id) else { return };
+        let Some(index) = msg.id.checked_sub(head) else { return };
+        if let Some(p) = self.pending.get_mut(index as usize) {
+            p.outcome = Some(msg.outcome);
+        }
+        self.release();
+    }
+}
+
+impl Handler<Stop> for Conversation {
+    type Result = ();
+
+    fn handle(&mut self, _: Stop, ctx: &mut Context<Self>) {
+        ctx.stop();
+    }
+}

@@ -1,0 +1,198 @@
+//! The registry: which sessions each user has, fan-out to them, and presence.
+
+use std::{collections::HashMap, sync::Arc};
+
+use actix::{Actor, Context, Handler, Message};
+
+use super::{Push, SessionId, SessionRef};
+use crate::protocol::ServerFrame;
+use crate::store::Store;
+
+/// Knows every authenticated session by user.
+pub struct Registry {
+    store: Arc<Store>,
+    users: HashMap<String, Vec<(SessionRef, [u8; 32])>>,
+}
+
+impl Registry {
+    /// An empty registry.
+    pub fn new(store: Arc<Store>) -> Self {
+        Registry {
+            store,
+            users: HashMap::new(),
+        }
+    }
+
+    /// Users who share a conversation with `user`.
+    fn peers(&self, user: &str) -> Vec<String> {
+        let mut peers = Vec::new();
+        let convs = match self.store.user_conversations(user) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "presence: cannot list conversations");
+                return peers;
+            }
+        };
+        for (conv, _) in convs {
+            if let Ok(Some(rec)) = self.store.conversation(conv) {
+                peers.extend(rec.members.into_iter().filter(|m| m != user));
+            }
+        }
+        peers.sort();
+        peers.dedup();
+        peers
+    }
+
+    fn presence(&self, user: &str, online: bool) {
+        let frame: Arc<str> = ServerFrame::Presence {
+            user: user.to_string(),
+            online,
+        }
+        .to_json()
+        .into();
+        for peer in self.peers(user) {
+            self.push_user(&peer, &Push::Frame(frame.clone()), None);
+        }
+    }
+
+    fn push_user(&self, user: &str, push: &Push, except: Option<SessionId>) {
+        if let Some(sessions) = self.users.get(user) {
+            for (s, _) in sessions {
+                if Some(s.id) != except {
+                    s.recipient.do_send(push.clone());
+                }
+            }
+        }
+    }
+}
+
+impl Actor for Registry {
+    type Context = Context<Self>;
+}
+
+/// A session authenticated as `user` (with the token whose hash is `token_hash`).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Connect {
+    /// Username.
+    pub user: String,
+    /// The session.
+    pub session: SessionRef,
+    /// Hash of the token it used (for logout).
+    pub token_hash: [u8; 32],
+}
+
+impl Handler<Connect> for Registry {
+    type Result = ();
+
+    fn handle(&mut self, msg: Connect, _: &mut Context<Self>) {
+        let sessions = self.users.entry(msg.user.clone()).or_default();
+        let first = sessions.is_empty();
+        sessions.push((msg.session, msg.token_hash));
+        if first {
+            self.presence(&msg.user, true);
+        }
+    }
+}
+
+/// A session ended.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Disconnect {
+    /// Username.
+    pub user: String,
+    /// The session.
+    pub session: SessionId,
+}
+
+impl Handler<Disconnect> for Registry {
+    type Result = ();
+
+    fn handle(&mut self, msg: Disconnect, _: &mut Context<Self>) {
+        let Some(sessions) = self.users.get_mut(&msg.user) else { return };
+        sessions.retain(|(s, _)| s.id != msg.session);
+        if sessions.is_empty() {
+            self.users.remove(&msg.user);
+            self.presence(&msg.user, false);
+        }
+    }
+}
+
+/// Push to every session of `users`, except one.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Deliver {
+    /// Recipients.
+    pub users: Arc<[String]>,
+    /// What to push.
+    pub push: Push,
+    /// A session to leave out (the one the action came from).
+    pub except: Option<SessionId>,
+}
+
+impl Handler<Deliver> for Registry {
+    type Result = ();
+
+    fn handle(&mut self, msg: Deliver, _: &mut Context<Self>) {
+        for user in msg.users.iter() {
+            self.push_user(user, &msg.push, msg.except);
+        }
+    }
+}
+
+/// Close every socket that authenticated with this token (logout).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct CloseToken {
+    /// Owner.
+    pub user: String,
+    /// The token's hash.
+    pub token_hash: [u8; 32],
+}
+
+impl Handler<CloseToken> for Registry {
+    type Result = ();
+
+    fn handle(&mut self, msg: CloseToken, _: &mut Context<Self>) {
+        if let Some(sessions) = self.users.get(&msg.user) {
+            for (s, hash) in sessions {
+                if *hash == msg.token_hash {
+                    s.recipient.do_send(Push::Frame(
+                        ServerFrame::error(&crate::error::Error::Unauthorized, None)
+                            .to_json()
+                            .into(),
+                    ));
+                    s.recipient.do_send(Push::Close {
+                        code: 4001,
+                        reason: "logged out",
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// How many users and sessions are online (for /metrics).
+#[derive(Message)]
+#[rtype(result = "OnlineCounts")]
+pub struct Counts;
+
+/// Users and sessions online.
+#[derive(Debug, Clone, Copy, Default, actix::MessageResponse)]
+pub struct OnlineCounts {
+    /// Users with at least one session.
+    pub users: usize,
+    /// Authenticated sessions.
+    pub sessions: usize,
+}
+
+impl Handler<Counts> for Registry {
+    type Result = OnlineCounts;
+
+    fn handle(&mut self, _: Counts, _: &mut Context<Self>) -> OnlineCounts {
+        OnlineCounts {
+            users: self.users.len(),
+            sessions: self.users.values().map(Vec::len).sum(),
+        }
+    }
+}

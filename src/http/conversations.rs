@@ -1,0 +1,251 @@
+//! Conversations over HTTP: create, list, get, members, pin, hide, history, search.
+
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+use serde_json::json;
+use tokio::sync::oneshot;
+
+use super::AuthUser;
+use crate::actors::conversation::{Command, ConvCommand};
+use crate::actors::registry::Deliver;
+use crate::actors::session::history_page;
+use crate::actors::Push;
+use crate::error::{Error, Result};
+use crate::node::Node;
+use crate::protocol::{valid_username, ConvKind, ConversationView, ServerFrame};
+use crate::views;
+
+pub(super) fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/api/conversations", web::post().to(create))
+        .route("/api/conversations", web::get().to(list))
+        .route("/api/conversations/{conv}", web::get().to(get))
+        .route("/api/conversations/{conv}", web::delete().to(hide))
+        .route("/api/conversations/{conv}/members", web::post().to(members))
+        .route("/api/conversations/{conv}/pin", web::put().to(pin))
+        .route("/api/conversations/{conv}/messages", web::get().to(messages))
+        .route("/api/search", web::get().to(search));
+}
+
+/// Runs blocking store work off the async threads.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    web::block(f).await.map_err(|e| Error::Internal(e.to_string()))?
+}
+
+/// `user`'s view of `conv`, once what it shows is durable; 404 for non-members.
+async fn durable_view(node: &Node, conv: u64, user: &str) -> Result<ConversationView> {
+    let view = views::current_view(&node.store, conv, user)?.ok_or(Error::NoSuchConversation)?;
+    node.store.commit().visible().await?;
+    Ok(view)
+}
+
+/// Tells every member about a new conversation.
+fn announce(node: &Node, conv: u64, members: &[String]) -> Result<()> {
+    for member in members {
+        if let Some(view) = views::current_view(&node.store, conv, member)? {
+            node.registry.do_send(Deliver {
+                users: vec![member.clone()].into(),
+                push: Push::Frame(ServerFrame::ConvUpdate { conversation: view }.to_json().into()),
+                except: None,
+            });
+        }
+    }
+    Ok(())
+}
+
+#[derive(Deserialize)]
+struct NewConversation {
+    kind: ConvKind,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    members: Vec<String>,
+}
+
+async fn create(node: web::Data<Node>, who: AuthUser, body: web::Json<NewConversation>) -> Result<HttpResponse> {
+    let NewConversation { kind, name, members } = body.into_inner();
+    let mut others: Vec<String> = members.into_iter().filter(|m| *m != who.user).collect();
+    others.sort();
+    others.dedup();
+    if others.len() > node.settings.limits.max_group_members {
+        return Err(Error::bad("too many members"));
+    }
+    for m in &others {
+        if !valid_username(m) || node.store.user(m)?.is_none() {
+            return Err(Error::bad(format!("no such user: {m}")));
+        }
+    }
+    match kind {
+        ConvKind::Direct => {
+            let [other] = others.as_slice() else {
+                return Err(Error::bad("a direct conversation has exactly one other member"));
+            };
+            let (conv, record, created) = node.store.find_or_create_direct(&who.user, other).await?;
+            if created {
+                announce(&node, conv, &record.members)?;
+            }
+            let view = durable_view(&node, conv, &who.user).await?;
+            Ok(if created { HttpResponse::Created() } else { HttpResponse::Ok() }.json(view))
+        }
+        ConvKind::Group => {
+            let name = name.trim().to_string();
+            if name.chars().count() > 128 {
+                return Err(Error::bad("name: at most 128 characters"));
+            }
+            let (conv, record) = node.store.create_group(&who.user, &name, &others).await?;
+            announce(&node, conv, &record.members)?;
+            Ok(HttpResponse::Created().json(durable_view(&node, conv, &who.user).await?))
+        }
+    }
+}
+
+async fn list(node: web::Data<Node>, who: AuthUser) -> Result<HttpResponse> {
+    let store = node.store.clone();
+    let user = who.user.clone();
+    let mut views = blocking(move || {
+        let mut out = Vec::new();
+        for (conv, state) in store.user_conversations(&user)? {
+            if state.hidden {
+                continue;
+            }
+            let Some(record) = store.conversation(conv)? else { continue };
+            let last = store.last_seq(conv)?;
+            let view = views::conversation_view(&store, conv, &record, &state, &user, last)?;
+            let when = view.last_message.as_ref().map(|m| m.ts).unwrap_or(record.created_ms);
+            out.push((view, when));
+        }
+        Ok(out)
+    })
+    .await?;
+    node.store.commit().visible().await?;
+    views.sort_by(|(a, at), (b, bt)| b.pinned.cmp(&a.pinned).then(bt.cmp(at)).then(b.conv.cmp(&a.conv)));
+    let views: Vec<ConversationView> = views.into_iter().map(|(v, _)| v).collect();
+    Ok(HttpResponse::Ok().json(views))
+}
+
+async fn get(node: web::Data<Node>, who: AuthUser, path: web::Path<u64>) -> Result<HttpResponse> {
+    Ok(HttpResponse::Ok().json(durable_view(&node, path.into_inner(), &who.user).await?))
+}
+
+async fn hide(node: web::Data<Node>, who: AuthUser, path: web::Path<u64>) -> Result<HttpResponse> {
+    let conv = path.into_inner();
+    let (_, ticket) = node
+        .store
+        .update_member_state(&who.user, conv, |s| s.hidden = true)?
+        .ok_or(Error::NoSuchConversation)?;
+    node.store.commit().durable(ticket).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Deserialize)]
+struct Pin {
+    pinned: bool,
+}
+
+async fn pin(node: web::Data<Node>, who: AuthUser, path: web::Path<u64>, body: web::Json<Pin>) -> Result<HttpResponse> {
+    let conv = path.into_inner();
+    let pinned = body.pinned;
+    let (_, ticket) = node
+        .store
+        .update_member_state(&who.user, conv, |s| s.pinned = pinned)?
+        .ok_or(Error::NoSuchConversation)?;
+    node.store.commit().durable(ticket).await?;
+    Ok(HttpResponse::Ok().json(durable_view(&node, conv, &who.user).await?))
+}
+
+#[derive(Deserialize)]
+struct MemberChange {
+    #[serde(default)]
+    add: Vec<String>,
+    #[serde(default)]
+    remove: Vec<String>,
+}
+
+async fn members(
+    node: web::Data<Node>,
+    who: AuthUser,
+    path: web::Path<u64>,
+    body: web::Json<MemberChange>,
+) -> Result<HttpResponse> {
+    let conv = path.into_inner();
+    let MemberChange { add, remove } = body.into_inner();
+    if add.len() + remove.len() > node.settings.limits.max_group_members {
+        return Err(Error::bad("too many members in one change"));
+    }
+    if let Some(bad) = add.iter().chain(&remove).find(|u| !valid_username(u)) {
+        return Err(Error::bad(format!("not a username: {bad}")));
+    }
+    let (reply, outcome) = oneshot::channel();
+    node.hub.do_send(ConvCommand {
+        conv,
+        user: who.user.clone(),
+        cmd: Command::ChangeMembers { add, remove, reply },
+    });
+    outcome
+        .await
+        .map_err(|_| Error::Internal("conversation actor gone".into()))??;
+    match views::current_view(&node.store, conv, &who.user)? {
+        Some(view) => Ok(HttpResponse::Ok().json(view)),
+        // The caller left the group: show it as it is now, without their state.
+        None => {
+            let record = node.store.conversation(conv)?.ok_or(Error::NoSuchConversation)?;
+            let last = node.store.last_seq(conv)?;
+            let view = views::conversation_view(&node.store, conv, &record, &Default::default(), &who.user, last)?;
+            Ok(HttpResponse::Ok().json(view))
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct PageQuery {
+    before: Option<u64>,
+    after: Option<u64>,
+    limit: Option<usize>,
+}
+
+async fn messages(
+    node: web::Data<Node>,
+    who: AuthUser,
+    path: web::Path<u64>,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse> {
+    let conv = path.into_inner();
+    let PageQuery { before, after, limit } = query.into_inner();
+    let limit = limit.unwrap_or(20).clamp(1, 100);
+    let store = node.store.clone();
+    let page = blocking(move || history_page(&store, &who.user, conv, before, after, limit)).await?;
+    node.store.commit().visible().await?;
+    Ok(HttpResponse::Ok().json(json!({"messages": page.messages, "has_more": page.has_more})))
+}
+
+#[derive(Deserialize)]
+struct SearchQuery {
+    q: String,
+    conv: Option<u64>,
+    limit: Option<usize>,
+}
+
+/// Most recent messages per conversation that a search looks at.
+const SEARCH_SCAN: usize = 50_000;
+
+async fn search(node: web::Data<Node>, who: AuthUser, query: web::Query<SearchQuery>) -> Result<HttpResponse> {
+    let SearchQuery { q, conv, limit } = query.into_inner();
+    let q = q.trim().to_string();
+    if q.is_empty() || q.chars().count() > 256 {
+        return Err(Error::bad("q: 1-256 characters"));
+    }
+    let limit = limit.unwrap_or(20).clamp(1, 100);
+    let store = node.store.clone();
+    let hits = blocking(move || {
+        let convs: Vec<u64> = match conv {
+            Some(c) => {
+                store.member_state(&who.user, c)?.ok_or(Error::NoSuchConversation)?;
+                vec![c]
+            }
+            None => store.user_conversations(&who.user)?.into_iter().map(|(c, _)| c).collect(),
+        };
+        store.search(&convs, &q, limit, SEARCH_SCAN)
+    })
+    .await?;
+    node.store.commit().visible().await?;
+    Ok(HttpResponse::Ok().json(json!({"hits": hits})))
+}

@@ -1,0 +1,106 @@
+//! HTTP routes of PROTOCOL.md. Handlers are thin: check input, call the store or an
+//! actor, map errors once through [`crate::error::Error`].
+
+mod accounts;
+mod conversations;
+mod media;
+mod ws;
+
+use actix_web::{
+    dev::Payload, error::JsonPayloadError, web, FromRequest, HttpRequest, HttpResponse,
+};
+use std::future::{ready, Ready};
+
+use crate::actors::{hub::ActiveCount, registry::Counts};
+use crate::auth;
+use crate::error::Error;
+use crate::node::Node;
+
+/// Registers every route on `cfg`.
+pub fn routes(cfg: &mut web::ServiceConfig, serve_metrics: bool) {
+    cfg.app_data(
+        web::JsonConfig::default()
+            .limit(64 * 1024)
+            .error_handler(|e: JsonPayloadError, _| bad_json(e).into()),
+    )
+    .app_data(web::QueryConfig::default().error_handler(|e, _| Error::bad(e.to_string()).into()))
+    .app_data(web::PathConfig::default().error_handler(|_, _| Error::NotFound("not found".into()).into()))
+    .route("/healthz", web::get().to(healthz))
+    .route("/ws", web::get().to(ws::upgrade))
+    .configure(accounts::routes)
+    .configure(conversations::routes)
+    .configure(media::routes);
+    if serve_metrics {
+        cfg.route("/metrics", web::get().to(metrics));
+    }
+    cfg.default_service(web::to(|| async {
+        Err::<HttpResponse, Error>(Error::NotFound("no such route".into()))
+    }));
+}
+
+fn bad_json(e: JsonPayloadError) -> Error {
+    match e {
+        JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
+            Error::TooLarge("body too large".into())
+        }
+        other => Error::bad(other.to_string()),
+    }
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().content_type("text/plain").body("ok")
+}
+
+/// GET /metrics: Prometheus text.
+pub async fn metrics(node: web::Data<Node>) -> HttpResponse {
+    let online = node.registry.send(Counts).await.unwrap_or_default();
+    let (users, sessions) = (online.users, online.sessions);
+    let convs = node.hub.send(ActiveCount).await.unwrap_or(0);
+    let gauges = [
+        ("chatnode_users_online", "users with at least one socket", users as u64),
+        ("chatnode_sessions_online", "authenticated sockets", sessions as u64),
+        ("chatnode_conversations_active", "running conversation actors", convs as u64),
+        ("chatnode_store_flushes", "group-commit flush+fsync rounds", node.store.commit().flushes()),
+        ("chatnode_store_bytes", "store size on disk", node.store.size_on_disk()),
+    ];
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(node.metrics.render(&gauges))
+}
+
+/// The caller of a route that needs `Authorization: Bearer TOKEN`.
+pub struct AuthUser {
+    /// Username.
+    pub user: String,
+    /// The token's hash (logout revokes it).
+    pub token_hash: [u8; 32],
+}
+
+/// The bearer token of a request, if any.
+pub fn bearer(req: &HttpRequest) -> Option<&str> {
+    req.headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim)
+}
+
+impl FromRequest for AuthUser {
+    type Error = Error;
+    type Future = Ready<Result<Self, Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let result = (|| {
+            let node = req
+                .app_data::<web::Data<Node>>()
+                .ok_or_else(|| Error::Internal("node state missing".into()))?;
+            let token = bearer(req).ok_or(Error::Unauthorized)?;
+            let user = auth::check_token(&node.store, token)?;
+            Ok(AuthUser {
+                user,
+                token_hash: auth::token_hash(token),
+            })
+        })();
+        ready(result)
+    }
+}

@@ -1,0 +1,128 @@
+//! Starting and stopping a node: open the store, start the actors, bind HTTP (and TLS).
+
+use std::{
+    net::SocketAddr,
+    sync::{atomic::AtomicU64, atomic::AtomicUsize, Arc},
+    time::Duration,
+};
+
+use actix::Actor;
+use actix_web::{dev::ServerHandle, web, App, HttpServer};
+
+use crate::actors::{
+    hub::Hub,
+    registry::Registry,
+    supervisor::{CloseAll, Supervisor},
+};
+use crate::config::Settings;
+use crate::error::{Error, Result};
+use crate::limits::LoginLimiter;
+use crate::metrics::Metrics;
+use crate::node::Node;
+use crate::store::{Store, StoreOptions};
+use crate::{http, tls};
+
+/// A node that is serving.
+pub struct Running {
+    /// Where HTTP/WebSocket is served (the real port if 0 was asked for).
+    pub addr: SocketAddr,
+    /// Where /metrics is served, if on its own address.
+    pub metrics_addr: Option<SocketAddr>,
+    /// The node's shared handles.
+    pub node: Node,
+    handles: Vec<ServerHandle>,
+}
+
+/// Opens the store and starts serving; must run inside an actix System.
+pub async fn start(settings: Settings) -> Result<Running> {
+    let settings = Arc::new(settings);
+    let store = Arc::new(Store::open(&StoreOptions::from_settings(&settings))?);
+    let registry = Registry::new(store.clone()).start();
+    let hub = Hub::new(store.clone(), registry.clone(), settings.clone()).start();
+    let supervisor = Supervisor::new(
+        settings.heartbeat_timeout(),
+        Duration::from_secs(settings.session.auth_timeout_secs),
+    )
+    .start();
+    let node = Node {
+        logins: Arc::new(LoginLimiter::new(settings.limits.logins_per_min)),
+        metrics: Arc::new(Metrics::default()),
+        connections: Arc::new(AtomicUsize::new(0)),
+        next_session: Arc::new(AtomicU64::new(1)),
+        settings: settings.clone(),
+        store,
+        registry,
+        hub,
+        supervisor,
+    };
+
+    let separate_metrics = !settings.server.metrics_bind.is_empty();
+    let app_node = node.clone();
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .app_data(web::Data::new(app_node.clone()))
+            .configure(|cfg| http::routes(cfg, !separate_metrics))
+    })
+    .disable_signals()
+    .shutdown_timeout(settings.server.shutdown_timeout_secs)
+    .client_request_timeout(Duration::from_secs(10))
+    .client_disconnect_timeout(Duration::from_secs(2))
+    .keep_alive(Duration::from_secs(75))
+    .max_connections(settings.limits.max_connections.saturating_add(1024));
+    if settings.server.workers > 0 {
+        server = server.workers(settings.server.workers);
+    }
+    let bind = settings.bind_addr().map_err(|e| Error::Internal(e.to_string()))?;
+    let server = match tls::server_config(&settings.tls)? {
+        Some(config) => server.bind_rustls_0_23(bind, config),
+        None => server.bind(bind),
+    }
+    .map_err(|e| Error::Internal(format!("cannot listen on {bind}: {e}")))?;
+    let addr = server
+        .addrs()
+        .first()
+        .copied()
+        .ok_or_else(|| Error::Internal("bound to no address".into()))?;
+    let server = server.run();
+    let mut handles = vec![server.handle()];
+    actix_web::rt::spawn(server);
+
+    let mut metrics_addr = None;
+    if separate_metrics {
+        let metrics_node = node.clone();
+        let m = HttpServer::new(move || {
+            App::new()
+                .app_data(web::Data::new(metrics_node.clone()))
+                .route("/metrics", web::get().to(http::metrics))
+        })
+        .disable_signals()
+        .workers(1)
+        .bind(&settings.server.metrics_bind)
+        .map_err(|e| Error::Internal(format!("cannot listen on {}: {e}", settings.server.metrics_bind)))?;
+        metrics_addr = m.addrs().first().copied();
+        let m = m.run();
+        handles.push(m.handle());
+        actix_web::rt::spawn(m);
+    }
+    Ok(Running {
+        addr,
+        metrics_addr,
+        node,
+        handles,
+    })
+}
+
+impl Running {
+    /// Graceful stop: close every socket with 1001, stop accepting, flush the store.
+    pub async fn shutdown(self) -> Result<()> {
+        let open = self.node.supervisor.send(CloseAll { code: 1001 }).await.unwrap_or(0);
+        if open > 0 {
+            // Let the close frames reach the sockets.
+            actix_web::rt::time::sleep(Duration::from_millis(200)).await;
+        }
+        for handle in &self.handles {
+            handle.stop(true).await;
+        }
+        self.node.store.flush_now()
+    }
+}

@@ -1,0 +1,51 @@
+//! Wire views built from stored records: what one member sees of a conversation.
+
+use crate::error::Result;
+use crate::protocol::{ConvKind, ConversationView};
+use crate::store::{ConvRecord, MemberState, Store};
+
+/// The conversation object for `user`, showing messages up to `last_seq`.
+///
+/// `last_seq` is passed in so the conversation actor can show only what is durable.
+pub fn conversation_view(
+    store: &Store,
+    conv: u64,
+    record: &ConvRecord,
+    state: &MemberState,
+    user: &str,
+    last_seq: u64,
+) -> Result<ConversationView> {
+    let last_message = match last_seq {
+        0 => None,
+        seq => store.message(conv, seq)?.map(|m| m.view(conv, seq)),
+    };
+    let name = match record.kind {
+        ConvKind::Group => record.name.clone(),
+        ConvKind::Direct => record
+            .members
+            .iter()
+            .find(|m| m.as_str() != user)
+            .cloned()
+            .unwrap_or_else(|| user.to_string()),
+    };
+    Ok(ConversationView {
+        conv,
+        kind: record.kind,
+        name,
+        members: record.members.clone(),
+        last_seq,
+        last_message,
+        unread: state.unread,
+        pinned: state.pinned,
+        read_seq: state.read_seq.min(last_seq),
+        delivered_seq: state.delivered_seq.min(last_seq),
+    })
+}
+
+/// The view of `conv` for `user` as stored now; `None` if `user` is not a member.
+pub fn current_view(store: &Store, conv: u64, user: &str) -> Result<Option<ConversationView>> {
+    let Some(state) = store.member_state(user, conv)? else { return Ok(None) };
+    let Some(record) = store.conversation(conv)? else { return Ok(None) };
+    let last = store.last_seq(conv)?;
+    conversation_view(store, conv, &record, &state, user, last).map(Some)
+}
