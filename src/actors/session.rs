@@ -213,13 +213,12 @@ impl Session {
     }
 
     fn drain_step(&mut self, ctx: &mut Ctx, mut cursor: OfflineCursor) {
-        let Some(user) = self.user().map(str::to_owned) else { return };
         let store = self.node.store.clone();
         let read = async move {
             let blocking_store = store.clone();
             let (page, cursor) = web::block(move || {
                 blocking_store
-                    .offline_next(&user, &mut cursor, DRAIN_PAGE)
+                    .offline_next(&mut cursor, DRAIN_PAGE)
                     .map(|p| (p, cursor))
             })
             .await

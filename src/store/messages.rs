@@ -264,8 +264,9 @@ impl Store {
         })
     }
 
-    /// The next at most `limit` queued messages of others, in seq order per conversation.
-    pub fn offline_next(&self, user: &str, cursor: &mut OfflineCursor, limit: usize) -> Result<Vec<MessageView>> {
+    /// The next at most `limit` queued messages, in seq order per conversation. The
+    /// user's own messages in the range are included: another device may not have them.
+    pub fn offline_next(&self, cursor: &mut OfflineCursor, limit: usize) -> Result<Vec<MessageView>> {
         let mut out = Vec::with_capacity(limit.min(1024));
         while out.len() < limit {
             let Some(&mut (conv, ref mut from, to)) = cursor.pending.front_mut() else { break };
@@ -274,13 +275,10 @@ impl Store {
                 let (k, v) = kv?;
                 let seq = read_be(&k[8..])?;
                 *from = seq;
-                let record: MessageRecord = decode(&v)?;
-                if record.sender != user {
-                    out.push(record.view(conv, seq));
-                    if out.len() == limit {
-                        exhausted = seq == to;
-                        break;
-                    }
+                out.push(decode::<MessageRecord>(&v)?.view(conv, seq));
+                if out.len() == limit {
+                    exhausted = seq == to;
+                    break;
                 }
             }
             if exhausted {
