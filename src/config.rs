@@ -109,6 +109,12 @@ pub struct LimitSettings {
     pub logins_per_min: u32,
     /// Most open sockets.
     pub max_connections: usize,
+    /// Most open sockets from one client address.
+    pub max_connections_per_ip: usize,
+    /// Most authenticated sockets per user.
+    pub max_sessions_per_user: usize,
+    /// Failed logins per username per minute.
+    pub failed_logins_per_user_per_min: u32,
     /// Largest media upload.
     pub max_media_bytes: usize,
     /// Most members in a group.

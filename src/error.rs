@@ -36,6 +36,9 @@ pub enum Error {
     /// Too many requests or frames.
     #[error("rate limited")]
     RateLimited,
+    /// The user already holds `limits.max_sessions_per_user` sockets.
+    #[error("too many sessions for this user")]
+    TooManySessions,
     /// A recall came after the configured window.
     #[error("recall window passed")]
     RecallWindowPassed,
@@ -65,7 +68,7 @@ impl Error {
             Error::NotFound(_) => "not_found",
             Error::NotMember(_) => "not_member",
             Error::Conflict => "conflict",
-            Error::RateLimited => "rate_limited",
+            Error::RateLimited | Error::TooManySessions => "rate_limited",
             Error::RecallWindowPassed => "recall_window_passed",
             Error::NotSender => "not_sender",
             Error::Unavailable => "unavailable",
@@ -115,7 +118,7 @@ impl ResponseError for Error {
             Error::NoSuchConversation | Error::NotFound(_) => StatusCode::NOT_FOUND,
             Error::NotMember(_) | Error::NotSender => StatusCode::FORBIDDEN,
             Error::Conflict => StatusCode::CONFLICT,
-            Error::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            Error::RateLimited | Error::TooManySessions => StatusCode::TOO_MANY_REQUESTS,
             Error::RecallWindowPassed => StatusCode::CONFLICT,
             Error::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

@@ -2,6 +2,7 @@
 
 use std::{
     collections::HashMap,
+    hash::Hash,
     net::IpAddr,
     time::{Duration, Instant},
 };
@@ -43,34 +44,48 @@ impl TokenBucket {
     }
 }
 
-/// At most `per_min` attempts per client address per minute (register and login).
-pub struct LoginLimiter {
+/// At most `per_min` events per key per minute: logins per client address, failed
+/// logins per username.
+pub struct WindowLimiter<K> {
     per_min: u32,
-    windows: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+    windows: Mutex<HashMap<K, (Instant, u32)>>,
 }
 
-impl LoginLimiter {
-    /// A limiter allowing `per_min` attempts a minute per address.
+/// Register and login attempts per client address.
+pub type LoginLimiter = WindowLimiter<IpAddr>;
+
+impl<K: Hash + Eq> WindowLimiter<K> {
+    /// A limiter allowing `per_min` events a minute per key.
     pub fn new(per_min: u32) -> Self {
-        LoginLimiter {
+        WindowLimiter {
             per_min,
             windows: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Counts an attempt from `addr`; `false` if it is over the limit.
-    pub fn allow(&self, addr: IpAddr) -> bool {
+    /// Counts an event for `key`; `false` if it is over the limit.
+    pub fn allow(&self, key: K) -> bool {
+        self.count(key, 1) <= self.per_min
+    }
+
+    /// Whether `key` is still under the limit, without counting.
+    pub fn under_limit(&self, key: K) -> bool {
+        self.count(key, 0) < self.per_min
+    }
+
+    fn count(&self, key: K, add: u32) -> u32 {
         let now = Instant::now();
+        let minute = Duration::from_secs(60);
         let mut windows = self.windows.lock();
         if windows.len() > 100_000 {
-            windows.retain(|_, (start, _)| now.duration_since(*start) < Duration::from_secs(60));
+            windows.retain(|_, (start, _)| now.duration_since(*start) < minute);
         }
-        let entry = windows.entry(addr).or_insert((now, 0));
-        if now.duration_since(entry.0) >= Duration::from_secs(60) {
+        let entry = windows.entry(key).or_insert((now, 0));
+        if now.duration_since(entry.0) >= minute {
             *entry = (now, 0);
         }
-        entry.1 += 1;
-        entry.1 <= self.per_min
+        entry.1 = entry.1.saturating_add(add);
+        entry.1
     }
 }
 
@@ -93,5 +108,9 @@ mod tests {
         assert!(l.allow(a) && l.allow(a));
         assert!(!l.allow(a));
         assert!(l.allow(b));
+        let f = WindowLimiter::new(1);
+        assert!(f.under_limit("bob"));
+        assert!(f.allow("bob"));
+        assert!(!f.under_limit("bob"));
     }
 }

@@ -1,15 +1,21 @@
 //! The shared handles of a running node, given to every route and session.
 
-use std::sync::{
-    atomic::{AtomicU64, AtomicUsize, Ordering},
-    Arc,
+use std::{
+    collections::HashMap,
+    net::IpAddr,
+    sync::{
+        atomic::{AtomicU64, AtomicUsize, Ordering},
+        Arc,
+    },
 };
+
+use parking_lot::Mutex;
 
 use actix::Addr;
 
 use crate::actors::{hub::Hub, registry::Registry, supervisor::Supervisor};
 use crate::config::Settings;
-use crate::limits::LoginLimiter;
+use crate::limits::{LoginLimiter, WindowLimiter};
 use crate::metrics::Metrics;
 use crate::store::Store;
 
@@ -30,28 +36,56 @@ pub struct Node {
     pub metrics: Arc<Metrics>,
     /// Register/login attempts per address.
     pub logins: Arc<LoginLimiter>,
+    /// Failed logins per username.
+    pub failed_logins: Arc<WindowLimiter<String>>,
     /// Open sockets, against `limits.max_connections`.
     pub connections: Arc<AtomicUsize>,
+    /// Open sockets per client address, against `limits.max_connections_per_ip`.
+    pub per_ip: Arc<Mutex<HashMap<IpAddr, usize>>>,
     /// Source of session ids.
     pub next_session: Arc<AtomicU64>,
 }
 
-/// A place among `limits.max_connections`, given back when dropped.
-pub struct ConnectionSlot(Arc<AtomicUsize>);
+/// A place among `limits.max_connections` and the address's share, given back when dropped.
+pub struct ConnectionSlot {
+    total: Arc<AtomicUsize>,
+    per_ip: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    ip: IpAddr,
+}
 
 impl Node {
-    /// Takes a connection slot, or `None` at the limit.
-    pub fn take_slot(&self) -> Option<ConnectionSlot> {
-        let max = self.settings.limits.max_connections;
+    /// Takes a connection slot for a client at `ip`, or `None` at either limit.
+    pub fn take_slot(&self, ip: IpAddr) -> Option<ConnectionSlot> {
+        let limits = &self.settings.limits;
+        let max = limits.max_connections;
         self.connections
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| (n < max).then_some(n + 1))
-            .ok()
-            .map(|_| ConnectionSlot(self.connections.clone()))
+            .ok()?;
+        let mut per_ip = self.per_ip.lock();
+        let n = per_ip.entry(ip).or_insert(0);
+        if *n >= limits.max_connections_per_ip {
+            drop(per_ip);
+            self.connections.fetch_sub(1, Ordering::SeqCst);
+            return None;
+        }
+        *n += 1;
+        Some(ConnectionSlot {
+            total: self.connections.clone(),
+            per_ip: self.per_ip.clone(),
+            ip,
+        })
     }
 }
 
 impl Drop for ConnectionSlot {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
+        self.total.fetch_sub(1, Ordering::SeqCst);
+        let mut per_ip = self.per_ip.lock();
+        if let Some(n) = per_ip.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                per_ip.remove(&self.ip);
+            }
+        }
     }
 }

@@ -16,7 +16,7 @@ use crate::actors::{
 };
 use crate::config::Settings;
 use crate::error::{Error, Result};
-use crate::limits::LoginLimiter;
+use crate::limits::{LoginLimiter, WindowLimiter};
 use crate::metrics::Metrics;
 use crate::node::Node;
 use crate::store::{Store, StoreOptions};
@@ -37,7 +37,7 @@ pub struct Running {
 pub async fn start(settings: Settings) -> Result<Running> {
     let settings = Arc::new(settings);
     let store = Arc::new(Store::open(&StoreOptions::from_settings(&settings))?);
-    let registry = Registry::new(store.clone()).start();
+    let registry = Registry::new(store.clone(), settings.limits.max_sessions_per_user).start();
     let hub = Hub::new(store.clone(), registry.clone(), settings.clone()).start();
     let supervisor = Supervisor::new(
         settings.heartbeat_timeout(),
@@ -46,8 +46,10 @@ pub async fn start(settings: Settings) -> Result<Running> {
     .start();
     let node = Node {
         logins: Arc::new(LoginLimiter::new(settings.limits.logins_per_min)),
+        failed_logins: Arc::new(WindowLimiter::new(settings.limits.failed_logins_per_user_per_min)),
         metrics: Arc::new(Metrics::default()),
         connections: Arc::new(AtomicUsize::new(0)),
+        per_ip: Default::default(),
         next_session: Arc::new(AtomicU64::new(1)),
         settings: settings.clone(),
         store,

@@ -11,14 +11,16 @@ use crate::store::Store;
 /// Knows every authenticated session by user.
 pub struct Registry {
     store: Arc<Store>,
+    max_sessions_per_user: usize,
     users: HashMap<String, Vec<(SessionRef, [u8; 32])>>,
 }
 
 impl Registry {
-    /// An empty registry.
-    pub fn new(store: Arc<Store>) -> Self {
+    /// An empty registry allowing `max_sessions_per_user` sockets per user.
+    pub fn new(store: Arc<Store>, max_sessions_per_user: usize) -> Self {
         Registry {
             store,
+            max_sessions_per_user,
             users: HashMap::new(),
         }
     }
@@ -70,9 +72,10 @@ impl Actor for Registry {
     type Context = Context<Self>;
 }
 
-/// A session authenticated as `user` (with the token whose hash is `token_hash`).
+/// A session authenticated as `user` (with the token whose hash is `token_hash`);
+/// answers `false` if the user already has `limits.max_sessions_per_user` sockets.
 #[derive(Message)]
-#[rtype(result = "()")]
+#[rtype(result = "bool")]
 pub struct Connect {
     /// Username.
     pub user: String,
@@ -83,15 +86,19 @@ pub struct Connect {
 }
 
 impl Handler<Connect> for Registry {
-    type Result = ();
+    type Result = bool;
 
-    fn handle(&mut self, msg: Connect, _: &mut Context<Self>) {
+    fn handle(&mut self, msg: Connect, _: &mut Context<Self>) -> bool {
         let sessions = self.users.entry(msg.user.clone()).or_default();
+        if sessions.len() >= self.max_sessions_per_user {
+            return false;
+        }
         let first = sessions.is_empty();
         sessions.push((msg.session, msg.token_hash));
         if first {
             self.presence(&msg.user, true);
         }
+        true
     }
 }
 

@@ -198,13 +198,22 @@ impl Session {
         let store = self.node.store.clone();
         let registry = self.node.registry.clone();
         let read = async move {
-            registry.send(connect).await?;
+            if !registry.send(connect).await? {
+                return Ok(None);
+            }
             web::block(move || store.offline_start(&user))
                 .await
                 .map_err(|e| Error::Internal(e.to_string()))?
+                .map(Some)
         };
         ctx.spawn(read.into_actor(self).map(|cursor, act, ctx| match cursor {
-            Ok(cursor) => act.drain_step(ctx, cursor),
+            Ok(Some(cursor)) => act.drain_step(ctx, cursor),
+            Ok(None) => {
+                act.registered_user = None;
+                let err = Error::TooManySessions;
+                act.error(ctx, &err, Some("auth".into()));
+                act.close(ctx, 4008, "too many sessions");
+            }
             Err(e) => {
                 act.error(ctx, &e, Some("auth".into()));
                 act.end_catch_up(ctx);

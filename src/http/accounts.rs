@@ -83,6 +83,9 @@ async fn login(
     } else {
         None
     };
+    if !node.failed_logins.under_limit(username.clone()) {
+        return Err(Error::RateLimited);
+    }
     let known = stored.is_some();
     let hash = stored
         .map(|u| u.password_hash)
@@ -91,6 +94,7 @@ async fn login(
         .await
         .map_err(|e| Error::Internal(e.to_string()))??;
     if !(ok && known) {
+        node.failed_logins.allow(username);
         return Err(Error::Unauthorized);
     }
     let token = auth::issue_token(&node.store, &username, node.settings.accounts.token_ttl_secs).await?;

@@ -32,7 +32,11 @@ pub async fn upgrade(
     stream: web::Payload,
     node: web::Data<Node>,
 ) -> actix_web::Result<HttpResponse> {
-    let Some(slot) = node.take_slot() else {
+    let ip = req
+        .peer_addr()
+        .map(|a| a.ip())
+        .unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
+    let Some(slot) = node.take_slot(ip) else {
         return Err(Error::Unavailable.into());
     };
     let handshake = match find_token(&req) {
