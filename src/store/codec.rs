@@ -11,10 +11,18 @@ use crate::error::{Error, Result};
 /// The layout version written in front of every value, and in `meta` for the store.
 pub const FORMAT_VERSION: u8 = 1;
 
+/// Largest value the decoder will allocate for: a corrupt length prefix must be an
+/// error, not a multi-gigabyte allocation that aborts the node.
+const MAX_VALUE_BYTES: usize = 4 << 20;
+
+fn bincode_config() -> impl bincode::config::Config {
+    bincode::config::standard().with_limit::<MAX_VALUE_BYTES>()
+}
+
 /// Encodes `value` behind the format-version byte.
 pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>> {
     let mut out = vec![FORMAT_VERSION];
-    bincode::serde::encode_into_std_write(value, &mut out, bincode::config::standard())
+    bincode::serde::encode_into_std_write(value, &mut out, bincode_config())
         .map_err(|e| Error::Internal(format!("encode: {e}")))?;
     Ok(out)
 }
@@ -24,7 +32,7 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
     match bytes.split_first() {
         Some((&FORMAT_VERSION, rest)) => {
             let (value, _) =
-                bincode::serde::decode_from_slice(rest, bincode::config::standard())
+                bincode::serde::decode_from_slice(rest, bincode_config())
                     .map_err(|e| Error::Internal(format!("decode: {e}")))?;
             Ok(value)
         }

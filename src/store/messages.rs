@@ -70,9 +70,14 @@ pub(super) fn write_message(
     last_seqs.insert(&be(conv), &be(seq))?;
     messages.insert(&message_key(conv, seq), encoded)?;
     if !record.client_id.is_empty() {
+        let key = dedupe_key(&record.sender, &record.client_id);
+        if dedupe.get(&key)?.is_some() {
+            // Callers look it up first; this only catches two writers racing.
+            return abort(Error::Internal("client_id already stored".into()));
+        }
         let mut at = be(conv).to_vec();
         at.extend_from_slice(&be(seq));
-        dedupe.insert(dedupe_key(&record.sender, &record.client_id), at)?;
+        dedupe.insert(key, at)?;
     }
     if let Some(media) = record.media_url.as_deref().and_then(media_id_of) {
         media_refs.insert(media_ref_key(media, conv), &[])?;
