@@ -1,0 +1,260 @@
+//! `chatnode-load`: drives a running chatnode over real sockets (HTTP + WebSocket, the
+//! real protocol) and prints one table per run: connect+auth rate and RSS per idle
+//! connection, durable 1:1 throughput with ack and end-to-end latency, group fan-out,
+//! the offline drain, and the ceilings (raw fsync, raw sled group commit, store-only).
+//!
+//! Every scenario is bounded in count and time and refuses non-loopback addresses.
+//! `bench/run-all.sh` starts a node with the settings below and runs them all.
+
+mod ceiling;
+mod http;
+mod report;
+mod scenarios;
+mod stats;
+mod store_ceiling;
+mod traffic;
+mod users;
+mod ws;
+
+use std::{net::SocketAddr, path::PathBuf, sync::Arc};
+
+use clap::{Args, Parser, Subcommand};
+
+use report::Report;
+use scenarios::{connect::ConnectPlan, fanout::FanoutPlan, pairs::PairsPlan};
+
+/// Errors of the tool: a message for the operator.
+pub type Res<T> = Result<T, String>;
+
+const NODE_ENV: &str = "\
+The node under test needs its per-client limits raised, e.g.:
+  CHATNODE__LIMITS__LOGINS_PER_MIN=1000000        (the tool registers its accounts)
+  CHATNODE__LIMITS__MESSAGES_PER_SEC=1000000      (senders go far past 50/s)
+  CHATNODE__LIMITS__MAX_CONNECTIONS_PER_IP=1000000
+  CHATNODE__LIMITS__MAX_SESSIONS_PER_USER=1000    (connect: --per-user sockets per account)
+  CHATNODE__LIMITS__MAX_CONNECTIONS=100000
+and `ulimit -n` above the connection count for both processes.
+bench/run-all.sh starts a release node on a temp data dir with exactly this.";
+
+/// Load generator for a chatnode on this machine.
+#[derive(Parser)]
+#[command(version, about, after_help = NODE_ENV)]
+struct Cli {
+    #[command(flatten)]
+    common: Common,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Args)]
+struct Common {
+    /// The node's address (loopback only).
+    #[arg(long, global = true, default_value = "127.0.0.1:8080")]
+    addr: SocketAddr,
+    /// The node's process id, to read its RSS from /proc.
+    #[arg(long, global = true)]
+    node_pid: Option<u32>,
+    /// Client sockets are spread over 127.0.0.1 ..= 127.0.0.N.
+    #[arg(long, global = true, default_value_t = 8)]
+    sources: u8,
+    /// Where ceilings write their scratch stores (default: the temp dir).
+    #[arg(long, global = true)]
+    scratch: Option<PathBuf>,
+    /// Tool worker threads (default: one per core).
+    #[arg(long, global = true)]
+    threads: Option<usize>,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Idle authenticated connections in steps: connect+auth rate, node RSS per connection.
+    Connect {
+        /// Connection counts to reach, in steps.
+        #[arg(long, value_delimiter = ',', default_value = "1000,10000,50000")]
+        counts: Vec<usize>,
+        /// Sockets per account.
+        #[arg(long, default_value_t = 25)]
+        per_user: usize,
+        /// Handshakes in flight.
+        #[arg(long, default_value_t = 128)]
+        concurrency: usize,
+        /// Seconds to hold everything before the ping check.
+        #[arg(long, default_value_t = 2.0)]
+        hold_secs: f64,
+    },
+    /// N pairs, a window of unacked messages per sender: durable msgs/s, latencies, loss.
+    Pairs {
+        /// Sender/receiver pairs.
+        #[arg(long, default_value_t = 100)]
+        pairs: usize,
+        /// Unacked messages per sender.
+        #[arg(long, default_value_t = 32)]
+        window: usize,
+        /// Seconds of sending.
+        #[arg(long, default_value_t = 10.0)]
+        secs: f64,
+        /// Receivers send `delivered` every this many messages (0: never).
+        #[arg(long, default_value_t = 100)]
+        delivered_every: u64,
+        /// Seconds of the store-only ceiling run (0: skip).
+        #[arg(long, default_value_t = 5.0)]
+        ceiling_secs: f64,
+        /// Seconds of a second run at half the peak rate (0: skip).
+        #[arg(long, default_value_t = 5.0)]
+        half_rate_secs: f64,
+    },
+    /// One sender into groups: deliveries/s.
+    Fanout {
+        /// Group sizes.
+        #[arg(long, value_delimiter = ',', default_value = "50,500")]
+        sizes: Vec<usize>,
+        /// Unacked messages of the sender.
+        #[arg(long, default_value_t = 16)]
+        window: usize,
+        /// Seconds of sending per group.
+        #[arg(long, default_value_t = 5.0)]
+        secs: f64,
+        /// Receivers send `delivered` every this many messages (0: never).
+        #[arg(long, default_value_t = 100)]
+        delivered_every: u64,
+    },
+    /// Messages queued for an offline user, then connect to `sync_done`; a 1,000 sync.
+    Drain {
+        /// Messages to queue.
+        #[arg(long, default_value_t = 10_000)]
+        messages: u64,
+        /// Unacked messages while queueing.
+        #[arg(long, default_value_t = 64)]
+        window: usize,
+    },
+    /// One pair, one message in flight: ack and end-to-end latency.
+    Latency {
+        /// Seconds of sending.
+        #[arg(long, default_value_t = 5.0)]
+        secs: f64,
+    },
+    /// No node: the disk's raw fsync rate and raw sled group commit.
+    Ceiling {
+        /// Seconds per measurement.
+        #[arg(long, default_value_t = 3.0)]
+        secs: f64,
+        /// Writer thread counts for the group commit.
+        #[arg(long, value_delimiter = ',', default_value = "1,16")]
+        writers: Vec<usize>,
+    },
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.enable_all();
+    if let Some(n) = cli.common.threads {
+        builder.worker_threads(n.max(1));
+    }
+    let outcome = builder
+        .build()
+        .map_err(|e| format!("tokio runtime: {e}"))
+        .and_then(|rt| rt.block_on(run(cli)));
+    match outcome {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("chatnode-load: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Res<()> {
+    let common = cli.common;
+    let scratch = common.scratch.clone().unwrap_or_else(std::env::temp_dir);
+    let target = Arc::new(ws::Target::new(common.addr, common.sources)?);
+    let prefix = run_prefix();
+    let mut report = Report::default();
+    let title = match cli.cmd {
+        Cmd::Connect {
+            counts,
+            per_user,
+            concurrency,
+            hold_secs,
+        } => {
+            let plan = ConnectPlan {
+                counts,
+                per_user,
+                concurrency,
+                hold_secs,
+            };
+            scenarios::connect::run(&target, &prefix, &plan, common.node_pid, &mut report).await?;
+            "connect: idle authenticated connections"
+        }
+        Cmd::Pairs {
+            pairs,
+            window,
+            secs,
+            delivered_every,
+            ceiling_secs,
+            half_rate_secs,
+        } => {
+            let plan = PairsPlan {
+                pairs,
+                window,
+                secs,
+                delivered_every,
+                rate: None,
+            };
+            scenarios::pairs::run(
+                target,
+                &prefix,
+                plan,
+                ceiling_secs,
+                half_rate_secs,
+                &scratch,
+                &mut report,
+            )
+            .await?;
+            "pairs: durable 1:1 throughput"
+        }
+        Cmd::Fanout {
+            sizes,
+            window,
+            secs,
+            delivered_every,
+        } => {
+            let plan = FanoutPlan {
+                sizes,
+                window,
+                secs,
+                delivered_every,
+            };
+            scenarios::fanout::run(&target, &prefix, &plan, &mut report).await?;
+            "fanout: group deliveries"
+        }
+        Cmd::Drain { messages, window } => {
+            scenarios::drain::run(&target, &prefix, messages, window, &mut report).await?;
+            "drain: offline queue and reconnect sync"
+        }
+        Cmd::Latency { secs } => {
+            scenarios::pairs::latency(target, &prefix, secs, &mut report).await?;
+            "latency: one pair, one message in flight"
+        }
+        Cmd::Ceiling { secs, writers } => {
+            scenarios::ceilings::run(&scratch, secs, &writers, &mut report).await?;
+            "ceilings: disk and sled, no node"
+        }
+    };
+    if let Some(pid) = common.node_pid {
+        if let Ok(rss) = stats::rss_kib(pid) {
+            report.note(format!(
+                "node RSS at the end: {} KiB",
+                stats::thousands(rss)
+            ));
+        }
+    }
+    report.print(title);
+    Ok(())
+}
+
+/// A short prefix that keeps this run's account names apart from earlier runs'.
+fn run_prefix() -> String {
+    let ms = chatnode::store::now_ms();
+    format!("l{:x}", ms % 0xff_ffff)
+}
