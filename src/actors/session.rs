@@ -80,11 +80,10 @@ enum AuthState {
     Closed,
 }
 
-/// Catching up: live messages held back, and how far each conversation was sent.
+/// Catching up: live messages held back.
 #[derive(Default)]
 struct CatchUp {
     held: Vec<(u64, u64, Arc<str>)>,
-    sent: HashMap<u64, u64>,
 }
 
 /// One WebSocket connection.
@@ -99,6 +98,10 @@ pub struct Session {
     strikes: u32,
     strike_window: u64,
     catch_up: Option<CatchUp>,
+    /// Highest seq of each conversation this socket has sent, by any path (drain, sync,
+    /// live). A live push at or below it is a copy the socket already sent: the push
+    /// may reach the session after a drain or sync that read the message from the store.
+    sent: HashMap<u64, u64>,
     queued_syncs: VecDeque<(BTreeMap<String, u64>, Option<u32>)>,
     resolving: bool,
     deferred: VecDeque<ClientFrame>,
@@ -123,6 +126,7 @@ impl Session {
             strikes: 0,
             strike_window: 0,
             catch_up: None,
+            sent: HashMap::new(),
             queued_syncs: VecDeque::new(),
             resolving: false,
             deferred: VecDeque::new(),
@@ -254,11 +258,18 @@ impl Session {
     }
 
     fn send_caught_up(&mut self, ctx: &mut Ctx, msg: MessageView) {
-        if let Some(cu) = &mut self.catch_up {
-            let sent = cu.sent.entry(msg.conv).or_insert(0);
-            *sent = (*sent).max(msg.seq);
-        }
+        let sent = self.sent.entry(msg.conv).or_insert(0);
+        *sent = (*sent).max(msg.seq);
         Self::send_frame(ctx, &ServerFrame::Message { msg });
+    }
+
+    /// Sends a live `message` frame unless this socket already sent that seq or a later one.
+    fn send_live(&mut self, ctx: &mut Ctx, conv: u64, seq: u64, frame: &str) {
+        let sent = self.sent.entry(conv).or_insert(0);
+        if seq > *sent {
+            *sent = seq;
+            ctx.text(frame);
+        }
     }
 
     /// Sends `sync_done`, releases held live messages, starts the next queued sync.
@@ -266,9 +277,7 @@ impl Session {
         Self::send_frame(ctx, &ServerFrame::SyncDone {});
         if let Some(cu) = self.catch_up.take() {
             for (conv, seq, frame) in cu.held {
-                if seq > cu.sent.get(&conv).copied().unwrap_or(0) {
-                    ctx.text(&*frame);
-                }
+                self.send_live(ctx, conv, seq, &frame);
             }
         }
         if let Some((convs, limit)) = self.queued_syncs.pop_front() {
@@ -323,8 +332,8 @@ impl Session {
                     for (conv, page) in pages {
                         match page {
                             Some(page) => {
-                                if let (Some(cu), Some(last)) = (&mut act.catch_up, page.messages.last()) {
-                                    let sent = cu.sent.entry(conv).or_insert(0);
+                                if let Some(last) = page.messages.last() {
+                                    let sent = act.sent.entry(conv).or_insert(0);
                                     *sent = (*sent).max(last.seq);
                                 }
                                 let frame = ServerFrame::SyncBatch {
@@ -617,7 +626,12 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for Session {
             Ok(ws::Message::Pong(_)) | Ok(ws::Message::Nop) => {}
             Ok(ws::Message::Binary(_)) => self.error(ctx, &Error::bad("frames are JSON text"), None),
             Ok(ws::Message::Continuation(item)) => self.on_fragment(ctx, item),
-            Ok(ws::Message::Close(_)) => ctx.stop(),
+            Ok(ws::Message::Close(reason)) => {
+                // Answer the closing handshake (RFC 6455 5.5.1); without it the client
+                // waits for the server's disconnect timeout before the socket is gone.
+                ctx.close(reason);
+                ctx.stop();
+            }
             Err(ws::ProtocolError::Overflow) => self.close(ctx, 4009, "frame too large"),
             Err(e) => {
                 tracing::debug!(error = %e, "websocket protocol error");
@@ -636,7 +650,7 @@ impl Handler<Push> for Session {
             Push::Message { conv, seq, frame } => match &mut self.catch_up {
                 Some(cu) if cu.held.len() < MAX_HELD => cu.held.push((conv, seq, frame)),
                 Some(_) => self.close(ctx, 4000, "too far behind; reconnect and sync"),
-                None => ctx.text(&*frame),
+                None => self.send_live(ctx, conv, seq, &frame),
             },
             Push::Close { code, reason } => self.close(ctx, code, reason),
         }
