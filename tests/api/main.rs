@@ -1,0 +1,11 @@
+//! The API test suite: real nodes on 127.0.0.1, real stores in temp dirs, real sockets.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod harness;
+
+mod accounts;
+mod chat;
+mod groups;
+mod offline;
+mod randomized;
+mod restart;
