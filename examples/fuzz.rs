@@ -19,11 +19,31 @@ use chatnode::protocol::decode_client_frame;
 use chatnode::store::{decode_record, encode_record, ConvRecord, MemberState, MessageRecord};
 
 const TYPES: &[&str] = &[
-    "auth", "ping", "send", "delivered", "read", "sync", "history", "recall", "typing", "fly",
+    "auth",
+    "ping",
+    "send",
+    "delivered",
+    "read",
+    "sync",
+    "history",
+    "recall",
+    "typing",
+    "fly",
 ];
 const FIELDS: &[&str] = &[
-    "conv", "to", "client_id", "kind", "body", "media_url", "seq", "convs", "limit", "before",
-    "after", "token", "ts",
+    "conv",
+    "to",
+    "client_id",
+    "kind",
+    "body",
+    "media_url",
+    "seq",
+    "convs",
+    "limit",
+    "before",
+    "after",
+    "token",
+    "ts",
 ];
 
 fn random_value(rng: &mut StdRng, depth: u32) -> Value {
@@ -37,7 +57,11 @@ fn random_value(rng: &mut StdRng, depth: u32) -> Value {
             let len = rng.gen_range(0..80);
             Value::String((0..len).map(|_| random_char(rng)).collect())
         }
-        6 => Value::Array((0..rng.gen_range(0..4)).map(|_| random_value(rng, depth + 1)).collect()),
+        6 => Value::Array(
+            (0..rng.gen_range(0..4))
+                .map(|_| random_value(rng, depth + 1))
+                .collect(),
+        ),
         _ => {
             let mut map = serde_json::Map::new();
             for _ in 0..rng.gen_range(0..5) {
@@ -110,21 +134,31 @@ fn valid_records() -> Vec<Vec<u8>> {
         creator: "alice".into(),
         created_ms: 1,
     };
-    [encode_record(&msg), encode_record(&conv), encode_record(&MemberState::default())]
-        .into_iter()
-        .flatten()
-        .collect()
+    [
+        encode_record(&msg),
+        encode_record(&conv),
+        encode_record(&MemberState::default()),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 fn one_input(rng: &mut StdRng, seeds: &[Vec<u8>]) -> (&'static str, Vec<u8>) {
     match rng.gen_range(0..5) {
-        0 => ("frame:bytes", (0..rng.gen_range(0..256)).map(|_| rng.gen()).collect()),
+        0 => (
+            "frame:bytes",
+            (0..rng.gen_range(0..256)).map(|_| rng.gen()).collect(),
+        ),
         1 => ("frame:json", random_frame(rng).into_bytes()),
         2 => {
             let frame = random_frame(rng).into_bytes();
             ("frame:mutated", mutate(rng, frame))
         }
-        3 => ("record:bytes", (0..rng.gen_range(0..128)).map(|_| rng.gen()).collect()),
+        3 => (
+            "record:bytes",
+            (0..rng.gen_range(0..128)).map(|_| rng.gen()).collect(),
+        ),
         _ => {
             let seed = seeds[rng.gen_range(0..seeds.len())].clone();
             ("record:mutated", mutate(rng, seed))
@@ -155,7 +189,10 @@ fn main() -> std::process::ExitCode {
         let (target, input) = one_input(&mut rng, &seeds);
         if catch_unwind(AssertUnwindSafe(|| run(target, &input))).is_err() {
             panics += 1;
-            eprintln!("panic #{panics} at input {i} ({target}): {:?}", String::from_utf8_lossy(&input));
+            eprintln!(
+                "panic #{panics} at input {i} ({target}): {:?}",
+                String::from_utf8_lossy(&input)
+            );
         }
     }
     println!(

@@ -27,10 +27,26 @@ impl Metrics {
     pub fn render(&self, gauges: &[(&str, &str, u64)]) -> String {
         let mut out = String::new();
         let counters = [
-            ("chatnode_ws_opened_total", "WebSocket sockets opened", &self.ws_opened),
-            ("chatnode_frames_in_total", "client frames received", &self.frames_in),
-            ("chatnode_bad_frames_total", "frames answered with bad_frame", &self.bad_frames),
-            ("chatnode_rate_limited_total", "frames refused with rate_limited", &self.rate_limited),
+            (
+                "chatnode_ws_opened_total",
+                "WebSocket sockets opened",
+                &self.ws_opened,
+            ),
+            (
+                "chatnode_frames_in_total",
+                "client frames received",
+                &self.frames_in,
+            ),
+            (
+                "chatnode_bad_frames_total",
+                "frames answered with bad_frame",
+                &self.bad_frames,
+            ),
+            (
+                "chatnode_rate_limited_total",
+                "frames refused with rate_limited",
+                &self.rate_limited,
+            ),
             ("chatnode_sends_total", "send frames accepted", &self.sends),
         ];
         for (name, help, c) in counters {
@@ -40,7 +56,9 @@ impl Metrics {
             ));
         }
         for (name, help, v) in gauges {
-            out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}\n"));
+            out.push_str(&format!(
+                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}\n"
+            ));
         }
         out
     }

@@ -59,7 +59,9 @@ impl Node {
         let limits = &self.settings.limits;
         let max = limits.max_connections;
         self.connections
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| (n < max).then_some(n + 1))
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < max).then_some(n + 1)
+            })
             .ok()?;
         let mut per_ip = self.per_ip.lock();
         let n = per_ip.entry(ip).or_insert(0);

@@ -407,7 +407,10 @@ mod tests {
         let f = decode_client_frame(
             r#"{"type":"send","conv":3,"client_id":"c1","kind":"text","body":"hi"}"#,
         );
-        assert!(matches!(f, Ok(ClientFrame::Send(SendFrame { conv: Some(3), .. }))));
+        assert!(matches!(
+            f,
+            Ok(ClientFrame::Send(SendFrame { conv: Some(3), .. }))
+        ));
         let err = decode_client_frame(r#"{"type":"send","client_id":"c9"}"#);
         match err {
             Err((e, r)) => {

@@ -44,8 +44,12 @@ pub fn conversation_view(
 
 /// The view of `conv` for `user` as stored now; `None` if `user` is not a member.
 pub fn current_view(store: &Store, conv: u64, user: &str) -> Result<Option<ConversationView>> {
-    let Some(state) = store.member_state(user, conv)? else { return Ok(None) };
-    let Some(record) = store.conversation(conv)? else { return Ok(None) };
+    let Some(state) = store.member_state(user, conv)? else {
+        return Ok(None);
+    };
+    let Some(record) = store.conversation(conv)? else {
+        return Ok(None);
+    };
     let last = store.last_seq(conv)?;
     conversation_view(store, conv, &record, &state, user, last).map(Some)
 }

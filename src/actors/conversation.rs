@@ -42,14 +42,8 @@ pub enum Command {
     Send {
         /// Where the ack goes.
         session: SessionRef,
-        /// Dedupe id.
-        client_id: String,
-        /// Kind.
-        kind: MessageKind,
-        /// Body.
-        body: String,
-        /// Media link.
-        media_url: Option<String>,
+        /// What to store.
+        message: Outgoing,
     },
     /// Cumulative delivery confirmation.
     Delivered {
@@ -88,11 +82,23 @@ pub enum Command {
     },
 }
 
+/// A message as the sender gave it, before it has a seq.
+pub struct Outgoing {
+    /// Dedupe id.
+    pub client_id: String,
+    /// Kind.
+    pub kind: MessageKind,
+    /// Body.
+    pub body: String,
+    /// Media link.
+    pub media_url: Option<String>,
+}
+
 impl Command {
     /// The session a command came from, and the `ref` its errors carry.
     pub fn origin(&self) -> Option<(&SessionRef, String)> {
         match self {
-            Command::Send { session, client_id, .. } => Some((session, client_id.clone())),
+            Command::Send { session, message } => Some((session, message.client_id.clone())),
             Command::Delivered { session, .. } => Some((session, "delivered".into())),
             Command::Read { session, .. } => Some((session, "read".into())),
             Command::Recall { session, .. } => Some((session, "recall".into())),
@@ -204,7 +210,8 @@ impl Conversation {
             waiter,
         });
         let me = ctx.address();
-        let done: store::commit::Waiter = Box::new(move |outcome| me.do_send(Durable { id, outcome }));
+        let done: store::commit::Waiter =
+            Box::new(move |outcome| me.do_send(Durable { id, outcome }));
         match ticket {
             Some(t) => self.store.commit().after_write(t, done),
             None => self.store.commit().after_read(done),
@@ -214,7 +221,9 @@ impl Conversation {
     /// Runs the head of the queue while it is resolved.
     fn release(&mut self) {
         while self.pending.front().is_some_and(|p| p.outcome.is_some()) {
-            let Some(p) = self.pending.pop_front() else { break };
+            let Some(p) = self.pending.pop_front() else {
+                break;
+            };
             match p.outcome {
                 Some(Ok(())) => {
                     for effect in p.effects {
@@ -248,14 +257,27 @@ impl Conversation {
             Effect::DurableUpTo(seq) => self.durable_seq = self.durable_seq.max(seq),
             Effect::ConvUpdate(users) => {
                 for user in users {
-                    let view = self.store.member_state(&user, self.conv).and_then(|state| match state {
-                        Some(state) => conversation_view(&self.store, self.conv, &self.record, &state, &user, self.durable_seq).map(Some),
-                        None => Ok(None),
-                    });
+                    let view =
+                        self.store
+                            .member_state(&user, self.conv)
+                            .and_then(|state| match state {
+                                Some(state) => conversation_view(
+                                    &self.store,
+                                    self.conv,
+                                    &self.record,
+                                    &state,
+                                    &user,
+                                    self.durable_seq,
+                                )
+                                .map(Some),
+                                None => Ok(None),
+                            });
                     match view {
                         Ok(Some(conversation)) => self.registry.do_send(Deliver {
                             users: vec![user].into(),
-                            push: Push::Frame(ServerFrame::ConvUpdate { conversation }.to_json().into()),
+                            push: Push::Frame(
+                                ServerFrame::ConvUpdate { conversation }.to_json().into(),
+                            ),
                             except: None,
                         }),
                         Ok(None) => {}
@@ -279,16 +301,29 @@ impl Conversation {
         ctx: &mut Context<Self>,
         user: String,
         session: SessionRef,
-        client_id: String,
-        kind: MessageKind,
-        body: String,
-        media_url: Option<String>,
+        message: Outgoing,
     ) -> Result<()> {
+        let Outgoing {
+            client_id,
+            kind,
+            body,
+            media_url,
+        } = message;
         if let Some((conv, seq)) = self.store.dedupe(&user, &client_id)? {
             let ts = self.store.message(conv, seq)?.map(|m| m.ts).unwrap_or(0);
-            let ack = ServerFrame::Ack { client_id: client_id.clone(), conv, seq, ts };
+            let ack = ServerFrame::Ack {
+                client_id: client_id.clone(),
+                conv,
+                seq,
+                ts,
+            };
             let effects = vec![Effect::Frame(session.clone(), ack.to_json().into())];
-            self.after(ctx, None, effects, Some(Waiter::Session(session, client_id)));
+            self.after(
+                ctx,
+                None,
+                effects,
+                Some(Waiter::Session(session, client_id)),
+            );
             return Ok(());
         }
         if let Some(url) = &media_url {
@@ -314,18 +349,34 @@ impl Conversation {
         };
         self.last_seq = seq;
         let ts = record.ts;
-        let ack = ServerFrame::Ack { client_id: client_id.clone(), conv: self.conv, seq, ts };
-        let message = ServerFrame::Message { msg: record.view(self.conv, seq) };
+        let ack = ServerFrame::Ack {
+            client_id: client_id.clone(),
+            conv: self.conv,
+            seq,
+            ts,
+        };
+        let message = ServerFrame::Message {
+            msg: record.view(self.conv, seq),
+        };
         let effects = vec![
             Effect::DurableUpTo(seq),
             Effect::Frame(session.clone(), ack.to_json().into()),
             Effect::Deliver(Deliver {
                 users: self.members.clone(),
-                push: Push::Message { conv: self.conv, seq, frame: message.to_json().into() },
+                push: Push::Message {
+                    conv: self.conv,
+                    seq,
+                    frame: message.to_json().into(),
+                },
                 except: Some(session.id),
             }),
         ];
-        self.after(ctx, Some(appended.ticket), effects, Some(Waiter::Session(session, client_id)));
+        self.after(
+            ctx,
+            Some(appended.ticket),
+            effects,
+            Some(Waiter::Session(session, client_id)),
+        );
         Ok(())
     }
 
@@ -349,23 +400,42 @@ impl Conversation {
         Err(unknown())
     }
 
-    fn delivered(&mut self, ctx: &mut Context<Self>, user: String, session: SessionRef, seq: u64) -> Result<()> {
+    fn delivered(
+        &mut self,
+        ctx: &mut Context<Self>,
+        user: String,
+        session: SessionRef,
+        seq: u64,
+    ) -> Result<()> {
         let upto = seq.min(self.durable_seq);
         let mut old = 0;
         let updated = self.store.update_member_state(&user, self.conv, |s| {
             old = s.delivered_seq;
             s.delivered_seq = s.delivered_seq.max(upto);
         })?;
-        let Some((_, ticket)) = updated else { return Err(Error::NoSuchConversation) };
+        let Some((_, ticket)) = updated else {
+            return Err(Error::NoSuchConversation);
+        };
         if upto <= old {
             return Ok(());
         }
         let effects = self.receipts(&user, old, upto, "delivered")?;
-        self.after(ctx, Some(ticket), effects, Some(Waiter::Session(session, "delivered".into())));
+        self.after(
+            ctx,
+            Some(ticket),
+            effects,
+            Some(Waiter::Session(session, "delivered".into())),
+        );
         Ok(())
     }
 
-    fn read(&mut self, ctx: &mut Context<Self>, user: String, session: SessionRef, seq: u64) -> Result<()> {
+    fn read(
+        &mut self,
+        ctx: &mut Context<Self>,
+        user: String,
+        session: SessionRef,
+        seq: u64,
+    ) -> Result<()> {
         let Some(state) = self.store.member_state(&user, self.conv)? else {
             return Err(Error::NoSuchConversation);
         };
@@ -375,9 +445,12 @@ impl Conversation {
         }
         // Count the shorter range: what stays unread, or what was just read.
         let unread = if self.last_seq - upto <= upto - state.read_seq {
-            self.store.count_unread(self.conv, &user, upto, self.last_seq)?
+            self.store
+                .count_unread(self.conv, &user, upto, self.last_seq)?
         } else {
-            let just_read = self.store.count_unread(self.conv, &user, state.read_seq, upto)?;
+            let just_read = self
+                .store
+                .count_unread(self.conv, &user, state.read_seq, upto)?;
             state.unread.saturating_sub(just_read)
         };
         let old = state.read_seq;
@@ -386,26 +459,51 @@ impl Conversation {
             s.delivered_seq = s.delivered_seq.max(upto);
             s.unread = unread;
         })?;
-        let Some((_, ticket)) = updated else { return Err(Error::NoSuchConversation) };
+        let Some((_, ticket)) = updated else {
+            return Err(Error::NoSuchConversation);
+        };
         let mut effects = self.receipts(&user, old, upto, "read")?;
         effects.push(Effect::Deliver(Deliver {
             users: vec![user].into(),
-            push: Push::Frame(ServerFrame::Unread { conv: self.conv, count: unread }.to_json().into()),
+            push: Push::Frame(
+                ServerFrame::Unread {
+                    conv: self.conv,
+                    count: unread,
+                }
+                .to_json()
+                .into(),
+            ),
             except: Some(session.id),
         }));
-        self.after(ctx, Some(ticket), effects, Some(Waiter::Session(session, "read".into())));
+        self.after(
+            ctx,
+            Some(ticket),
+            effects,
+            Some(Waiter::Session(session, "read".into())),
+        );
         Ok(())
     }
 
     /// Receipts to the senders of messages in (from, to], other than `user`.
-    fn receipts(&self, user: &str, from: u64, to: u64, status: &'static str) -> Result<Vec<Effect>> {
+    fn receipts(
+        &self,
+        user: &str,
+        from: u64,
+        to: u64,
+        status: &'static str,
+    ) -> Result<Vec<Effect>> {
         let mut senders = self.store.senders_between(self.conv, from, to)?;
         senders.remove(user);
         senders.retain(|s| self.record.has_member(s));
         if senders.is_empty() {
             return Ok(Vec::new());
         }
-        let frame = ServerFrame::Receipt { conv: self.conv, user: user.to_string(), status, seq: to };
+        let frame = ServerFrame::Receipt {
+            conv: self.conv,
+            user: user.to_string(),
+            status,
+            seq: to,
+        };
         Ok(vec![Effect::Deliver(Deliver {
             users: senders.into_iter().collect::<Vec<_>>().into(),
             push: Push::Frame(frame.to_json().into()),
@@ -413,28 +511,60 @@ impl Conversation {
         })])
     }
 
-    fn recall(&mut self, ctx: &mut Context<Self>, user: String, session: SessionRef, seq: u64) -> Result<()> {
+    fn recall(
+        &mut self,
+        ctx: &mut Context<Self>,
+        user: String,
+        session: SessionRef,
+        seq: u64,
+    ) -> Result<()> {
         if seq == 0 || seq > self.durable_seq {
             return Err(Error::bad("no such message"));
         }
-        let msg = self.store.message(self.conv, seq)?.ok_or_else(|| Error::bad("no such message"))?;
+        let msg = self
+            .store
+            .message(self.conv, seq)?
+            .ok_or_else(|| Error::bad("no such message"))?;
         if msg.sender != user || msg.kind == MessageKind::System {
             return Err(Error::NotSender);
         }
-        let window = self.settings.messages.recall_window_secs.saturating_mul(1000);
+        let window = self
+            .settings
+            .messages
+            .recall_window_secs
+            .saturating_mul(1000);
         if store::now_ms().saturating_sub(msg.ts) > window {
             return Err(Error::RecallWindowPassed);
         }
         let (changed, ticket) = self.store.recall(self.conv, seq, &self.members)?;
-        let mut effects = vec![self.deliver_all(ServerFrame::Recalled { conv: self.conv, seq, by: user }, None)];
+        let mut effects = vec![self.deliver_all(
+            ServerFrame::Recalled {
+                conv: self.conv,
+                seq,
+                by: user,
+            },
+            None,
+        )];
         for (member, count) in changed {
             effects.push(Effect::Deliver(Deliver {
                 users: vec![member].into(),
-                push: Push::Frame(ServerFrame::Unread { conv: self.conv, count }.to_json().into()),
+                push: Push::Frame(
+                    ServerFrame::Unread {
+                        conv: self.conv,
+                        count,
+                    }
+                    .to_json()
+                    .into(),
+                ),
                 except: None,
             }));
         }
-        self.after(ctx, Some(ticket), effects, Some(Waiter::Session(session, "recall".into())));
+        self.after(
+            ctx,
+            Some(ticket),
+            effects,
+            Some(Waiter::Session(session, "recall".into())),
+        );
         Ok(())
     }
 
@@ -468,7 +598,9 @@ impl Conversation {
                 };
                 match self.store.change_members(&change) {
                     Ok(ticket) => {
-                        let frame = ServerFrame::Message { msg: message.view(self.conv, seq) };
+                        let frame = ServerFrame::Message {
+                            msg: message.view(self.conv, seq),
+                        };
                         let mut audience: Vec<String> = self.members.to_vec();
                         audience.extend(added.iter().cloned());
                         self.last_seq = seq;
@@ -478,7 +610,11 @@ impl Conversation {
                             Effect::DurableUpTo(seq),
                             Effect::Deliver(Deliver {
                                 users: audience.into(),
-                                push: Push::Message { conv: self.conv, seq, frame: frame.to_json().into() },
+                                push: Push::Message {
+                                    conv: self.conv,
+                                    seq,
+                                    frame: frame.to_json().into(),
+                                },
                                 except: None,
                             }),
                             Effect::ConvUpdate(self.members.to_vec()),
@@ -510,7 +646,11 @@ impl Conversation {
         if self.record.kind != crate::protocol::ConvKind::Group {
             return Err(Error::bad("a direct conversation has fixed members"));
         }
-        let mut added: Vec<String> = add.iter().filter(|u| !self.record.has_member(u)).cloned().collect();
+        let mut added: Vec<String> = add
+            .iter()
+            .filter(|u| !self.record.has_member(u))
+            .cloned()
+            .collect();
         added.sort();
         added.dedup();
         for u in &added {
@@ -518,11 +658,17 @@ impl Conversation {
                 return Err(Error::bad(format!("no such user: {u}")));
             }
         }
-        let mut removed: Vec<String> = remove.iter().filter(|u| self.record.has_member(u)).cloned().collect();
+        let mut removed: Vec<String> = remove
+            .iter()
+            .filter(|u| self.record.has_member(u))
+            .cloned()
+            .collect();
         removed.sort();
         removed.dedup();
         if removed.iter().any(|u| u != user) && self.record.creator != user {
-            return Err(Error::Forbidden("only the group's creator may remove others".into()));
+            return Err(Error::Forbidden(
+                "only the group's creator may remove others".into(),
+            ));
         }
         removed.retain(|u| !added.contains(u));
         if added.is_empty() && removed.is_empty() {
@@ -553,8 +699,13 @@ impl Actor for Conversation {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.run_interval(IDLE_AFTER / 5, |this, _| {
-            if this.pending.is_empty() && mono_ms().saturating_sub(this.last_activity) > IDLE_AFTER.as_millis() as u64 {
-                this.hub.do_send(Idle { conv: this.conv, handled: this.handled });
+            if this.pending.is_empty()
+                && mono_ms().saturating_sub(this.last_activity) > IDLE_AFTER.as_millis() as u64
+            {
+                this.hub.do_send(Idle {
+                    conv: this.conv,
+                    handled: this.handled,
+                });
             }
         });
     }
@@ -572,15 +723,21 @@ impl Handler<ConvCommand> for Conversation {
         }
         let origin = cmd.origin().map(|(s, r)| (s.clone(), r));
         let outcome = match cmd {
-            Command::Send { session, client_id, kind, body, media_url } => {
-                self.send(ctx, user, session, client_id, kind, body, media_url)
-            }
+            Command::Send { session, message } => self.send(ctx, user, session, message),
             Command::Delivered { session, seq } => self.delivered(ctx, user, session, seq),
             Command::Read { session, seq } => self.read(ctx, user, session, seq),
             Command::Recall { session, seq } => self.recall(ctx, user, session, seq),
             Command::Typing { session } => {
-                let frame = ServerFrame::Typing { conv: self.conv, user: user.clone() };
-                let others: Vec<String> = self.members.iter().filter(|m| **m != user).cloned().collect();
+                let frame = ServerFrame::Typing {
+                    conv: self.conv,
+                    user: user.clone(),
+                };
+                let others: Vec<String> = self
+                    .members
+                    .iter()
+                    .filter(|m| **m != user)
+                    .cloned()
+                    .collect();
                 self.registry.do_send(Deliver {
                     users: others.into(),
                     push: Push::Frame(frame.to_json().into()),
@@ -603,8 +760,12 @@ impl Handler<Durable> for Conversation {
     type Result = ();
 
     fn handle(&mut self, msg: Durable, _: &mut Context<Self>) {
-        let Some(head) = self.pending.front().map(|p| p.id) else { return };
-        let Some(index) = msg.id.checked_sub(head) else { return };
+        let Some(head) = self.pending.front().map(|p| p.id) else {
+            return;
+        };
+        let Some(index) = msg.id.checked_sub(head) else {
+            return;
+        };
         if let Some(p) = self.pending.get_mut(index as usize) {
             p.outcome = Some(msg.outcome);
         }

@@ -41,7 +41,10 @@ impl Hub {
 
     fn revive(&mut self, conv: u64, hub: Addr<Hub>) -> Result<&mut Entry, Error> {
         if !self.convs.contains_key(&conv) {
-            let record = self.store.conversation(conv)?.ok_or(Error::NoSuchConversation)?;
+            let record = self
+                .store
+                .conversation(conv)?
+                .ok_or(Error::NoSuchConversation)?;
             let last_seq = self.store.last_seq(conv)?;
             let actor = Conversation::new(
                 conv,
@@ -129,7 +132,11 @@ impl Command {
             }
             other => {
                 if let Some((session, reference)) = other.origin() {
-                    session.frame(crate::protocol::ServerFrame::error(&err, Some(reference)).to_json().into());
+                    session.frame(
+                        crate::protocol::ServerFrame::error(&err, Some(reference))
+                            .to_json()
+                            .into(),
+                    );
                 }
             }
         }

@@ -116,7 +116,9 @@ impl Handler<Disconnect> for Registry {
     type Result = ();
 
     fn handle(&mut self, msg: Disconnect, _: &mut Context<Self>) {
-        let Some(sessions) = self.users.get_mut(&msg.user) else { return };
+        let Some(sessions) = self.users.get_mut(&msg.user) else {
+            return;
+        };
         sessions.retain(|(s, _)| s.id != msg.session);
         if sessions.is_empty() {
             self.users.remove(&msg.user);

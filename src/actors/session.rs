@@ -18,7 +18,7 @@ use actix_http::ws::{CloseCode, CloseReason, Item};
 use actix_web::{web, HttpRequest, HttpResponse};
 use actix_web_actors::ws;
 
-use super::conversation::{Command, ConvCommand};
+use super::conversation::{Command, ConvCommand, Outgoing};
 use super::registry::{Connect, Deliver, Disconnect};
 use super::supervisor::{Liveness, Unwatch, Watch};
 use super::{Push, SessionId, SessionRef};
@@ -302,7 +302,9 @@ impl Session {
     }
 
     fn sync_step(&mut self, ctx: &mut Ctx, mut wanted: VecDeque<(u64, u64)>, limit: usize) {
-        let Some(user) = self.user().map(str::to_owned) else { return };
+        let Some(user) = self.user().map(str::to_owned) else {
+            return;
+        };
         if wanted.is_empty() {
             return self.end_catch_up(ctx);
         }
@@ -353,15 +355,26 @@ impl Session {
         }));
     }
 
-    fn history(&mut self, ctx: &mut Ctx, conv: u64, before: Option<u64>, after: Option<u64>, limit: Option<u32>) {
-        let Some(user) = self.user().map(str::to_owned) else { return };
+    fn history(
+        &mut self,
+        ctx: &mut Ctx,
+        conv: u64,
+        before: Option<u64>,
+        after: Option<u64>,
+        limit: Option<u32>,
+    ) {
+        let Some(user) = self.user().map(str::to_owned) else {
+            return;
+        };
         let store = self.node.store.clone();
         let limit = limit.unwrap_or(20).clamp(1, 100) as usize;
         let read = async move {
             let blocking_store = store.clone();
-            let page = web::block(move || history_page(&blocking_store, &user, conv, before, after, limit))
-                .await
-                .map_err(|e| Error::Internal(e.to_string()))??;
+            let page = web::block(move || {
+                history_page(&blocking_store, &user, conv, before, after, limit)
+            })
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))??;
             store.commit().visible().await?;
             Ok::<_, Error>(page)
         };
@@ -385,10 +398,12 @@ impl Session {
         let frame = decode_client_frame(text);
         if let AuthState::Waiting = self.auth {
             return match frame {
-                Ok(ClientFrame::Auth { token }) => match auth::check_token(&self.node.store, &token) {
-                    Ok(user) => self.authenticate(ctx, user, auth::token_hash(&token)),
-                    Err(_) => self.refuse_unauthorized(ctx),
-                },
+                Ok(ClientFrame::Auth { token }) => {
+                    match auth::check_token(&self.node.store, &token) {
+                        Ok(user) => self.authenticate(ctx, user, auth::token_hash(&token)),
+                        Err(_) => self.refuse_unauthorized(ctx),
+                    }
+                }
                 _ => self.refuse_unauthorized(ctx),
             };
         }
@@ -416,13 +431,23 @@ impl Session {
             self.strikes = 0;
         }
         self.strikes += 1;
-        if self.strikes > self.node.settings.limits.messages_per_sec.saturating_mul(2).max(20) {
+        if self.strikes
+            > self
+                .node
+                .settings
+                .limits
+                .messages_per_sec
+                .saturating_mul(2)
+                .max(20)
+        {
             self.close(ctx, 4008, "rate limited");
         }
     }
 
     fn dispatch(&mut self, ctx: &mut Ctx, frame: ClientFrame) {
-        let Some(user) = self.user().map(str::to_owned) else { return };
+        let Some(user) = self.user().map(str::to_owned) else {
+            return;
+        };
         let limited = matches!(
             frame,
             ClientFrame::Send(_) | ClientFrame::Typing { .. } | ClientFrame::Recall { .. }
@@ -433,29 +458,42 @@ impl Session {
             return self.rate_limited(ctx, frame_ref(&frame));
         }
         let session = self.me(ctx);
-        let to_conv = |conv: u64, cmd: Command| ConvCommand { conv, user: user.clone(), cmd };
+        let to_conv = |conv: u64, cmd: Command| ConvCommand {
+            conv,
+            user: user.clone(),
+            cmd,
+        };
         match frame {
             ClientFrame::Ping { ts } => Self::send_frame(ctx, &ServerFrame::Pong { ts }),
-            ClientFrame::Auth { .. } => {
-                self.error(ctx, &Error::bad("already authenticated"), Some("auth".into()))
-            }
+            ClientFrame::Auth { .. } => self.error(
+                ctx,
+                &Error::bad("already authenticated"),
+                Some("auth".into()),
+            ),
             ClientFrame::Send(send) => self.send(ctx, user, send),
-            ClientFrame::Delivered { conv, seq } => {
-                self.node.hub.do_send(to_conv(conv, Command::Delivered { session, seq }))
-            }
-            ClientFrame::Read { conv, seq } => {
-                self.node.hub.do_send(to_conv(conv, Command::Read { session, seq }))
-            }
-            ClientFrame::Recall { conv, seq } => {
-                self.node.hub.do_send(to_conv(conv, Command::Recall { session, seq }))
-            }
-            ClientFrame::Typing { conv } => {
-                self.node.hub.do_send(to_conv(conv, Command::Typing { session }))
-            }
+            ClientFrame::Delivered { conv, seq } => self
+                .node
+                .hub
+                .do_send(to_conv(conv, Command::Delivered { session, seq })),
+            ClientFrame::Read { conv, seq } => self
+                .node
+                .hub
+                .do_send(to_conv(conv, Command::Read { session, seq })),
+            ClientFrame::Recall { conv, seq } => self
+                .node
+                .hub
+                .do_send(to_conv(conv, Command::Recall { session, seq })),
+            ClientFrame::Typing { conv } => self
+                .node
+                .hub
+                .do_send(to_conv(conv, Command::Typing { session })),
             ClientFrame::Sync { convs, limit } => self.start_sync(ctx, convs, limit),
-            ClientFrame::History { conv, before, after, limit } => {
-                self.history(ctx, conv, before, after, limit)
-            }
+            ClientFrame::History {
+                conv,
+                before,
+                after,
+                limit,
+            } => self.history(ctx, conv, before, after, limit),
         }
     }
 
@@ -478,10 +516,12 @@ impl Session {
         inc(&self.node.metrics.sends);
         let cmd = Command::Send {
             session: self.me(ctx),
-            client_id: send.client_id,
-            kind: send.kind,
-            body: send.body,
-            media_url: send.media_url,
+            message: Outgoing {
+                client_id: send.client_id,
+                kind: send.kind,
+                body: send.body,
+                media_url: send.media_url,
+            },
         };
         self.node.hub.do_send(ConvCommand { conv, user, cmd });
     }
@@ -491,7 +531,11 @@ impl Session {
     fn resolve_direct(&mut self, ctx: &mut Ctx, user: String, send: SendFrame) {
         let Some(to) = send.to.clone() else { return };
         if to == user || !valid_username(&to) {
-            return self.error(ctx, &Error::bad("`to` must be another user"), Some(send.client_id));
+            return self.error(
+                ctx,
+                &Error::bad("`to` must be another user"),
+                Some(send.client_id),
+            );
         }
         self.resolving = true;
         let node = self.node.clone();
@@ -506,7 +550,11 @@ impl Session {
                     if let Some(view) = views::current_view(&node.store, conv, member)? {
                         node.registry.do_send(Deliver {
                             users: vec![member.clone()].into(),
-                            push: Push::Frame(ServerFrame::ConvUpdate { conversation: view }.to_json().into()),
+                            push: Push::Frame(
+                                ServerFrame::ConvUpdate { conversation: view }
+                                    .to_json()
+                                    .into(),
+                            ),
                             except: None,
                         });
                     }
@@ -524,7 +572,9 @@ impl Session {
                 Err(e) => act.error(ctx, &e, Some(send.client_id)),
             }
             while !act.resolving {
-                let Some(frame) = act.deferred.pop_front() else { break };
+                let Some(frame) = act.deferred.pop_front() else {
+                    break;
+                };
                 act.dispatch(ctx, frame);
             }
         }));
@@ -543,7 +593,9 @@ impl Session {
             Item::Continue(b) => (b, false),
             Item::Last(b) => (b, true),
         };
-        let Some(buf) = self.fragments.as_mut() else { return };
+        let Some(buf) = self.fragments.as_mut() else {
+            return;
+        };
         buf.extend_from_slice(&bytes);
         if buf.len() > max {
             self.fragments = None;
@@ -603,7 +655,9 @@ impl Actor for Session {
             recipient: ctx.address().recipient(),
         });
         match self.handshake.take() {
-            Some(Handshake::Authed { user, token_hash }) => self.authenticate(ctx, user, token_hash),
+            Some(Handshake::Authed { user, token_hash }) => {
+                self.authenticate(ctx, user, token_hash)
+            }
             Some(Handshake::BadToken) => self.refuse_unauthorized(ctx),
             Some(Handshake::NoToken) | None => {}
         }
@@ -612,7 +666,10 @@ impl Actor for Session {
     fn stopped(&mut self, _: &mut Ctx) {
         self.node.supervisor.do_send(Unwatch(self.id));
         if let Some(user) = self.registered_user.take() {
-            self.node.registry.do_send(Disconnect { user, session: self.id });
+            self.node.registry.do_send(Disconnect {
+                user,
+                session: self.id,
+            });
         }
     }
 }
@@ -624,7 +681,9 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for Session {
             Ok(ws::Message::Text(text)) => self.on_text(ctx, &text),
             Ok(ws::Message::Ping(p)) => ctx.pong(&p),
             Ok(ws::Message::Pong(_)) | Ok(ws::Message::Nop) => {}
-            Ok(ws::Message::Binary(_)) => self.error(ctx, &Error::bad("frames are JSON text"), None),
+            Ok(ws::Message::Binary(_)) => {
+                self.error(ctx, &Error::bad("frames are JSON text"), None)
+            }
             Ok(ws::Message::Continuation(item)) => self.on_fragment(ctx, item),
             Ok(ws::Message::Close(reason)) => {
                 // Answer the closing handshake (RFC 6455 5.5.1); without it the client

@@ -67,7 +67,9 @@ impl Supervisor {
         let now = mono_ms();
         let (hb, auth) = (self.heartbeat_timeout_ms, self.auth_timeout_ms);
         self.sessions.retain(|_, w| {
-            let close = if !w.liveness.authed.load(Ordering::Relaxed) && now.saturating_sub(w.opened) > auth {
+            let close = if !w.liveness.authed.load(Ordering::Relaxed)
+                && now.saturating_sub(w.opened) > auth
+            {
                 Some((4001, "authentication timeout"))
             } else if now.saturating_sub(w.liveness.last_seen.load(Ordering::Relaxed)) > hb {
                 Some((4000, "heartbeat timeout"))

@@ -67,7 +67,12 @@ async fn register(
     if !node.store.create_user(&username, &record).await? {
         return Err(Error::Conflict);
     }
-    let token = auth::issue_token(&node.store, &username, node.settings.accounts.token_ttl_secs).await?;
+    let token = auth::issue_token(
+        &node.store,
+        &username,
+        node.settings.accounts.token_ttl_secs,
+    )
+    .await?;
     Ok(HttpResponse::Created().json(json!({"user": username, "token": token})))
 }
 
@@ -97,7 +102,12 @@ async fn login(
         node.failed_logins.allow(username);
         return Err(Error::Unauthorized);
     }
-    let token = auth::issue_token(&node.store, &username, node.settings.accounts.token_ttl_secs).await?;
+    let token = auth::issue_token(
+        &node.store,
+        &username,
+        node.settings.accounts.token_ttl_secs,
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(json!({"user": username, "token": token})))
 }
 

@@ -22,13 +22,18 @@ pub(super) fn routes(cfg: &mut web::ServiceConfig) {
         .route("/api/conversations/{conv}", web::delete().to(hide))
         .route("/api/conversations/{conv}/members", web::post().to(members))
         .route("/api/conversations/{conv}/pin", web::put().to(pin))
-        .route("/api/conversations/{conv}/messages", web::get().to(messages))
+        .route(
+            "/api/conversations/{conv}/messages",
+            web::get().to(messages),
+        )
         .route("/api/search", web::get().to(search));
 }
 
 /// Runs blocking store work off the async threads.
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-    web::block(f).await.map_err(|e| Error::Internal(e.to_string()))?
+    web::block(f)
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))?
 }
 
 /// `user`'s view of `conv`, once what it shows is durable; 404 for non-members.
@@ -44,7 +49,11 @@ fn announce(node: &Node, conv: u64, members: &[String]) -> Result<()> {
         if let Some(view) = views::current_view(&node.store, conv, member)? {
             node.registry.do_send(Deliver {
                 users: vec![member.clone()].into(),
-                push: Push::Frame(ServerFrame::ConvUpdate { conversation: view }.to_json().into()),
+                push: Push::Frame(
+                    ServerFrame::ConvUpdate { conversation: view }
+                        .to_json()
+                        .into(),
+                ),
                 except: None,
             });
         }
@@ -61,8 +70,16 @@ struct NewConversation {
     members: Vec<String>,
 }
 
-async fn create(node: web::Data<Node>, who: AuthUser, body: web::Json<NewConversation>) -> Result<HttpResponse> {
-    let NewConversation { kind, name, members } = body.into_inner();
+async fn create(
+    node: web::Data<Node>,
+    who: AuthUser,
+    body: web::Json<NewConversation>,
+) -> Result<HttpResponse> {
+    let NewConversation {
+        kind,
+        name,
+        members,
+    } = body.into_inner();
     let mut others: Vec<String> = members.into_iter().filter(|m| *m != who.user).collect();
     others.sort();
     others.dedup();
@@ -77,14 +94,22 @@ async fn create(node: web::Data<Node>, who: AuthUser, body: web::Json<NewConvers
     match kind {
         ConvKind::Direct => {
             let [other] = others.as_slice() else {
-                return Err(Error::bad("a direct conversation has exactly one other member"));
+                return Err(Error::bad(
+                    "a direct conversation has exactly one other member",
+                ));
             };
-            let (conv, record, created) = node.store.find_or_create_direct(&who.user, other).await?;
+            let (conv, record, created) =
+                node.store.find_or_create_direct(&who.user, other).await?;
             if created {
                 announce(&node, conv, &record.members)?;
             }
             let view = durable_view(&node, conv, &who.user).await?;
-            Ok(if created { HttpResponse::Created() } else { HttpResponse::Ok() }.json(view))
+            Ok(if created {
+                HttpResponse::Created()
+            } else {
+                HttpResponse::Ok()
+            }
+            .json(view))
         }
         ConvKind::Group => {
             let name = name.trim().to_string();
@@ -107,17 +132,28 @@ async fn list(node: web::Data<Node>, who: AuthUser) -> Result<HttpResponse> {
             if state.hidden {
                 continue;
             }
-            let Some(record) = store.conversation(conv)? else { continue };
+            let Some(record) = store.conversation(conv)? else {
+                continue;
+            };
             let last = store.last_seq(conv)?;
             let view = views::conversation_view(&store, conv, &record, &state, &user, last)?;
-            let when = view.last_message.as_ref().map(|m| m.ts).unwrap_or(record.created_ms);
+            let when = view
+                .last_message
+                .as_ref()
+                .map(|m| m.ts)
+                .unwrap_or(record.created_ms);
             out.push((view, when));
         }
         Ok(out)
     })
     .await?;
     node.store.commit().visible().await?;
-    views.sort_by(|(a, at), (b, bt)| b.pinned.cmp(&a.pinned).then(bt.cmp(at)).then(b.conv.cmp(&a.conv)));
+    views.sort_by(|(a, at), (b, bt)| {
+        b.pinned
+            .cmp(&a.pinned)
+            .then(bt.cmp(at))
+            .then(b.conv.cmp(&a.conv))
+    });
     let views: Vec<ConversationView> = views.into_iter().map(|(v, _)| v).collect();
     Ok(HttpResponse::Ok().json(views))
 }
@@ -141,7 +177,12 @@ struct Pin {
     pinned: bool,
 }
 
-async fn pin(node: web::Data<Node>, who: AuthUser, path: web::Path<u64>, body: web::Json<Pin>) -> Result<HttpResponse> {
+async fn pin(
+    node: web::Data<Node>,
+    who: AuthUser,
+    path: web::Path<u64>,
+    body: web::Json<Pin>,
+) -> Result<HttpResponse> {
     let conv = path.into_inner();
     let pinned = body.pinned;
     let (_, ticket) = node
@@ -187,9 +228,19 @@ async fn members(
         Some(view) => Ok(HttpResponse::Ok().json(view)),
         // The caller left the group: show it as it is now, without their state.
         None => {
-            let record = node.store.conversation(conv)?.ok_or(Error::NoSuchConversation)?;
+            let record = node
+                .store
+                .conversation(conv)?
+                .ok_or(Error::NoSuchConversation)?;
             let last = node.store.last_seq(conv)?;
-            let view = views::conversation_view(&node.store, conv, &record, &Default::default(), &who.user, last)?;
+            let view = views::conversation_view(
+                &node.store,
+                conv,
+                &record,
+                &Default::default(),
+                &who.user,
+                last,
+            )?;
             Ok(HttpResponse::Ok().json(view))
         }
     }
@@ -209,10 +260,15 @@ async fn messages(
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse> {
     let conv = path.into_inner();
-    let PageQuery { before, after, limit } = query.into_inner();
+    let PageQuery {
+        before,
+        after,
+        limit,
+    } = query.into_inner();
     let limit = limit.unwrap_or(20).clamp(1, 100);
     let store = node.store.clone();
-    let page = blocking(move || history_page(&store, &who.user, conv, before, after, limit)).await?;
+    let page =
+        blocking(move || history_page(&store, &who.user, conv, before, after, limit)).await?;
     node.store.commit().visible().await?;
     Ok(HttpResponse::Ok().json(json!({"messages": page.messages, "has_more": page.has_more})))
 }
@@ -227,7 +283,11 @@ struct SearchQuery {
 /// Most recent messages per conversation that a search looks at.
 const SEARCH_SCAN: usize = 50_000;
 
-async fn search(node: web::Data<Node>, who: AuthUser, query: web::Query<SearchQuery>) -> Result<HttpResponse> {
+async fn search(
+    node: web::Data<Node>,
+    who: AuthUser,
+    query: web::Query<SearchQuery>,
+) -> Result<HttpResponse> {
     let SearchQuery { q, conv, limit } = query.into_inner();
     let q = q.trim().to_string();
     if q.is_empty() || q.chars().count() > 256 {
@@ -238,10 +298,16 @@ async fn search(node: web::Data<Node>, who: AuthUser, query: web::Query<SearchQu
     let hits = blocking(move || {
         let convs: Vec<u64> = match conv {
             Some(c) => {
-                store.member_state(&who.user, c)?.ok_or(Error::NoSuchConversation)?;
+                store
+                    .member_state(&who.user, c)?
+                    .ok_or(Error::NoSuchConversation)?;
                 vec![c]
             }
-            None => store.user_conversations(&who.user)?.into_iter().map(|(c, _)| c).collect(),
+            None => store
+                .user_conversations(&who.user)?
+                .into_iter()
+                .map(|(c, _)| c)
+                .collect(),
         };
         store.search(&convs, &q, limit, SEARCH_SCAN)
     })

@@ -19,10 +19,18 @@ pub(super) fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 fn allowed_type(ct: &str) -> bool {
-    ["image/", "audio/", "video/"].iter().any(|p| ct.starts_with(p)) && ct.len() <= 100
+    ["image/", "audio/", "video/"]
+        .iter()
+        .any(|p| ct.starts_with(p))
+        && ct.len() <= 100
 }
 
-async fn upload(req: HttpRequest, node: web::Data<Node>, who: AuthUser, mut body: web::Payload) -> Result<HttpResponse> {
+async fn upload(
+    req: HttpRequest,
+    node: web::Data<Node>,
+    who: AuthUser,
+    mut body: web::Payload,
+) -> Result<HttpResponse> {
     let content_type = req
         .headers()
         .get("content-type")
@@ -30,7 +38,9 @@ async fn upload(req: HttpRequest, node: web::Data<Node>, who: AuthUser, mut body
         .unwrap_or("")
         .to_string();
     if !allowed_type(&content_type) {
-        return Err(Error::bad("Content-Type must be image/*, audio/* or video/*"));
+        return Err(Error::bad(
+            "Content-Type must be image/*, audio/* or video/*",
+        ));
     }
     let max = node.settings.limits.max_media_bytes;
     let mut bytes = web::BytesMut::new();
@@ -65,7 +75,11 @@ async fn upload(req: HttpRequest, node: web::Data<Node>, who: AuthUser, mut body
     Ok(HttpResponse::Created().json(json!({"url": format!("/media/{id}")})))
 }
 
-async fn fetch(req: HttpRequest, node: web::Data<Node>, path: web::Path<String>) -> Result<HttpResponse> {
+async fn fetch(
+    req: HttpRequest,
+    node: web::Data<Node>,
+    path: web::Path<String>,
+) -> Result<HttpResponse> {
     let id = path.into_inner();
     let token = bearer(&req).map(str::to_string).or_else(|| {
         req.query_string()

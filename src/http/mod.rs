@@ -24,7 +24,9 @@ pub fn routes(cfg: &mut web::ServiceConfig, serve_metrics: bool) {
             .error_handler(|e: JsonPayloadError, _| bad_json(e).into()),
     )
     .app_data(web::QueryConfig::default().error_handler(|e, _| Error::bad(e.to_string()).into()))
-    .app_data(web::PathConfig::default().error_handler(|_, _| Error::NotFound("not found".into()).into()))
+    .app_data(
+        web::PathConfig::default().error_handler(|_, _| Error::NotFound("not found".into()).into()),
+    )
     .route("/healthz", web::get().to(healthz))
     .route("/ws", web::get().to(ws::upgrade))
     .configure(accounts::routes)
@@ -57,11 +59,31 @@ pub async fn metrics(node: web::Data<Node>) -> HttpResponse {
     let (users, sessions) = (online.users, online.sessions);
     let convs = node.hub.send(ActiveCount).await.unwrap_or(0);
     let gauges = [
-        ("chatnode_users_online", "users with at least one socket", users as u64),
-        ("chatnode_sessions_online", "authenticated sockets", sessions as u64),
-        ("chatnode_conversations_active", "running conversation actors", convs as u64),
-        ("chatnode_store_flushes", "group-commit flush+fsync rounds", node.store.commit().flushes()),
-        ("chatnode_store_bytes", "store size on disk", node.store.size_on_disk()),
+        (
+            "chatnode_users_online",
+            "users with at least one socket",
+            users as u64,
+        ),
+        (
+            "chatnode_sessions_online",
+            "authenticated sockets",
+            sessions as u64,
+        ),
+        (
+            "chatnode_conversations_active",
+            "running conversation actors",
+            convs as u64,
+        ),
+        (
+            "chatnode_store_flushes",
+            "group-commit flush+fsync rounds",
+            node.store.commit().flushes(),
+        ),
+        (
+            "chatnode_store_bytes",
+            "store size on disk",
+            node.store.size_on_disk(),
+        ),
     ];
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
@@ -81,7 +103,10 @@ pub fn bearer(req: &HttpRequest) -> Option<&str> {
     req.headers()
         .get("authorization")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .map(str::trim)
 }
 

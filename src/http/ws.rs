@@ -11,9 +11,10 @@ use crate::node::Node;
 
 /// The token from `?token=`, `Authorization: Bearer`, or the `token.T` subprotocol.
 fn find_token(req: &HttpRequest) -> Option<String> {
-    let from_query = req.query_string().split('&').find_map(|pair| {
-        pair.strip_prefix("token=").map(|t| t.to_string())
-    });
+    let from_query = req
+        .query_string()
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("token=").map(|t| t.to_string()));
     let from_protocol = || {
         req.headers()
             .get_all("sec-websocket-protocol")

@@ -31,9 +31,8 @@ pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>> {
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
     match bytes.split_first() {
         Some((&FORMAT_VERSION, rest)) => {
-            let (value, _) =
-                bincode::serde::decode_from_slice(rest, bincode_config())
-                    .map_err(|e| Error::Internal(format!("decode: {e}")))?;
+            let (value, _) = bincode::serde::decode_from_slice(rest, bincode_config())
+                .map_err(|e| Error::Internal(format!("decode: {e}")))?;
             Ok(value)
         }
         Some((v, _)) => Err(Error::Internal(format!(

@@ -58,7 +58,12 @@ impl Store {
     }
 
     /// Creates a group with `members` (the creator included, sorted, deduplicated).
-    pub async fn create_group(&self, creator: &str, name: &str, members: &[String]) -> Result<(u64, ConvRecord)> {
+    pub async fn create_group(
+        &self,
+        creator: &str,
+        name: &str,
+        members: &[String],
+    ) -> Result<(u64, ConvRecord)> {
         let conv = self.next_id("next_conv")?;
         let record = ConvRecord {
             kind: ConvKind::Group,
@@ -70,13 +75,15 @@ impl Store {
         let value = encode(&record)?;
         let state = encode(&MemberState::default())?;
         self.write_durably(|| {
-            tx_result((&self.convs, &self.members).transaction(|(convs, members)| {
-                convs.insert(&be(conv), value.as_slice())?;
-                for m in &record.members {
-                    members.insert(member_key(m, conv), state.as_slice())?;
-                }
-                Ok(())
-            }))
+            tx_result(
+                (&self.convs, &self.members).transaction(|(convs, members)| {
+                    convs.insert(&be(conv), value.as_slice())?;
+                    for m in &record.members {
+                        members.insert(member_key(m, conv), state.as_slice())?;
+                    }
+                    Ok(())
+                }),
+            )
         })
         .await?;
         Ok((conv, record))
@@ -106,7 +113,9 @@ impl Store {
                 tx_result((&self.pairs, &self.convs, &self.members).transaction(
                     |(pairs, convs, members)| {
                         if let Some(existing) = pairs.get(&key)? {
-                            return Ok(Some(read_be(&existing).map_err(ConflictableTransactionError::Abort)?));
+                            return Ok(Some(
+                                read_be(&existing).map_err(ConflictableTransactionError::Abort)?,
+                            ));
                         }
                         pairs.insert(key.as_slice(), &be(conv))?;
                         convs.insert(&be(conv), value.as_slice())?;
@@ -137,24 +146,33 @@ impl Store {
         let conv = change.conv;
         let ((), ticket) = self.write(|| {
             tx_result(
-                (&self.convs, &self.members, &self.last_seqs, &self.messages, &self.dedupe, &self.media_refs)
-                    .transaction(|(convs, members, last_seqs, messages, dedupe, media_refs)| {
-                        convs.insert(&be(conv), value.as_slice())?;
-                        for m in change.removed {
-                            members.remove(member_key(m, conv))?;
-                        }
-                        for m in change.added {
-                            members.insert(member_key(m, conv), state.as_slice())?;
-                        }
-                        write_message(
-                            (last_seqs, messages, dedupe, members, media_refs),
-                            conv,
-                            change.seq,
-                            change.message,
-                            &msg,
-                            &change.record.members,
-                        )
-                    }),
+                (
+                    &self.convs,
+                    &self.members,
+                    &self.last_seqs,
+                    &self.messages,
+                    &self.dedupe,
+                    &self.media_refs,
+                )
+                    .transaction(
+                        |(convs, members, last_seqs, messages, dedupe, media_refs)| {
+                            convs.insert(&be(conv), value.as_slice())?;
+                            for m in change.removed {
+                                members.remove(member_key(m, conv))?;
+                            }
+                            for m in change.added {
+                                members.insert(member_key(m, conv), state.as_slice())?;
+                            }
+                            write_message(
+                                (last_seqs, messages, dedupe, members, media_refs),
+                                conv,
+                                change.seq,
+                                change.message,
+                                &msg,
+                                &change.record.members,
+                            )
+                        },
+                    ),
             )
         })?;
         Ok(ticket)
@@ -162,7 +180,10 @@ impl Store {
 
     /// One member's state in one conversation; `None` if not a member.
     pub fn member_state(&self, user: &str, conv: u64) -> Result<Option<MemberState>> {
-        self.members.get(member_key(user, conv))?.map(|v| decode(&v)).transpose()
+        self.members
+            .get(member_key(user, conv))?
+            .map(|v| decode(&v))
+            .transpose()
     }
 
     /// All conversations of `user` with the user's state in each.

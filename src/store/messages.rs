@@ -2,9 +2,11 @@
 
 use std::collections::{BTreeSet, VecDeque};
 
-use sled::transaction::{ConflictableTransactionError, TransactionalTree, Transactional};
+use sled::transaction::{ConflictableTransactionError, Transactional, TransactionalTree};
 
-use super::codec::{be, decode, dedupe_key, encode, media_ref_key, member_key, message_key, read_be};
+use super::codec::{
+    be, decode, dedupe_key, encode, media_ref_key, member_key, message_key, read_be,
+};
 use super::conversations::{abort, tx_decode, tx_encode, tx_result};
 use super::{MemberState, MessageRecord, Store, Ticket};
 use crate::error::{Error, Result};
@@ -84,7 +86,9 @@ pub(super) fn write_message(
     }
     for name in member_names {
         let key = member_key(name, conv);
-        let Some(old) = members.get(&key)? else { continue };
+        let Some(old) = members.get(&key)? else {
+            continue;
+        };
         let mut state: MemberState = tx_decode(&old)?;
         let before = state.clone();
         state.hidden = false;
@@ -108,7 +112,8 @@ pub(super) fn write_message(
 
 /// The media id in a `/media/ID` url.
 pub fn media_id_of(url: &str) -> Option<&str> {
-    url.strip_prefix("/media/").filter(|id| !id.is_empty() && !id.contains('/'))
+    url.strip_prefix("/media/")
+        .filter(|id| !id.is_empty() && !id.contains('/'))
 }
 
 impl Store {
@@ -130,11 +135,23 @@ impl Store {
 
     /// Appends `record` as message `seq` of `conv` (which must be last seq + 1), atomically
     /// with everything it changes. Not durable until the ticket is.
-    pub fn append(&self, conv: u64, seq: u64, record: &MessageRecord, members: &[String]) -> Result<Appended> {
+    pub fn append(
+        &self,
+        conv: u64,
+        seq: u64,
+        record: &MessageRecord,
+        members: &[String],
+    ) -> Result<Appended> {
         let encoded = encode(record)?;
         let ((), ticket) = self.write(|| {
             tx_result(
-                (&self.last_seqs, &self.messages, &self.dedupe, &self.members, &self.media_refs)
+                (
+                    &self.last_seqs,
+                    &self.messages,
+                    &self.dedupe,
+                    &self.members,
+                    &self.media_refs,
+                )
                     .transaction(|trees| {
                         write_message(
                             (&trees.0, &trees.1, &trees.2, &trees.3, &trees.4),
@@ -152,7 +169,10 @@ impl Store {
 
     /// One message.
     pub fn message(&self, conv: u64, seq: u64) -> Result<Option<MessageRecord>> {
-        self.messages.get(message_key(conv, seq))?.map(|v| decode(&v)).transpose()
+        self.messages
+            .get(message_key(conv, seq))?
+            .map(|v| decode(&v))
+            .transpose()
     }
 
     /// Up to `limit` messages before `before` (newest page if `None`), ascending.
@@ -172,7 +192,10 @@ impl Store {
             out.push(decode::<MessageRecord>(&v)?.view(conv, read_be(&k[8..])?));
         }
         out.reverse();
-        Ok(Page { messages: out, has_more })
+        Ok(Page {
+            messages: out,
+            has_more,
+        })
     }
 
     /// Up to `limit` messages after `after`, ascending.
@@ -188,13 +211,20 @@ impl Store {
             }
             out.push(decode::<MessageRecord>(&v)?.view(conv, read_be(&k[8..])?));
         }
-        Ok(Page { messages: out, has_more })
+        Ok(Page {
+            messages: out,
+            has_more,
+        })
     }
 
     /// Messages in (from, to] that count as unread for `user`.
     pub fn count_unread(&self, conv: u64, user: &str, from: u64, to: u64) -> Result<u64> {
         let mut n = 0;
-        for v in self.messages.range(message_key(conv, from + 1)..=message_key(conv, to)).values() {
+        for v in self
+            .messages
+            .range(message_key(conv, from + 1)..=message_key(conv, to))
+            .values()
+        {
             if decode::<MessageRecord>(&v?)?.counts_as_unread_for(user) {
                 n += 1;
             }
@@ -205,7 +235,11 @@ impl Store {
     /// Distinct senders of the messages in (from, to].
     pub fn senders_between(&self, conv: u64, from: u64, to: u64) -> Result<BTreeSet<String>> {
         let mut out = BTreeSet::new();
-        for v in self.messages.range(message_key(conv, from + 1)..=message_key(conv, to)).values() {
+        for v in self
+            .messages
+            .range(message_key(conv, from + 1)..=message_key(conv, to))
+            .values()
+        {
             out.insert(decode::<MessageRecord>(&v?)?.sender);
         }
         Ok(out)
@@ -214,38 +248,47 @@ impl Store {
     /// Recalls message `seq`: drops its body and media link from storage, marks it
     /// recalled, and takes it out of the unread count of every member who had not read
     /// it. Returns the members whose unread changed, with the new count.
-    pub fn recall(&self, conv: u64, seq: u64, member_names: &[String]) -> Result<(Vec<(String, u64)>, Ticket)> {
+    pub fn recall(
+        &self,
+        conv: u64,
+        seq: u64,
+        member_names: &[String],
+    ) -> Result<(Vec<(String, u64)>, Ticket)> {
         let key = message_key(conv, seq);
         self.write(|| {
-            tx_result((&self.messages, &self.members).transaction(|(messages, members)| {
-                let Some(old) = messages.get(key)? else {
-                    return abort(Error::Internal("recalled message vanished".into()));
-                };
-                let mut record: MessageRecord = tx_decode(&old)?;
-                if record.recalled {
-                    return Ok(Vec::new());
-                }
-                let counted: Vec<&String> = member_names
-                    .iter()
-                    .filter(|m| record.counts_as_unread_for(m))
-                    .collect();
-                record.recalled = true;
-                record.body.clear();
-                record.media_url = None;
-                messages.insert(&key, tx_encode(&record)?)?;
-                let mut changed = Vec::new();
-                for name in counted {
-                    let mkey = member_key(name, conv);
-                    let Some(v) = members.get(&mkey)? else { continue };
-                    let mut state: MemberState = tx_decode(&v)?;
-                    if state.read_seq < seq && state.unread > 0 {
-                        state.unread -= 1;
-                        members.insert(mkey, tx_encode(&state)?)?;
-                        changed.push((name.clone(), state.unread));
+            tx_result(
+                (&self.messages, &self.members).transaction(|(messages, members)| {
+                    let Some(old) = messages.get(key)? else {
+                        return abort(Error::Internal("recalled message vanished".into()));
+                    };
+                    let mut record: MessageRecord = tx_decode(&old)?;
+                    if record.recalled {
+                        return Ok(Vec::new());
                     }
-                }
-                Ok(changed)
-            }))
+                    let counted: Vec<&String> = member_names
+                        .iter()
+                        .filter(|m| record.counts_as_unread_for(m))
+                        .collect();
+                    record.recalled = true;
+                    record.body.clear();
+                    record.media_url = None;
+                    messages.insert(&key, tx_encode(&record)?)?;
+                    let mut changed = Vec::new();
+                    for name in counted {
+                        let mkey = member_key(name, conv);
+                        let Some(v) = members.get(&mkey)? else {
+                            continue;
+                        };
+                        let mut state: MemberState = tx_decode(&v)?;
+                        if state.read_seq < seq && state.unread > 0 {
+                            state.unread -= 1;
+                            members.insert(mkey, tx_encode(&state)?)?;
+                            changed.push((name.clone(), state.unread));
+                        }
+                    }
+                    Ok(changed)
+                }),
+            )
         })
     }
 
@@ -265,18 +308,30 @@ impl Store {
         }
         pending.sort_unstable();
         Ok(OfflineCursor {
-            pending: pending.into_iter().map(|(_, c, from, to)| (c, from, to)).collect(),
+            pending: pending
+                .into_iter()
+                .map(|(_, c, from, to)| (c, from, to))
+                .collect(),
         })
     }
 
     /// The next at most `limit` queued messages, in seq order per conversation. The
     /// user's own messages in the range are included: another device may not have them.
-    pub fn offline_next(&self, cursor: &mut OfflineCursor, limit: usize) -> Result<Vec<MessageView>> {
+    pub fn offline_next(
+        &self,
+        cursor: &mut OfflineCursor,
+        limit: usize,
+    ) -> Result<Vec<MessageView>> {
         let mut out = Vec::with_capacity(limit.min(1024));
         while out.len() < limit {
-            let Some(&mut (conv, ref mut from, to)) = cursor.pending.front_mut() else { break };
+            let Some(&mut (conv, ref mut from, to)) = cursor.pending.front_mut() else {
+                break;
+            };
             let mut exhausted = true;
-            for kv in self.messages.range(message_key(conv, *from + 1)..=message_key(conv, to)) {
+            for kv in self
+                .messages
+                .range(message_key(conv, *from + 1)..=message_key(conv, to))
+            {
                 let (k, v) = kv?;
                 let seq = read_be(&k[8..])?;
                 *from = seq;
@@ -296,12 +351,20 @@ impl Store {
     /// Messages of `convs` whose body contains `needle` (case-insensitive, any script:
     /// Chinese matches without spaces), newest first. Looks at most `scan_limit` recent
     /// messages per conversation.
-    pub fn search(&self, convs: &[u64], needle: &str, limit: usize, scan_limit: usize) -> Result<Vec<MessageView>> {
+    pub fn search(
+        &self,
+        convs: &[u64],
+        needle: &str,
+        limit: usize,
+        scan_limit: usize,
+    ) -> Result<Vec<MessageView>> {
         let needle = needle.to_lowercase();
         let mut hits = Vec::new();
         for &conv in convs {
             let mut found = 0;
-            let range = self.messages.range(message_key(conv, 0)..message_key(conv + 1, 0));
+            let range = self
+                .messages
+                .range(message_key(conv, 0)..message_key(conv + 1, 0));
             for kv in range.rev().take(scan_limit) {
                 let (k, v) = kv?;
                 let record: MessageRecord = decode(&v)?;

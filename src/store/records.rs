@@ -40,7 +40,9 @@ pub struct ConvRecord {
 impl ConvRecord {
     /// Whether `user` is a member.
     pub fn has_member(&self, user: &str) -> bool {
-        self.members.binary_search_by(|m| m.as_str().cmp(user)).is_ok()
+        self.members
+            .binary_search_by(|m| m.as_str().cmp(user))
+            .is_ok()
     }
 }
 
