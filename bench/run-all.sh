@@ -28,13 +28,15 @@ LOAD=target/release/chatnode-load
 NODE=target/release/chatnode
 OUT_DIR=target/bench-results
 mkdir -p "$OUT_DIR"
-OUT="$OUT_DIR/$(date -u +%Y-%m-%dT%H%M%SZ)$([ $SMOKE = 1 ] && echo -smoke).md"
+SUFFIX=""
+[ $SMOKE = 0 ] || SUFFIX="-smoke"
+OUT="$OUT_DIR/$(date -u +%Y-%m-%dT%H%M%SZ)$SUFFIX.md"
 
 # Both the node and the tool hold one descriptor per connection.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 if [ $SMOKE = 1 ]; then
-    CONNECT=(--counts 200,1000 --per-user 25 --hold-secs 1)
+    CONNECT=(--counts 200,1000 --per-user 500 --hold-secs 1)
     PAIRS=(--pairs 10 --window 8 --secs 2 --ceiling-secs 1 --half-rate-secs 1)
     LATENCY=(--secs 1)
     FANOUT=(--sizes 20,50 --secs 1)
@@ -43,7 +45,7 @@ if [ $SMOKE = 1 ]; then
     BENCH_ENV=(CHATNODE_BENCH_MESSAGES=20000)
     BENCH_ARGS=(-- --warm-up-time 0.2 --measurement-time 0.5 --noplot)
 else
-    CONNECT=(--counts 1000,10000,50000 --per-user 25 --hold-secs 2)
+    CONNECT=(--counts 1000,10000,50000 --per-user 500 --hold-secs 2)
     PAIRS=(--pairs 100 --window 32 --secs 10 --ceiling-secs 5 --half-rate-secs 5)
     LATENCY=(--secs 5)
     FANOUT=(--sizes 50,500 --secs 5)
@@ -54,7 +56,7 @@ else
 fi
 
 {
-    echo "# chatnode benchmarks, $(date -u '+%Y-%m-%d %H:%M UTC')$([ $SMOKE = 1 ] && echo ' (smoke run)')"
+    echo "# chatnode benchmarks, $(date -u '+%Y-%m-%d %H:%M UTC')${SUFFIX:+ (smoke run)}"
     echo
     echo "- machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/{print $2}') GiB"
     echo "- disk of the temp dir: $(df -h "${TMPDIR:-/tmp}" | awk 'NR==2{print $1", "$2}')"
@@ -116,7 +118,7 @@ for s in "${SCENARIOS[@]}"; do
         fanout)  with_node fanout "${FANOUT[@]}" ;;
         drain)   with_node drain "${DRAIN[@]}" ;;
         benches) env "${BENCH_ENV[@]}" cargo bench --bench '*' "${BENCH_ARGS[@]}" 2>&1 \
-                     | grep -E '^[a-z_]+/|time:|thrpt:' | tee -a "$OUT" ;;
+                     | grep -E '^[a-z_]+/|time:|thrpt:' | grep -v '%' | tee -a "$OUT" ;;
         *) echo "unknown scenario: $s" >&2; exit 2 ;;
     esac
 done

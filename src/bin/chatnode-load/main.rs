@@ -72,8 +72,9 @@ enum Cmd {
         /// Connection counts to reach, in steps.
         #[arg(long, value_delimiter = ',', default_value = "1000,10000,50000")]
         counts: Vec<usize>,
-        /// Sockets per account.
-        #[arg(long, default_value_t = 25)]
+        /// Sockets per account (high by default: every registration costs the node
+        /// ~19 MiB of RSS today, see docs/benchmarks.md).
+        #[arg(long, default_value_t = 500)]
         per_user: usize,
         /// Handshakes in flight.
         #[arg(long, default_value_t = 128)]
