@@ -31,3 +31,31 @@ pub fn server_config(tls: &TlsSettings) -> Result<Option<rustls::ServerConfig>> 
         .map_err(|e| bad("key", &e))?;
     Ok(Some(config))
 }
+
+/// The two files written by [`write_self_signed`].
+pub struct SelfSigned {
+    /// PEM certificate.
+    pub cert: std::path::PathBuf,
+    /// PEM private key (mode 0600).
+    pub key: std::path::PathBuf,
+}
+
+/// Writes a self-signed certificate for `hosts` (names or IP addresses) and its key
+/// into `out_dir`, for a LAN node whose clients are told to trust it.
+pub fn write_self_signed(hosts: &[String], out_dir: &std::path::Path) -> Result<SelfSigned> {
+    use std::io::Write;
+    let generated = rcgen::generate_simple_self_signed(hosts.to_vec())
+        .map_err(|e| Error::Internal(format!("certificate: {e}")))?;
+    std::fs::create_dir_all(out_dir)?;
+    let cert = out_dir.join("cert.pem");
+    let key = out_dir.join("key.pem");
+    std::fs::write(&cert, generated.cert.pem())?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut key_file = options.open(&key)?;
+    key_file.write_all(generated.signing_key.serialize_pem().as_bytes())?;
+    key_file.sync_all()?;
+    Ok(SelfSigned { cert, key })
+}

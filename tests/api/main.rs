@@ -9,3 +9,4 @@ mod groups;
 mod offline;
 mod randomized;
 mod restart;
+mod security;

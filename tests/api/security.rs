@@ -1,0 +1,133 @@
+//! TLS with a self-signed certificate, and garbage thrown at a live socket.
+
+use std::sync::Arc;
+
+use rand::{rngs::StdRng, Rng, SeedableRng};
+use serde_json::{json, Value};
+
+use crate::harness::{spawn_app, WsClient};
+
+/// A client that trusts only the certificate at `cert`.
+fn trusting_client(cert: &std::path::Path) -> awc::Client {
+    let pem = std::fs::read(cert).unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls_pemfile::certs(&mut pem.as_slice()) {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    awc::Client::builder()
+        .connector(awc::Connector::new().rustls_0_23(Arc::new(config)))
+        .finish()
+}
+
+async fn https_post(client: &awc::Client, url: String, token: Option<&str>, body: Value) -> (u16, Value) {
+    let mut req = client.post(url);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let mut resp = req.send_json(&body).await.unwrap();
+    let status = resp.status().as_u16();
+    let bytes = resp.body().await.unwrap();
+    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+#[actix_web::test]
+async fn chat_over_wss_with_a_self_signed_certificate() {
+    let certs = tempfile::tempdir().unwrap();
+    let files = chatnode::tls::write_self_signed(&["127.0.0.1".into(), "localhost".into()], certs.path()).unwrap();
+    let (cert, key) = (files.cert.to_string_lossy().into_owned(), files.key.to_string_lossy().into_owned());
+    let app = spawn_app(&[("CHATNODE__TLS__CERT", &cert), ("CHATNODE__TLS__KEY", &key)]).await;
+    let base = format!("https://{}", app.addr);
+    let client = trusting_client(&files.cert);
+
+    let mut tokens = Vec::new();
+    for name in ["alice", "bob"] {
+        let (status, body) = https_post(
+            &client,
+            format!("{base}/api/register"),
+            None,
+            json!({"username": name, "password": crate::harness::PASSWORD}),
+        )
+        .await;
+        assert_eq!(status, 201, "{body}");
+        tokens.push(body["token"].as_str().unwrap().to_string());
+    }
+    let (status, conv) = https_post(
+        &client,
+        format!("{base}/api/conversations"),
+        Some(&tokens[0]),
+        json!({"kind": "direct", "members": ["bob"]}),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let conv = conv["conv"].as_u64().unwrap();
+
+    let wss = |t: &str| client.ws(format!("wss://{}/ws?token={t}", app.addr));
+    let mut alice = WsClient::open(wss(&tokens[0])).await;
+    alice.ready().await;
+    let mut bob = WsClient::open(wss(&tokens[1])).await;
+    bob.ready().await;
+    let ack = alice.send_acked(conv, "tls-1", "over TLS").await;
+    assert_eq!(ack["seq"], 1);
+    let msg = bob.next_of_type("message").await;
+    assert_eq!(msg["msg"]["body"], "over TLS");
+
+    // Plain HTTP to the TLS port gets no answer a client could mistake for one.
+    let plain = awc::Client::default().get(format!("http://{}/healthz", app.addr)).send().await;
+    assert!(plain.map(|r| r.status().as_u16() != 200).unwrap_or(true));
+}
+
+/// A random frame: bytes that are not JSON, or a frame-shaped object with random fields.
+fn garbage(rng: &mut StdRng) -> String {
+    const TYPES: &[&str] = &["auth", "ping", "send", "delivered", "read", "sync", "history", "recall", "typing", "x"];
+    const FIELDS: &[&str] = &["conv", "to", "client_id", "kind", "body", "seq", "convs", "limit", "before", "after"];
+    if rng.gen_bool(0.3) {
+        return (0..rng.gen_range(0..200)).map(|_| char::from(rng.gen_range(32u8..127))).collect();
+    }
+    let mut frame = serde_json::Map::new();
+    frame.insert("type".into(), json!(TYPES[rng.gen_range(0..TYPES.len())]));
+    for _ in 0..rng.gen_range(0..5) {
+        let value = match rng.gen_range(0..6) {
+            0 => json!(rng.gen::<u64>()),
+            1 => json!(-rng.gen_range(0..1000i64)),
+            2 => json!("x".repeat(rng.gen_range(0..100))),
+            3 => json!({"1": rng.gen::<u32>()}),
+            4 => json!([1, "a", null]),
+            _ => Value::Null,
+        };
+        frame.insert(FIELDS[rng.gen_range(0..FIELDS.len())].into(), value);
+    }
+    Value::Object(frame).to_string()
+}
+
+#[actix_web::test]
+async fn garbage_at_a_live_socket_never_stops_the_node() {
+    let app = spawn_app(&[("CHATNODE__LIMITS__MESSAGES_PER_SEC", "100000")]).await;
+    let (a, b, m) = (app.register("alice").await, app.register("bob").await, app.register("mallory").await);
+    let conv = app.direct(&a, "bob").await;
+    let mut alice = app.connect(&a).await;
+    let mut bob = app.connect(&b).await;
+    let mut mallory = app.connect(&m).await;
+
+    let mut rng = StdRng::seed_from_u64(0x5eed);
+    for round in 0..10 {
+        let frames: Vec<String> = (0..50).map(|_| garbage(&mut rng)).collect();
+        for f in &frames {
+            mallory.send_text(f).await;
+        }
+        // The attacker's socket still answers, and the others still chat.
+        mallory.barrier().await;
+        alice.send_acked(conv, &format!("ok-{round}"), "still here").await;
+        let got = bob.next_of_type("message").await;
+        assert_eq!(got["msg"]["client_id"], format!("ok-{round}"));
+    }
+    let history = app.history(&a, conv).await;
+    assert_eq!(history.len(), 10, "only the real messages were stored");
+    let (status, _) = app.get("/api/me", &m).await;
+    assert_eq!(status, 200);
+}
