@@ -25,7 +25,12 @@ fn trusting_client(cert: &std::path::Path) -> awc::Client {
         .finish()
 }
 
-async fn https_post(client: &awc::Client, url: String, token: Option<&str>, body: Value) -> (u16, Value) {
+async fn https_post(
+    client: &awc::Client,
+    url: String,
+    token: Option<&str>,
+    body: Value,
+) -> (u16, Value) {
     let mut req = client.post(url);
     if let Some(t) = token {
         req = req.bearer_auth(t);
@@ -33,14 +38,22 @@ async fn https_post(client: &awc::Client, url: String, token: Option<&str>, body
     let mut resp = req.send_json(&body).await.unwrap();
     let status = resp.status().as_u16();
     let bytes = resp.body().await.unwrap();
-    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
 }
 
 #[actix_web::test]
 async fn chat_over_wss_with_a_self_signed_certificate() {
     let certs = tempfile::tempdir().unwrap();
-    let files = chatnode::tls::write_self_signed(&["127.0.0.1".into(), "localhost".into()], certs.path()).unwrap();
-    let (cert, key) = (files.cert.to_string_lossy().into_owned(), files.key.to_string_lossy().into_owned());
+    let files =
+        chatnode::tls::write_self_signed(&["127.0.0.1".into(), "localhost".into()], certs.path())
+            .unwrap();
+    let (cert, key) = (
+        files.cert.to_string_lossy().into_owned(),
+        files.key.to_string_lossy().into_owned(),
+    );
     let app = spawn_app(&[("CHATNODE__TLS__CERT", &cert), ("CHATNODE__TLS__KEY", &key)]).await;
     let base = format!("https://{}", app.addr);
     let client = trusting_client(&files.cert);
@@ -78,16 +91,43 @@ async fn chat_over_wss_with_a_self_signed_certificate() {
     assert_eq!(msg["msg"]["body"], "over TLS");
 
     // Plain HTTP to the TLS port gets no answer a client could mistake for one.
-    let plain = awc::Client::default().get(format!("http://{}/healthz", app.addr)).send().await;
+    let plain = awc::Client::default()
+        .get(format!("http://{}/healthz", app.addr))
+        .send()
+        .await;
     assert!(plain.map(|r| r.status().as_u16() != 200).unwrap_or(true));
 }
 
 /// A random frame: bytes that are not JSON, or a frame-shaped object with random fields.
 fn garbage(rng: &mut StdRng) -> String {
-    const TYPES: &[&str] = &["auth", "ping", "send", "delivered", "read", "sync", "history", "recall", "typing", "x"];
-    const FIELDS: &[&str] = &["conv", "to", "client_id", "kind", "body", "seq", "convs", "limit", "before", "after"];
+    const TYPES: &[&str] = &[
+        "auth",
+        "ping",
+        "send",
+        "delivered",
+        "read",
+        "sync",
+        "history",
+        "recall",
+        "typing",
+        "x",
+    ];
+    const FIELDS: &[&str] = &[
+        "conv",
+        "to",
+        "client_id",
+        "kind",
+        "body",
+        "seq",
+        "convs",
+        "limit",
+        "before",
+        "after",
+    ];
     if rng.gen_bool(0.3) {
-        return (0..rng.gen_range(0..200)).map(|_| char::from(rng.gen_range(32u8..127))).collect();
+        return (0..rng.gen_range(0..200))
+            .map(|_| char::from(rng.gen_range(32u8..127)))
+            .collect();
     }
     let mut frame = serde_json::Map::new();
     frame.insert("type".into(), json!(TYPES[rng.gen_range(0..TYPES.len())]));
@@ -108,7 +148,11 @@ fn garbage(rng: &mut StdRng) -> String {
 #[actix_web::test]
 async fn garbage_at_a_live_socket_never_stops_the_node() {
     let app = spawn_app(&[("CHATNODE__LIMITS__MESSAGES_PER_SEC", "100000")]).await;
-    let (a, b, m) = (app.register("alice").await, app.register("bob").await, app.register("mallory").await);
+    let (a, b, m) = (
+        app.register("alice").await,
+        app.register("bob").await,
+        app.register("mallory").await,
+    );
     let conv = app.direct(&a, "bob").await;
     let mut alice = app.connect(&a).await;
     let mut bob = app.connect(&b).await;
@@ -122,7 +166,9 @@ async fn garbage_at_a_live_socket_never_stops_the_node() {
         }
         // The attacker's socket still answers, and the others still chat.
         mallory.barrier().await;
-        alice.send_acked(conv, &format!("ok-{round}"), "still here").await;
+        alice
+            .send_acked(conv, &format!("ok-{round}"), "still here")
+            .await;
         let got = bob.next_of_type("message").await;
         assert_eq!(got["msg"]["client_id"], format!("ok-{round}"));
     }
