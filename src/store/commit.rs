@@ -9,11 +9,23 @@
 //! Readers use the same barrier: whatever a read saw is durable once a flush that began
 //! after the read has finished, so the node never shows a message that a crash could
 //! take back (and hand its seq to another message).
+//!
+//! A failed flush or fsync is final for this process ("fsyncgate"): after `fsync`
+//! reports an error, Linux may already have dropped the dirty pages and a later `fsync`
+//! succeeds without writing them, so a retry would ack writes that are not on disk.
+//! sled behaves the same way (an I/O error poisons the `Db`). So the first failure
+//! switches the group commit into a failed state: every waiter from then on, writer or
+//! reader, is answered with an error (the client gets `error` internal and no `ack`),
+//! and [`GroupCommit::failed`] lets the store refuse new writes up front. What was acked
+//! before stays on disk untouched; a restart recovers exactly the durable prefix.
 
 use std::{
-    fs::File,
+    collections::HashSet,
+    ffi::OsString,
+    fs::{self, File},
+    path::PathBuf,
     sync::{
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
         mpsc, Arc,
     },
     thread,
@@ -41,6 +53,10 @@ struct Counters {
     flushed: AtomicU64,
     /// Flushes done (for /metrics).
     flushes: AtomicU64,
+    /// Set by the first failed flush or fsync; never cleared in this process.
+    failed: AtomicBool,
+    /// Set by [`GroupCommit::stop`]: the flush thread ends after its current group.
+    stopping: AtomicBool,
 }
 
 /// The handle writers and readers use; cheap to clone.
@@ -49,25 +65,51 @@ pub struct GroupCommit {
     mode: Durability,
     counters: Arc<Counters>,
     queue: mpsc::Sender<Waiter>,
+    /// The flush thread, joined by [`GroupCommit::stop`].
+    thread: Arc<parking_lot::Mutex<Option<thread::JoinHandle<()>>>>,
 }
 
 /// Most waiters answered by one flush; more wait for the next one.
 const MAX_GROUP: usize = 8192;
 
 impl GroupCommit {
-    /// Starts the flush thread for `db`, whose log file is `log_file`.
-    pub fn start(db: sled::Db, log_file: File, mode: Durability) -> Result<Self> {
+    /// Starts the flush thread for `db`, whose log file is `log_file` and whose blob
+    /// files live in `blobs_dir` (store/blobs).
+    pub fn start(
+        db: sled::Db,
+        log_file: File,
+        blobs_dir: PathBuf,
+        mode: Durability,
+    ) -> Result<Self> {
         let counters = Arc::new(Counters::default());
         let (queue, rx) = mpsc::channel::<Waiter>();
         let thread_counters = counters.clone();
-        thread::Builder::new()
+        let handle = thread::Builder::new()
             .name("group-commit".into())
-            .spawn(move || flush_loop(db, log_file, rx, thread_counters))?;
+            .spawn(move || {
+                flush_loop(db, log_file, BlobSync::new(blobs_dir), rx, thread_counters)
+            })?;
         Ok(GroupCommit {
             mode,
             counters,
             queue,
+            thread: Arc::new(parking_lot::Mutex::new(Some(handle))),
         })
+    }
+
+    /// Ends the flush thread after a last flush and waits for it, so that the store's
+    /// files (and sled's directory lock) are released when the store is dropped, not
+    /// some time later: a restore, a check or a restarted node can open them at once.
+    /// Waiters queued afterwards get an error.
+    pub fn stop(&self) {
+        self.counters.stopping.store(true, Ordering::SeqCst);
+        let _ = self.queue.send(Box::new(|_| {}));
+        let handle = self.thread.lock().take();
+        if let Some(handle) = handle {
+            if handle.thread().id() != thread::current().id() {
+                let _ = handle.join();
+            }
+        }
     }
 
     /// Marks the start of a write; call [`GroupCommit::end_write`] once sled returned.
@@ -82,9 +124,13 @@ impl GroupCommit {
 
     /// Calls `done` once the write behind `ticket` is durable (at once in relaxed mode).
     pub fn after_write(&self, ticket: Ticket, done: Waiter) {
-        if self.mode == Durability::Relaxed
-            || self.counters.flushed.load(Ordering::SeqCst) >= ticket.0
-        {
+        if self.counters.flushed.load(Ordering::SeqCst) >= ticket.0 {
+            return done(Ok(()));
+        }
+        if self.failed() {
+            return done(Err(failed_error()));
+        }
+        if self.mode == Durability::Relaxed {
             return done(Ok(()));
         }
         self.enqueue(done);
@@ -94,10 +140,22 @@ impl GroupCommit {
     pub fn after_read(&self, done: Waiter) {
         let idle = self.counters.started.load(Ordering::SeqCst)
             == self.counters.flushed.load(Ordering::SeqCst);
-        if self.mode == Durability::Relaxed || idle {
+        if idle {
+            return done(Ok(()));
+        }
+        if self.failed() {
+            return done(Err(failed_error()));
+        }
+        if self.mode == Durability::Relaxed {
             return done(Ok(()));
         }
         self.enqueue(done);
+    }
+
+    /// Whether a flush or fsync has failed: nothing written from then on can be made
+    /// durable by this process, so the store refuses new writes.
+    pub fn failed(&self) -> bool {
+        self.counters.failed.load(Ordering::SeqCst)
     }
 
     /// Awaitable form of [`GroupCommit::after_write`].
@@ -135,7 +193,81 @@ impl GroupCommit {
     }
 }
 
-fn flush_loop(db: sled::Db, log_file: File, rx: mpsc::Receiver<Waiter>, counters: Arc<Counters>) {
+/// The error every waiter gets once the group commit has failed.
+fn failed_error() -> Error {
+    Error::Internal(
+        "an earlier flush or fsync failed: this process can no longer make writes durable; \
+         fix the disk and restart the node"
+            .into(),
+    )
+}
+
+/// sled writes values and node images over ~128 KiB (a leaf of 16 long messages) to
+/// files of their own in store/blobs, and never fsyncs them; the log that points at
+/// them is fsync'd by us. So each flush also fsyncs the blob files it has not synced
+/// yet (they are written once, never changed) and the directory that names them.
+pub struct BlobSync {
+    dir: PathBuf,
+    synced: HashSet<OsString>,
+}
+
+impl BlobSync {
+    /// Tracks the blob files in `dir` (which may not exist yet).
+    pub fn new(dir: PathBuf) -> Self {
+        BlobSync {
+            dir,
+            synced: HashSet::new(),
+        }
+    }
+
+    /// fsyncs every blob file not synced before, then the directory if any was new.
+    pub fn sync_new(&mut self) -> std::io::Result<()> {
+        let entries = match fs::read_dir(&self.dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let mut present = HashSet::with_capacity(self.synced.len());
+        let mut fresh = false;
+        for entry in entries {
+            let name = entry?.file_name();
+            if !self.synced.contains(&name) {
+                match File::open(self.dir.join(&name)) {
+                    Ok(f) => f.sync_data()?,
+                    // removed by sled since the listing: nothing to keep
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(e),
+                }
+                fresh = true;
+            }
+            present.insert(name);
+        }
+        if fresh {
+            File::open(&self.dir)?.sync_all()?;
+        }
+        self.synced = present;
+        Ok(())
+    }
+}
+
+/// One `flush`, the new blob files' fsync, and the log's `sync_data`; the error as text.
+fn flush_and_sync(
+    db: &sled::Db,
+    blobs: &mut BlobSync,
+    log_file: &File,
+) -> std::result::Result<(), String> {
+    db.flush().map_err(|e| e.to_string())?;
+    blobs.sync_new().map_err(|e| format!("blobs: {e}"))?;
+    log_file.sync_data().map_err(|e| e.to_string())
+}
+
+fn flush_loop(
+    db: sled::Db,
+    log_file: File,
+    mut blobs: BlobSync,
+    rx: mpsc::Receiver<Waiter>,
+    counters: Arc<Counters>,
+) {
     let mut group: Vec<Waiter> = Vec::with_capacity(256);
     while let Ok(first) = rx.recv() {
         group.push(first);
@@ -145,17 +277,31 @@ fn flush_loop(db: sled::Db, log_file: File, rx: mpsc::Receiver<Waiter>, counters
                 Err(_) => break,
             }
         }
+        if counters.failed.load(Ordering::SeqCst) {
+            for waiter in group.drain(..) {
+                waiter(Err(failed_error()));
+            }
+            if counters.stopping.load(Ordering::SeqCst) {
+                break;
+            }
+            continue;
+        }
         let target = counters.finished.load(Ordering::SeqCst);
-        let outcome = db
-            .flush()
-            .map_err(|e| e.to_string())
-            .and_then(|_| log_file.sync_data().map_err(|e| e.to_string()));
+        let outcome = flush_and_sync(&db, &mut blobs, &log_file);
         match &outcome {
             Ok(()) => {
                 counters.flushed.fetch_max(target, Ordering::SeqCst);
                 counters.flushes.fetch_add(1, Ordering::Relaxed);
             }
-            Err(e) => tracing::error!(error = %e, "flush failed; writes in this group are not acked"),
+            Err(e) => {
+                counters.failed.store(true, Ordering::SeqCst);
+                tracing::error!(
+                    error = %e,
+                    "flush failed: writes not yet acked never will be; the store refuses \
+                     new writes and reads that could show them; fix the disk and restart \
+                     the node (every acked message is on disk and survives the restart)"
+                );
+            }
         }
         for waiter in group.drain(..) {
             waiter(
@@ -164,10 +310,103 @@ fn flush_loop(db: sled::Db, log_file: File, rx: mpsc::Receiver<Waiter>, counters
                     .map_err(|e| Error::Internal(format!("flush: {e}"))),
             );
         }
+        if counters.stopping.load(Ordering::SeqCst) {
+            break;
+        }
     }
-    if let Err(e) = db.flush().map_err(|e| e.to_string()).and_then(|_| {
-        log_file.sync_data().map_err(|e| e.to_string())
-    }) {
+    if counters.failed.load(Ordering::SeqCst) {
+        return;
+    }
+    if let Err(e) = flush_and_sync(&db, &mut blobs, &log_file) {
         tracing::error!(error = %e, "final flush failed");
+    }
+}
+
+#[cfg(test)]
+impl GroupCommit {
+    /// Puts the group commit in the failed state, as a failed fsync would.
+    pub(crate) fn poison_for_tests(&self) {
+        self.counters.failed.store(true, Ordering::SeqCst);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    fn outcome(register: impl FnOnce(Waiter)) -> Result<()> {
+        let (tx, rx) = mpsc::channel();
+        register(Box::new(move |r| {
+            let _ = tx.send(r);
+        }));
+        rx.recv().unwrap()
+    }
+
+    /// fsync of a pipe fails (EINVAL): a stand-in for a disk that reports an error.
+    #[test]
+    fn a_failed_fsync_is_final() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::Config::new().path(dir.path()).open().unwrap();
+        let (_reader, writer) = std::io::pipe().unwrap();
+        let broken = File::from(std::os::fd::OwnedFd::from(writer));
+        let commit = GroupCommit::start(
+            db.clone(),
+            broken,
+            dir.path().join("blobs"),
+            Durability::Sync,
+        )
+        .unwrap();
+
+        commit.begin_write();
+        db.insert("k", "v").unwrap();
+        let ticket = commit.end_write();
+        assert!(
+            outcome(|w| commit.after_write(ticket, w)).is_err(),
+            "no ack after a failed fsync"
+        );
+        assert!(commit.failed());
+        // later writers and readers are refused too, even though sled itself is fine
+        commit.begin_write();
+        let later = commit.end_write();
+        assert!(outcome(|w| commit.after_write(later, w)).is_err());
+        assert!(outcome(|w| commit.after_read(w)).is_err());
+    }
+
+    /// A value over sled's blob threshold lands in a file of its own, which the flush
+    /// must fsync too.
+    #[test]
+    fn blob_files_are_synced() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::Config::new().path(dir.path()).open().unwrap();
+        db.insert("big", vec![7u8; 300 * 1024]).unwrap();
+        db.flush().unwrap();
+        let mut blobs = BlobSync::new(dir.path().join("blobs"));
+        blobs.sync_new().unwrap();
+        assert!(
+            !blobs.synced.is_empty(),
+            "sled wrote no blob file for a 300 KiB value"
+        );
+        let before = blobs.synced.clone();
+        blobs.sync_new().unwrap();
+        assert_eq!(before, blobs.synced);
+        assert!(BlobSync::new(dir.path().join("nothing")).sync_new().is_ok());
+    }
+
+    #[test]
+    fn a_good_flush_acks() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::Config::new().path(dir.path()).open().unwrap();
+        let log = File::open(dir.path().join("db")).unwrap();
+        let commit =
+            GroupCommit::start(db.clone(), log, dir.path().join("blobs"), Durability::Sync)
+                .unwrap();
+        commit.begin_write();
+        db.insert("k", "v").unwrap();
+        let ticket = commit.end_write();
+        assert!(outcome(|w| commit.after_write(ticket, w)).is_ok());
+        assert!(outcome(|w| commit.after_read(w)).is_ok());
+        assert!(!commit.failed());
     }
 }

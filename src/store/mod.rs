@@ -20,13 +20,26 @@
 //! hidden flags, media references) are written in one sled transaction, so after a
 //! crash either all of it is there or none. The offline queue of a user is not a copy:
 //! it is the range after `delivered_seq` of each of the user's conversations in
-//! `convseq_message`, so it can never point at a missing message or disagree with it.
+//! `convseq_message`, so it can never point at a missing message or disagree with it:
+//! "every queue entry points at a stored message" holds by construction, and
+//! [`Store::check`] has no queue to verify beyond the members' `delivered_seq`.
+//!
+//! Around the hot path: [`Store::check`] verifies every invariant of a stopped store
+//! (`chatnode check`), [`Store::repair_on_start`] re-derives what a crash could leave
+//! behind before a node serves, and [`Store::snapshot`] streams a consistent copy of
+//! every tree while the node writes (`chatnode backup`).
 
+mod check;
 mod codec;
 pub mod commit;
 mod conversations;
 mod messages;
 pub mod records;
+mod repair;
+mod snapshot;
+
+#[cfg(test)]
+mod integrity_tests;
 
 use std::{
     fs::{self, OpenOptions},
@@ -34,6 +47,7 @@ use std::{
     time::{SystemTime, UNIX_EPOCH},
 };
 
+pub use check::{CheckReport, CheckStats};
 pub use codec::FORMAT_VERSION;
 /// How every stored value is encoded and decoded (format byte + bincode); public for the benches.
 pub use codec::{decode as decode_record, encode as encode_record};
@@ -41,10 +55,30 @@ pub use commit::{GroupCommit, Ticket};
 pub use conversations::MembershipChange;
 pub use messages::{media_id_of, Appended, OfflineCursor, Page};
 pub use records::{ConvRecord, MediaRecord, MemberState, MessageRecord, TokenRecord, UserRecord};
+pub use repair::StartupRepair;
+pub use snapshot::{Importer, SnapshotSink, SnapshotSummary, TreeDump};
 
 use crate::config::{Durability, Settings};
 use crate::error::{Error, Result};
 use codec::{decode, encode};
+
+/// The message for a store stamped with another format version than this build's.
+pub fn format_error(found: &[u8]) -> String {
+    match found {
+        [v] if *v > FORMAT_VERSION => format!(
+            "the store has format version {v}, newer than this build of chatnode {} reads \
+             ({FORMAT_VERSION}): run the newer chatnode that wrote it, or restore a backup \
+             made for this version",
+            env!("CARGO_PKG_VERSION")
+        ),
+        [v] => format!(
+            "the store has format version {v}, older than this build reads \
+             ({FORMAT_VERSION}), and no migration exists: run the older chatnode, back up \
+             and restore"
+        ),
+        other => format!("the store's format version {other:?} is unreadable"),
+    }
+}
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> u64 {
@@ -71,6 +105,16 @@ pub struct Store {
     media_dir: PathBuf,
     log_path: PathBuf,
     commit: GroupCommit,
+    /// Held shared by every write, exclusively by a snapshot for the instant of its cut.
+    gate: parking_lot::RwLock<()>,
+}
+
+impl Drop for Store {
+    /// Stops the group-commit thread (after a last flush) so the store's files are
+    /// closed when the last handle goes.
+    fn drop(&mut self) {
+        self.commit.stop();
+    }
 }
 
 /// How to open a store.
@@ -98,13 +142,46 @@ impl StoreOptions {
     }
 }
 
+/// Whether [`Store::open_with`] may create a store that is not there yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OpenMode {
+    /// The node: create data_dir/store and data_dir/media if missing.
+    Create,
+    /// The admin commands: the store must exist and be stamped already; nothing is created.
+    Existing,
+}
+
 impl Store {
     /// Opens (or creates) the store under `opts.data_dir`.
     pub fn open(opts: &StoreOptions) -> Result<Store> {
+        Self::open_with(opts, OpenMode::Create)
+    }
+
+    /// Opens a store that must already exist (for `chatnode check` and `backup`), so a
+    /// mistyped data dir is reported instead of silently checking a new, empty store.
+    pub fn open_existing(opts: &StoreOptions) -> Result<Store> {
+        Self::open_with(opts, OpenMode::Existing)
+    }
+
+    /// Whether a store has been created under `data_dir`.
+    pub fn exists_in(data_dir: &Path) -> bool {
+        data_dir.join("store").join("db").is_file()
+    }
+
+    fn open_with(opts: &StoreOptions, mode: OpenMode) -> Result<Store> {
         let store_dir = opts.data_dir.join("store");
         let media_dir = opts.data_dir.join("media");
-        fs::create_dir_all(&store_dir)?;
-        fs::create_dir_all(&media_dir)?;
+        if mode == OpenMode::Existing && !Self::exists_in(&opts.data_dir) {
+            return Err(Error::Internal(format!(
+                "there is no chatnode store in {:?} (expected {:?})",
+                opts.data_dir,
+                store_dir.join("db")
+            )));
+        }
+        if mode == OpenMode::Create {
+            fs::create_dir_all(&store_dir)?;
+            fs::create_dir_all(&media_dir)?;
+        }
         let flush_every = match opts.durability {
             Durability::Relaxed => Some(opts.flush_every_ms.max(1)),
             Durability::Sync => Some(1000),
@@ -114,7 +191,13 @@ impl Store {
             .cache_capacity(opts.cache_mb.saturating_mul(1024 * 1024))
             .flush_every_ms(flush_every)
             .open()
-            .map_err(|e| Error::Internal(format!("cannot open store in {store_dir:?}: {e}")))?;
+            .map_err(|e| match e.to_string().contains("could not acquire lock") {
+                true => Error::Internal(format!(
+                    "the store in {store_dir:?} is in use by another chatnode process \
+                     (a running node holds its lock)"
+                )),
+                false => Error::Internal(format!("cannot open store in {store_dir:?}: {e}")),
+            })?;
         let log_file = OpenOptions::new().read(true).open(store_dir.join("db"))?;
         let tree = |name: &str| db.open_tree(name);
         let store = Store {
@@ -129,28 +212,36 @@ impl Store {
             members: tree("userconv_state")?,
             media: tree("mediaid_media")?,
             media_refs: tree("mediaconv_ref")?,
-            commit: GroupCommit::start(db.clone(), log_file, opts.durability)?,
+            commit: GroupCommit::start(
+                db.clone(),
+                log_file,
+                store_dir.join("blobs"),
+                opts.durability,
+            )?,
             media_dir,
             log_path: store_dir.join("db"),
+            gate: parking_lot::RwLock::new(()),
             db,
         };
-        store.check_format()?;
+        store.check_format(mode == OpenMode::Create)?;
         Ok(store)
     }
 
-    /// Refuses a store written by a newer build; stamps a new one.
-    fn check_format(&self) -> Result<()> {
+    /// Refuses a store written by a newer (or an unknown older) build; stamps a new one
+    /// when `stamp` is set.
+    fn check_format(&self, stamp: bool) -> Result<()> {
         match self.meta.get("format_version")? {
             Some(v) if v.as_ref() == [FORMAT_VERSION] => Ok(()),
-            Some(v) => Err(Error::Internal(format!(
-                "the store has format version {:?}; this build reads version {FORMAT_VERSION}. \
-                 Run the chatnode release that wrote it, or restore a backup.",
-                v.as_ref()
-            ))),
-            None => {
+            Some(v) => Err(Error::Internal(format_error(v.as_ref()))),
+            None if stamp && self.convs.is_empty() && self.users.is_empty() => {
                 self.meta.insert("format_version", &[FORMAT_VERSION])?;
                 Ok(())
             }
+            None => Err(Error::Internal(
+                "the store has no format version: it is not a chatnode store, or it was \
+                 damaged; run `chatnode check` or restore a backup"
+                    .into(),
+            )),
         }
     }
 
@@ -160,10 +251,25 @@ impl Store {
     }
 
     /// Runs `write` between the group-commit markers and returns its ticket.
+    ///
+    /// Refused up front once a flush has failed: nothing written then could be made
+    /// durable, and keeping the unflushed set closed is what lets a restart recover a
+    /// state every client agrees with. The snapshot gate is held (shared) for the write,
+    /// so a backup can find a moment with no write half done.
     fn write<T>(&self, write: impl FnOnce() -> Result<T>) -> Result<(T, Ticket)> {
+        if self.commit.failed() {
+            return Err(Error::Internal(
+                "the store refuses writes after a failed flush; restart the node".into(),
+            ));
+        }
+        let _gate = self.gate.read();
         self.commit.begin_write();
         let result = write();
         let ticket = self.commit.end_write();
+        if let Err(Error::Internal(detail)) = &result {
+            // The caller answers `internal` without an ack; the reason is logged here.
+            tracing::error!(%detail, "store write failed");
+        }
         result.map(|v| (v, ticket))
     }
 
@@ -177,7 +283,11 @@ impl Store {
     /// Flushes and fsyncs everything now, whatever the durability mode (shutdown).
     pub fn flush_now(&self) -> Result<()> {
         self.db.flush()?;
-        OpenOptions::new().read(true).open(&self.log_path)?.sync_data()?;
+        commit::BlobSync::new(self.log_path.with_file_name("blobs")).sync_new()?;
+        OpenOptions::new()
+            .read(true)
+            .open(&self.log_path)?
+            .sync_data()?;
         Ok(())
     }
 
@@ -188,6 +298,7 @@ impl Store {
 
     /// Next id from a named counter in `meta` (conversations).
     fn next_id(&self, name: &str) -> Result<u64> {
+        let _gate = self.gate.read();
         let next = self.meta.update_and_fetch(name, |old| {
             let n = old.and_then(|b| codec::read_be(b).ok()).unwrap_or(0) + 1;
             Some(codec::be(n).to_vec())

@@ -1,0 +1,294 @@
+//! Tests of `check`, the start-up repair and snapshots, on real stores in temp dirs.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::{
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    thread,
+};
+
+use super::codec::{be, dedupe_key, encode, member_key, message_key};
+use super::*;
+use crate::protocol::MessageKind;
+
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+fn options(dir: &Path) -> StoreOptions {
+    StoreOptions {
+        data_dir: dir.to_path_buf(),
+        durability: Durability::Relaxed,
+        cache_mb: 16,
+        flush_every_ms: 100,
+    }
+}
+
+fn text(sender: &str, client_id: &str) -> MessageRecord {
+    MessageRecord {
+        sender: sender.into(),
+        client_id: client_id.into(),
+        kind: MessageKind::Text,
+        body: format!("hello from {sender}"),
+        media_url: None,
+        ts: now_ms(),
+        recalled: false,
+    }
+}
+
+/// A store with three users in one group and `n` messages from them in turn.
+fn populated(dir: &Path, n: u64) -> (Arc<Store>, u64, Vec<String>) {
+    let store = Arc::new(Store::open(&options(dir)).unwrap());
+    let names: Vec<String> = ["ann", "bob", "cy"].iter().map(|s| s.to_string()).collect();
+    let conv = block_on(async {
+        for u in &names {
+            let rec = UserRecord {
+                password_hash: "x".into(),
+                created_ms: 0,
+            };
+            assert!(store.create_user(u, &rec).await.unwrap());
+        }
+        store.create_group("ann", "g", &names).await.unwrap().0
+    });
+    for seq in 1..=n {
+        let sender = &names[(seq % 3) as usize];
+        let _ = store
+            .append(conv, seq, &text(sender, &format!("c{seq}")), &names)
+            .unwrap();
+    }
+    (store, conv, names)
+}
+
+#[test]
+fn a_sound_store_passes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, conv, names) = populated(dir.path(), 30);
+    // bob reads up to 10; a message is recalled
+    let unread = store.count_unread(conv, "bob", 10, 30).unwrap();
+    let _ = store.update_member_state("bob", conv, |s| {
+        s.read_seq = 10;
+        s.delivered_seq = 12;
+        s.unread = unread;
+    });
+    let _ = store.recall(conv, 20, &names).unwrap();
+    let report = store.check().unwrap();
+    assert!(report.is_ok(), "{:?}", report.lines);
+    assert_eq!(report.stats.messages, 30);
+    assert_eq!(report.stats.members, 3);
+    assert_eq!(report.stats.dedupe, 30);
+}
+
+#[test]
+fn damage_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, conv, _) = populated(dir.path(), 10);
+    store.messages.remove(message_key(conv, 4)).unwrap();
+    store.dedupe.remove(dedupe_key("bob", "c7")).unwrap();
+    let mut state: MemberState =
+        codec::decode(&store.members.get(member_key("cy", conv)).unwrap().unwrap()).unwrap();
+    state.unread += 1;
+    store
+        .members
+        .insert(member_key("cy", conv), encode(&state).unwrap())
+        .unwrap();
+    store
+        .members
+        .insert(
+            member_key("zed", conv),
+            encode(&MemberState::default()).unwrap(),
+        )
+        .unwrap();
+    store.convs.insert(be(99), vec![7, 7]).unwrap();
+    let report = store.check().unwrap();
+    assert!(!report.is_ok());
+    for kind in ["seq", "dedupe", "unread", "member", "undecodable"] {
+        assert!(
+            report.counts.contains_key(kind),
+            "no {kind} problem in {:?}",
+            report.lines
+        );
+    }
+    assert!(
+        report
+            .lines
+            .iter()
+            .any(|l| l.contains("seqs 4..=4 are missing")),
+        "{:?}",
+        report.lines
+    );
+    assert!(
+        report.lines.iter().any(|l| l.contains("format version 7")),
+        "{:?}",
+        report.lines
+    );
+}
+
+#[test]
+fn start_up_repair_fixes_what_is_derived() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, conv, _) = populated(dir.path(), 12);
+    // the guard lags, the newest message lost its dedupe entry, an outsider has a
+    // state, a member lost hers, an unread count is impossible, a position is too far
+    store.last_seqs.insert(be(conv), &be(10)).unwrap();
+    store.dedupe.remove(dedupe_key("ann", "c12")).unwrap();
+    store.dedupe.remove(dedupe_key("cy", "c11")).unwrap();
+    store
+        .members
+        .insert(
+            member_key("zed", conv),
+            encode(&MemberState::default()).unwrap(),
+        )
+        .unwrap();
+    store.members.remove(member_key("cy", conv)).unwrap();
+    let bad = MemberState {
+        read_seq: 50,
+        delivered_seq: 60,
+        unread: 99,
+        ..MemberState::default()
+    };
+    store
+        .members
+        .insert(member_key("bob", conv), encode(&bad).unwrap())
+        .unwrap();
+    store.meta.insert("next_conv", &be(0)).unwrap();
+    assert!(!store.check().unwrap().is_ok());
+
+    let outcome = store.repair_on_start().unwrap();
+    assert!(
+        outcome.unrepairable.is_empty(),
+        "{:?}",
+        outcome.unrepairable
+    );
+    assert!(outcome.repaired.len() >= 6, "{:?}", outcome.repaired);
+    let report = store.check().unwrap();
+    assert!(report.is_ok(), "{:?}", report.lines);
+    // a second pass finds nothing
+    assert!(store.repair_on_start().unwrap().repaired.is_empty());
+    assert_eq!(store.last_seq(conv).unwrap(), 12);
+}
+
+#[test]
+fn missing_messages_are_reported_not_hidden() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, conv, _) = populated(dir.path(), 5);
+    store.messages.remove(message_key(conv, 5)).unwrap();
+    let outcome = store.repair_on_start().unwrap();
+    assert_eq!(outcome.unrepairable.len(), 1, "{:?}", outcome);
+    // the guard stays: seq 5 is never handed to another message
+    assert_eq!(store.last_seq(conv).unwrap(), 5);
+}
+
+/// Streams `store` into a fresh store in `into` and opens it.
+fn copy_of(store: &Store, into: &Path) -> (Store, SnapshotSummary) {
+    let mut importer = Importer::create(&into.join("store")).unwrap();
+    let summary = store.snapshot(&mut importer, &mut |_| {}).unwrap();
+    importer.finish().unwrap();
+    (Store::open_existing(&options(into)).unwrap(), summary)
+}
+
+#[test]
+fn a_quiet_snapshot_copies_every_tree() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _, _) = populated(dir.path(), 40);
+    let other = tempfile::tempdir().unwrap();
+    let (copy, summary) = copy_of(&store, other.path());
+    assert_eq!(summary.overlay, 0);
+    assert_eq!(store.dump_trees().unwrap(), copy.dump_trees().unwrap());
+}
+
+#[test]
+fn a_snapshot_under_writes_is_consistent() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, conv, names) = populated(dir.path(), 1);
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = (0..3)
+        .map(|w| {
+            let (store, names, stop) = (store.clone(), names.clone(), stop.clone());
+            thread::spawn(move || {
+                // one conversation per writer plus the shared one, like a busy node
+                let own = block_on(store.create_group(&names[w], "own", &names))
+                    .unwrap()
+                    .0;
+                let mut n = 0u64;
+                while !stop.load(Ordering::SeqCst) {
+                    // a busy node, not a benchmark: debug builds import slowly
+                    thread::sleep(std::time::Duration::from_micros(300));
+                    n += 1;
+                    let target = if n.is_multiple_of(2) { own } else { conv };
+                    // the shared conversation has several writers: retry on a seq conflict
+                    let next = store.last_seq(target).unwrap() + 1;
+                    let _ =
+                        store.append(target, next, &text(&names[w], &format!("w{w}-{n}")), &names);
+                    if n.is_multiple_of(7) {
+                        let last = store.last_seq(target).unwrap();
+                        let _ = store.update_member_state(&names[(w + 1) % 3], target, |s| {
+                            s.delivered_seq = s.delivered_seq.max(last);
+                        });
+                    }
+                }
+            })
+        })
+        .collect();
+    thread::sleep(std::time::Duration::from_millis(50));
+    let mut copies = Vec::new();
+    for _ in 0..2 {
+        let other = tempfile::tempdir().unwrap();
+        let copy = copy_of(&store, other.path());
+        copies.push((other, copy));
+    }
+    stop.store(true, Ordering::SeqCst);
+    for w in writers {
+        w.join().unwrap();
+    }
+    for (_, (copy, _)) in &copies {
+        let report = copy.check().unwrap();
+        assert!(report.is_ok(), "{:?}", report.lines);
+        assert!(report.stats.messages > 1);
+    }
+    let replayed: u64 = copies.iter().map(|(_, (_, s))| s.overlay).sum();
+    assert!(replayed > 0, "the writers wrote during the snapshots");
+    // the original, quiet now, copies exactly
+    let other = tempfile::tempdir().unwrap();
+    let (copy, _) = copy_of(&store, other.path());
+    assert_eq!(store.dump_trees().unwrap(), copy.dump_trees().unwrap());
+}
+
+#[test]
+fn a_failed_flush_refuses_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, conv, names) = populated(dir.path(), 1);
+    store.commit.poison_for_tests();
+    let err = store
+        .append(conv, 2, &text("ann", "late"), &names)
+        .unwrap_err();
+    assert!(err.to_string().contains("internal"));
+    assert_eq!(store.last_seq(conv).unwrap(), 1);
+}
+
+#[test]
+fn a_newer_store_is_refused_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(&options(dir.path())).unwrap();
+        store
+            .meta
+            .insert("format_version", &[FORMAT_VERSION + 1])
+            .unwrap();
+        store.flush_now().unwrap();
+    }
+    for opened in [
+        Store::open(&options(dir.path())),
+        Store::open_existing(&options(dir.path())),
+    ] {
+        let Err(Error::Internal(msg)) = opened else {
+            panic!("a newer store was opened")
+        };
+        assert!(msg.contains("newer than this build"), "{msg}");
+    }
+}
