@@ -18,9 +18,11 @@
 //!
 //! Around it: [`http`] (routes), [`auth`] (passwords, tokens), [`config`] (settings),
 //! [`error`] (one mapping to HTTP codes and error frames), [`actors::supervisor`]
-//! (closes silent sockets), [`server`] (start and graceful stop).
+//! (closes silent sockets), [`server`] (start and graceful stop), [`admin`]
+//! (`chatnode check`, `backup`, `restore`, and the node's admin socket).
 
 pub mod actors;
+pub mod admin;
 pub mod auth;
 pub mod clock;
 pub mod config;

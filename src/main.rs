@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+use chatnode::admin::{commands, AdminError};
 use chatnode::config::Settings;
 
 /// A self-hosted instant-messaging node.
@@ -21,6 +22,22 @@ struct Cli {
 enum Cmd {
     /// Serve HTTP and WebSocket (what running with no command does).
     Serve,
+    /// Verify the store in server.data_dir (stop the node first); exits 1 if anything is wrong.
+    Check,
+    /// Write a consistent backup of the store and its media into FILE; works while the
+    /// node runs (through data_dir/admin.sock) and when it does not.
+    Backup {
+        /// The backup file to write (FILE.tmp first, then renamed).
+        file: PathBuf,
+    },
+    /// Rebuild a store (and its media) from a backup FILE into an empty data dir.
+    Restore {
+        /// The backup file.
+        file: PathBuf,
+        /// Where to rebuild; must be empty or missing (default: server.data_dir).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -39,11 +56,19 @@ fn main() -> std::process::ExitCode {
         }
     };
     let outcome = match cli.command.unwrap_or(Cmd::Serve) {
-        Cmd::Serve => serve(settings),
+        Cmd::Serve => serve(settings).map(|()| true).map_err(AdminError::from),
+        Cmd::Check => commands::check(&settings),
+        Cmd::Backup { file } => commands::backup(&settings, &file).map(|_| true),
+        Cmd::Restore { file, data_dir } => {
+            let dir = data_dir.unwrap_or_else(|| settings.server.data_dir.clone());
+            commands::restore(&settings, &file, &dir).map(|r| r.check_ok)
+        }
     };
     match outcome {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(true) => std::process::ExitCode::SUCCESS,
+        Ok(false) => std::process::ExitCode::FAILURE,
         Err(e) => {
+            // AdminError shows the detail that `Error::Internal` keeps from clients.
             eprintln!("chatnode: {e}");
             std::process::ExitCode::FAILURE
         }

@@ -14,6 +14,7 @@ use crate::actors::{
     registry::Registry,
     supervisor::{CloseAll, Supervisor},
 };
+use crate::admin::socket::AdminSocket;
 use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::limits::{LoginLimiter, WindowLimiter};
@@ -31,12 +32,15 @@ pub struct Running {
     /// The node's shared handles.
     pub node: Node,
     handles: Vec<ServerHandle>,
+    /// data_dir/admin.sock, through which `chatnode backup` reaches this node.
+    admin: Option<AdminSocket>,
 }
 
 /// Opens the store and starts serving; must run inside an actix System.
 pub async fn start(settings: Settings) -> Result<Running> {
     let settings = Arc::new(settings);
     let store = Arc::new(Store::open(&StoreOptions::from_settings(&settings))?);
+    startup_repair(&store)?;
     let registry = Registry::new(store.clone(), settings.limits.max_sessions_per_user).start();
     let hub = Hub::new(store.clone(), registry.clone(), settings.clone()).start();
     let supervisor = Supervisor::new(
@@ -46,7 +50,9 @@ pub async fn start(settings: Settings) -> Result<Running> {
     .start();
     let node = Node {
         logins: Arc::new(LoginLimiter::new(settings.limits.logins_per_min)),
-        failed_logins: Arc::new(WindowLimiter::new(settings.limits.failed_logins_per_user_per_min)),
+        failed_logins: Arc::new(WindowLimiter::new(
+            settings.limits.failed_logins_per_user_per_min,
+        )),
         metrics: Arc::new(Metrics::default()),
         connections: Arc::new(AtomicUsize::new(0)),
         per_ip: Default::default(),
@@ -74,7 +80,9 @@ pub async fn start(settings: Settings) -> Result<Running> {
     if settings.server.workers > 0 {
         server = server.workers(settings.server.workers);
     }
-    let bind = settings.bind_addr().map_err(|e| Error::Internal(e.to_string()))?;
+    let bind = settings
+        .bind_addr()
+        .map_err(|e| Error::Internal(e.to_string()))?;
     let server = match tls::server_config(&settings.tls)? {
         Some(config) => server.bind_rustls_0_23(bind, config),
         None => server.bind(bind),
@@ -100,24 +108,64 @@ pub async fn start(settings: Settings) -> Result<Running> {
         .disable_signals()
         .workers(1)
         .bind(&settings.server.metrics_bind)
-        .map_err(|e| Error::Internal(format!("cannot listen on {}: {e}", settings.server.metrics_bind)))?;
+        .map_err(|e| {
+            Error::Internal(format!(
+                "cannot listen on {}: {e}",
+                settings.server.metrics_bind
+            ))
+        })?;
         metrics_addr = m.addrs().first().copied();
         let m = m.run();
         handles.push(m.handle());
         actix_web::rt::spawn(m);
     }
+    let admin = match AdminSocket::start(node.store.clone(), &settings.server.data_dir) {
+        Ok(admin) => Some(admin),
+        Err(e) => {
+            tracing::warn!(error = %e, "no admin socket: `chatnode backup` cannot reach this node");
+            None
+        }
+    };
     Ok(Running {
         addr,
         metrics_addr,
         node,
         handles,
+        admin,
     })
+}
+
+/// The fast start-up check: repairs what can be derived before anyone is served, one
+/// log line per repair (docs/durability.md).
+fn startup_repair(store: &Store) -> Result<()> {
+    let started = std::time::Instant::now();
+    let outcome = store.repair_on_start()?;
+    for line in &outcome.repaired {
+        tracing::warn!("repaired: {line}");
+    }
+    for line in &outcome.unrepairable {
+        tracing::error!("start-up check: {line}");
+    }
+    tracing::info!(
+        conversations = outcome.conversations,
+        member_states = outcome.members,
+        repairs = outcome.repaired.len(),
+        ms = started.elapsed().as_millis() as u64,
+        "start-up check done"
+    );
+    Ok(())
 }
 
 impl Running {
     /// Graceful stop: close every socket with 1001, stop accepting, flush the store.
-    pub async fn shutdown(self) -> Result<()> {
-        let open = self.node.supervisor.send(CloseAll { code: 1001 }).await.unwrap_or(0);
+    pub async fn shutdown(mut self) -> Result<()> {
+        drop(self.admin.take());
+        let open = self
+            .node
+            .supervisor
+            .send(CloseAll { code: 1001 })
+            .await
+            .unwrap_or(0);
         if open > 0 {
             // Let the close frames reach the sockets.
             actix_web::rt::time::sleep(Duration::from_millis(200)).await;

@@ -1,0 +1,371 @@
+//! `chatnode check`, `chatnode backup FILE` and `chatnode restore FILE --data-dir DIR`.
+
+use std::{
+    fs::{self, File},
+    io::{BufRead, BufReader, BufWriter, Write},
+    path::{Path, PathBuf},
+};
+
+use super::archive::{ArchiveReader, Record, Tee};
+use super::progress::Progress;
+use super::{socket, write_backup, AdminError};
+use crate::config::Settings;
+use crate::store::{CheckReport, Importer, SnapshotSink, Store, StoreOptions};
+
+/// Opens the store of `data_dir` for an admin command, explaining a lock held by a
+/// running node.
+fn open_stopped(settings: &Settings, data_dir: &Path, what: &str) -> Result<Store, AdminError> {
+    let mut opts = StoreOptions::from_settings(settings);
+    opts.data_dir = data_dir.to_path_buf();
+    Store::open_existing(&opts).map_err(|e| match AdminError::from(e) {
+        AdminError::Store(msg) if msg.contains("in use by another chatnode process") => {
+            AdminError::Store(format!(
+                "{msg}; {what} needs the node stopped{}",
+                if what == "backup" {
+                    ", or its admin socket answering (it does not)"
+                } else {
+                    ""
+                }
+            ))
+        }
+        other => other,
+    })
+}
+
+/// Prints a check report: the problem lines, then one summary line. Returns whether the
+/// store is sound.
+pub fn print_report(report: &CheckReport, out: &mut dyn Write) -> std::io::Result<bool> {
+    for line in &report.lines {
+        writeln!(out, "{line}")?;
+    }
+    let s = &report.stats;
+    let looked = format!(
+        "{} users, {} conversations, {} messages, {} member states, {} dedupe entries, {} media",
+        s.users, s.conversations, s.messages, s.members, s.dedupe, s.media
+    );
+    if report.is_ok() {
+        writeln!(out, "check: ok ({looked})")?;
+        return Ok(true);
+    }
+    let kinds: Vec<String> = report
+        .counts
+        .iter()
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect();
+    if report.problems() > report.lines.len() as u64 {
+        writeln!(
+            out,
+            "... {} more problems not shown",
+            report.problems() - report.lines.len() as u64
+        )?;
+    }
+    writeln!(
+        out,
+        "check: {} problems ({}) in {looked}",
+        report.problems(),
+        kinds.join(", ")
+    )?;
+    Ok(false)
+}
+
+/// `chatnode check`: verifies the stopped store of `settings`; `Ok(false)` if anything
+/// is wrong (the binary exits non-zero).
+pub fn check(settings: &Settings) -> Result<bool, AdminError> {
+    let store = open_stopped(settings, &settings.server.data_dir, "check")?;
+    let report = store.check()?;
+    Ok(print_report(&report, &mut std::io::stdout().lock())?)
+}
+
+/// What a backup wrote.
+#[derive(Debug, Clone)]
+pub struct BackupOutcome {
+    /// The file.
+    pub file: PathBuf,
+    /// Its size.
+    pub bytes: u64,
+    /// Whether a running node streamed it (rather than the store opened directly).
+    pub from_running_node: bool,
+}
+
+/// `chatnode backup FILE`: asks the node running on the data dir for a consistent
+/// snapshot over its admin socket, or, with no node running, opens the store itself.
+/// Writes FILE.tmp, fsyncs it, renames it to FILE.
+pub fn backup(settings: &Settings, file: &Path) -> Result<BackupOutcome, AdminError> {
+    let data_dir = &settings.server.data_dir;
+    let tmp = tmp_name(file);
+    let outcome = match socket::connect(data_dir)? {
+        Some(stream) => backup_from_node(stream, &tmp).map(|()| true),
+        None => backup_direct(settings, data_dir, &tmp).map(|()| false),
+    };
+    let from_running_node = match outcome {
+        Ok(v) => v,
+        Err(e) => {
+            let _ = fs::remove_file(&tmp);
+            return Err(e);
+        }
+    };
+    let io = |source| AdminError::Io {
+        path: file.to_path_buf(),
+        source,
+    };
+    fs::rename(&tmp, file).map_err(io)?;
+    sync_parent(file)?;
+    let bytes = fs::metadata(file).map_err(io)?.len();
+    println!(
+        "backup: wrote {} ({bytes} bytes, {})",
+        file.display(),
+        if from_running_node {
+            "snapshot streamed by the running node"
+        } else {
+            "store opened directly: no node running"
+        }
+    );
+    Ok(BackupOutcome {
+        file: file.to_path_buf(),
+        bytes,
+        from_running_node,
+    })
+}
+
+fn tmp_name(file: &Path) -> PathBuf {
+    let mut name = file.as_os_str().to_owned();
+    name.push(".tmp");
+    PathBuf::from(name)
+}
+
+/// fsyncs the directory holding `file`, so its rename survives a crash.
+fn sync_parent(file: &Path) -> Result<(), AdminError> {
+    let parent = match file.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    File::open(&parent)
+        .and_then(|d| d.sync_all())
+        .map_err(|source| AdminError::Io {
+            path: parent,
+            source,
+        })
+}
+
+/// Creates (or truncates) `path` readable by the owner only: a backup holds every
+/// message and the password hashes, and so does a restored media file.
+fn create_tmp(path: &Path) -> Result<File, AdminError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|source| AdminError::Io {
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
+fn backup_from_node(stream: std::os::unix::net::UnixStream, tmp: &Path) -> Result<(), AdminError> {
+    (&stream).write_all(b"{\"op\":\"backup\"}\n")?;
+    let mut input = BufReader::with_capacity(256 * 1024, &stream);
+    let mut line = String::new();
+    input.read_line(&mut line)?;
+    let answer: serde_json::Value = serde_json::from_str(&line)
+        .map_err(|_| AdminError::Node(format!("unexpected answer {line:?}")))?;
+    if answer.get("ok").and_then(|v| v.as_bool()) != Some(true) {
+        let why = answer
+            .get("error")
+            .and_then(|v| v.as_str())
+            .unwrap_or("no reason given");
+        return Err(AdminError::Node(why.to_string()));
+    }
+    let estimate = answer.get("estimate").and_then(|v| v.as_u64()).unwrap_or(0);
+    let mut progress = Progress::new("backup", estimate, "entries");
+    let tee = Tee {
+        from: input,
+        to: BufWriter::with_capacity(256 * 1024, create_tmp(tmp)?),
+    };
+    // Parse while saving: the checksum is verified before the file is kept.
+    let mut reader = ArchiveReader::new(tee)?;
+    while let Some(record) = reader.next_record()? {
+        if !matches!(record, Record::Tree(_)) {
+            progress.inc(1);
+        }
+    }
+    progress.finish();
+    let file = reader
+        .into_inner()
+        .to
+        .into_inner()
+        .map_err(|e| AdminError::Stream(e.into_error()))?;
+    file.sync_all()?;
+    Ok(())
+}
+
+fn backup_direct(settings: &Settings, data_dir: &Path, tmp: &Path) -> Result<(), AdminError> {
+    let store = open_stopped(settings, data_dir, "backup")?;
+    let estimate = store.snapshot_estimate()?;
+    let mut progress = Progress::new("backup", estimate, "entries");
+    let out = BufWriter::with_capacity(256 * 1024, create_tmp(tmp)?);
+    let mut counted = |n| progress.set(n);
+    write_backup(&store, out, &mut counted)?;
+    progress.finish();
+    File::open(tmp)?.sync_all()?;
+    Ok(())
+}
+
+/// What a restore rebuilt.
+#[derive(Debug, Clone)]
+pub struct RestoreOutcome {
+    /// Records replayed.
+    pub records: u64,
+    /// Media files written.
+    pub media_files: u64,
+    /// Whether `check` passed on the rebuilt store.
+    pub check_ok: bool,
+}
+
+/// Refuses a directory with anything in it; creates a missing one.
+fn ensure_empty(dir: &Path) -> Result<(), AdminError> {
+    let io = |source| AdminError::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
+    match fs::read_dir(dir) {
+        Ok(mut entries) => match entries.next() {
+            None => Ok(()),
+            Some(_) => Err(AdminError::NotEmpty(dir.to_path_buf())),
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => fs::create_dir_all(dir).map_err(io),
+        Err(e) => Err(io(e)),
+    }
+}
+
+fn open_archive(file: &Path) -> Result<ArchiveReader<BufReader<File>>, AdminError> {
+    let f = File::open(file).map_err(|source| AdminError::Io {
+        path: file.to_path_buf(),
+        source,
+    })?;
+    ArchiveReader::new(BufReader::with_capacity(256 * 1024, f))
+}
+
+/// A reader that counts the bytes read, for the progress of the verify pass.
+struct Counted<R> {
+    inner: R,
+    read: std::rc::Rc<std::cell::Cell<u64>>,
+}
+
+impl<R: std::io::Read> std::io::Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read.set(self.read.get() + n as u64);
+        Ok(n)
+    }
+}
+
+/// A media id that is safe as a file name (ids are hex; anything else is refused).
+fn safe_media_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 128
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// `chatnode restore FILE --data-dir DIR`: verifies the whole backup (checksum, format
+/// version), then rebuilds data_dir/store and data_dir/media in an empty DIR, then runs
+/// the check on the result. Nothing else is copied (no settings, no TLS keys).
+pub fn restore(
+    settings: &Settings,
+    file: &Path,
+    data_dir: &Path,
+) -> Result<RestoreOutcome, AdminError> {
+    ensure_empty(data_dir)?;
+    // Pass 1: verify everything before writing anything.
+    let size = fs::metadata(file)
+        .map_err(|source| AdminError::Io {
+            path: file.to_path_buf(),
+            source,
+        })?
+        .len();
+    let read = std::rc::Rc::new(std::cell::Cell::new(0u64));
+    let f = File::open(file).map_err(|source| AdminError::Io {
+        path: file.to_path_buf(),
+        source,
+    })?;
+    let counted = Counted {
+        inner: BufReader::with_capacity(256 * 1024, f),
+        read: read.clone(),
+    };
+    let mut reader = ArchiveReader::new(counted)?;
+    let header = reader.header().clone();
+    let mut records = 0u64;
+    let mut progress = Progress::new("verify", size, "bytes");
+    while let Some(record) = reader.next_record()? {
+        records += 1;
+        if let Record::File { id, .. } = &record {
+            if !safe_media_id(id) {
+                return Err(AdminError::Damaged(format!(
+                    "media id {id:?} is not a safe file name"
+                )));
+            }
+        }
+        progress.set(read.get());
+    }
+    progress.finish();
+    println!(
+        "restore: {} verified (chatnode {}, store format {}, {records} records)",
+        file.display(),
+        header.chatnode_version,
+        header.store_format
+    );
+    // Pass 2: rebuild; on failure leave the directory as empty as it was.
+    let rebuilt = rebuild(file, data_dir, records);
+    let (replayed, media_files) = match rebuilt {
+        Ok(v) => v,
+        Err(e) => {
+            let _ = fs::remove_dir_all(data_dir.join("store"));
+            let _ = fs::remove_dir_all(data_dir.join("media"));
+            return Err(e);
+        }
+    };
+    let store = open_stopped(settings, data_dir, "restore")?;
+    let report = store.check()?;
+    let check_ok = print_report(&report, &mut std::io::stdout().lock())?;
+    println!(
+        "restore: rebuilt {} ({replayed} records, {media_files} media files)",
+        data_dir.display()
+    );
+    Ok(RestoreOutcome {
+        records: replayed,
+        media_files,
+        check_ok,
+    })
+}
+
+fn rebuild(file: &Path, data_dir: &Path, total: u64) -> Result<(u64, u64), AdminError> {
+    let mut reader = open_archive(file)?;
+    let mut importer = Importer::create(&data_dir.join("store"))?;
+    let media_dir = data_dir.join("media");
+    fs::create_dir_all(&media_dir)?;
+    let mut progress = Progress::new("restore", total, "records");
+    let (mut replayed, mut media_files) = (0u64, 0u64);
+    while let Some(record) = reader.next_record()? {
+        match record {
+            Record::Tree(name) => importer.tree(&name)?,
+            Record::Put(k, v) => importer.put(&k, &v)?,
+            Record::Remove(k) => importer.remove(&k)?,
+            Record::File { id, data } => {
+                let path = media_dir.join(&id);
+                let mut f = create_tmp(&path)?;
+                f.write_all(&data)?;
+                f.sync_all()?;
+                media_files += 1;
+            }
+        }
+        replayed += 1;
+        progress.set(replayed);
+    }
+    importer.finish()?;
+    File::open(&media_dir)?.sync_all()?;
+    progress.finish();
+    Ok((replayed, media_files))
+}
