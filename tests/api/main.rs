@@ -4,7 +4,9 @@
 mod harness;
 
 mod accounts;
+mod backup;
 mod chat;
+mod crash;
 mod groups;
 mod offline;
 mod randomized;
