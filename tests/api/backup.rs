@@ -35,6 +35,12 @@ fn chatnode(data_dir: &Path, args: &[&str]) -> (bool, String) {
     (out.status.success(), text)
 }
 
+/// `chatnode restore FILE --data-dir DIR`.
+fn restore(file: &Path, dir: &Path) -> (bool, String) {
+    let (file, dir) = (file.to_str().expect("path"), dir.to_str().expect("path"));
+    chatnode(Path::new(dir), &["restore", file, "--data-dir", dir])
+}
+
 /// Same, off the test's runtime thread (so senders keep running meanwhile).
 async fn chatnode_async(data_dir: &Path, args: &[&str]) -> (bool, String) {
     let dir = data_dir.to_path_buf();
@@ -182,15 +188,7 @@ fn backup_and_restore_round_trip() {
 
     // the live backup: sound, and holds everything acked before it began
     let live_dir = out.path().join("live");
-    let (ok, text) = chatnode(
-        &live_dir,
-        &[
-            "restore",
-            live_file.to_str().expect("path"),
-            "--data-dir",
-            live_dir.to_str().expect("path"),
-        ],
-    );
+    let (ok, text) = restore(&live_file, &live_dir);
     assert!(ok, "restore of the live backup:\n{text}");
     assert!(text.contains("check: ok"), "{text}");
     {
@@ -206,15 +204,7 @@ fn backup_and_restore_round_trip() {
 
     // the quiet backup: every tree equal, media included
     let quiet_dir = out.path().join("quiet");
-    let (ok, text) = chatnode(
-        &quiet_dir,
-        &[
-            "restore",
-            quiet_file.to_str().expect("path"),
-            "--data-dir",
-            quiet_dir.to_str().expect("path"),
-        ],
-    );
+    let (ok, text) = restore(&quiet_file, &quiet_dir);
     assert!(ok, "restore of the quiet backup:\n{text}");
     {
         let original = open(data.path());
@@ -260,15 +250,7 @@ fn backup_and_restore_round_trip() {
     assert!(ok && text.contains("no node running"), "{text}");
 
     // refusals: a non-empty target, a damaged file
-    let (ok, text) = chatnode(
-        &quiet_dir,
-        &[
-            "restore",
-            quiet_file.to_str().expect("path"),
-            "--data-dir",
-            quiet_dir.to_str().expect("path"),
-        ],
-    );
+    let (ok, text) = restore(&quiet_file, &quiet_dir);
     assert!(!ok && text.contains("not empty"), "{text}");
     let mut bytes = std::fs::read(&direct_file).expect("read backup");
     let middle = bytes.len() / 2;
@@ -276,15 +258,7 @@ fn backup_and_restore_round_trip() {
     let damaged = out.path().join("damaged.chatnode-backup");
     std::fs::write(&damaged, bytes).expect("write");
     let target = out.path().join("from-damaged");
-    let (ok, text) = chatnode(
-        &target,
-        &[
-            "restore",
-            damaged.to_str().expect("path"),
-            "--data-dir",
-            target.to_str().expect("path"),
-        ],
-    );
+    let (ok, text) = restore(&damaged, &target);
     assert!(
         !ok && (text.contains("checksum") || text.contains("damaged")),
         "{text}"
