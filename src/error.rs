@@ -1,7 +1,7 @@
 //! Typed errors, and the one place where they become HTTP answers or `error` frames.
 //!
 //! Every layer returns [`Error`]; [`Error::code`] is the protocol's error code and
-//! [`Error::status`] the HTTP status, so the mapping lives here and nowhere else.
+//! its `ResponseError::status_code` the HTTP status, so the mapping lives here and nowhere else.
 
 use actix_web::{http::StatusCode, HttpResponse, ResponseError};
 use serde_json::json;

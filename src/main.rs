@@ -38,6 +38,18 @@ enum Cmd {
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
+    /// Write a self-signed certificate for a LAN node: DIR/cert.pem and DIR/key.pem.
+    Cert {
+        /// Make a self-signed certificate (the only kind this command makes).
+        #[arg(long, required = true)]
+        self_signed: bool,
+        /// Host names or IP addresses clients will use (repeatable).
+        #[arg(long = "host", required = true)]
+        hosts: Vec<String>,
+        /// Where to write the two files.
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -63,6 +75,7 @@ fn main() -> std::process::ExitCode {
             let dir = data_dir.unwrap_or_else(|| settings.server.data_dir.clone());
             commands::restore(&settings, &file, &dir).map(|r| r.check_ok)
         }
+        Cmd::Cert { hosts, out, .. } => write_cert(&hosts, &out).map_err(AdminError::from),
     };
     match outcome {
         Ok(true) => std::process::ExitCode::SUCCESS,
@@ -73,6 +86,18 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// `chatnode cert --self-signed --host NAME --out DIR`: writes the files and prints the
+/// two settings that use them.
+fn write_cert(hosts: &[String], out: &std::path::Path) -> Result<bool, chatnode::error::Error> {
+    let files = chatnode::tls::write_self_signed(hosts, out)?;
+    println!("wrote {} and {}", files.cert.display(), files.key.display());
+    println!("use them with:");
+    println!("  CHATNODE__TLS__CERT={}", files.cert.display());
+    println!("  CHATNODE__TLS__KEY={}", files.key.display());
+    println!("(or cert = \"...\" and key = \"...\" under [tls] in a --config file)");
+    Ok(true)
 }
 
 fn serve(settings: Settings) -> Result<(), chatnode::error::Error> {
