@@ -177,3 +177,97 @@ async fn garbage_at_a_live_socket_never_stops_the_node() {
     let (status, _) = app.get("/api/me", &m).await;
     assert_eq!(status, 200);
 }
+
+#[actix_web::test]
+async fn a_flooding_socket_is_refused_then_closed_and_others_keep_chatting() {
+    let app = spawn_app(&[("CHATNODE__LIMITS__MESSAGES_PER_SEC", "5")]).await;
+    let (a, b) = (app.register("alice").await, app.register("bob").await);
+    let conv = app.direct(&a, "bob").await;
+    let mut flooder = app.connect(&a).await;
+    let mut bob = app.connect(&b).await;
+    let frames = (0..200)
+        .map(|i| json!({"type": "send", "conv": conv, "client_id": format!("f{i}"), "body": "x"}))
+        .collect();
+    flooder.send_many(frames).await;
+    flooder.expect_error("rate_limited").await;
+    assert_eq!(flooder.expect_close().await, Some(4008));
+    // Only what fit in the bucket was stored, and bob's own socket still works.
+    let stored = app.history(&a, conv).await.len();
+    assert!((1..=10).contains(&stored), "{stored} stored");
+    bob.send_acked(conv, "b1", "still fine").await;
+}
+
+#[actix_web::test]
+async fn connection_session_and_login_limits() {
+    let app = spawn_app(&[
+        ("CHATNODE__LIMITS__MAX_SESSIONS_PER_USER", "2"),
+        ("CHATNODE__LIMITS__MAX_CONNECTIONS_PER_IP", "3"),
+        ("CHATNODE__LIMITS__FAILED_LOGINS_PER_USER_PER_MIN", "2"),
+    ])
+    .await;
+    let a = app.register("alice").await;
+    let _s1 = app.connect(&a).await;
+    let _s2 = app.connect(&a).await;
+    // A third socket of the same user: refused after auth with 4008.
+    let mut s3 = WsClient::open(app.client.ws(app.ws_url(&format!("?token={a}")))).await;
+    s3.expect_error("rate_limited").await;
+    assert_eq!(s3.expect_close().await, Some(4008));
+    // The address's third open socket is taken by an unauthenticated one; the fourth gets 503.
+    let _pending = WsClient::open(app.client.ws(app.ws_url(""))).await;
+    let refused = app.client.ws(app.ws_url("")).connect().await;
+    match refused {
+        Err(awc::error::WsClientError::InvalidResponseStatus(status)) => {
+            assert_eq!(status.as_u16(), 503)
+        }
+        other => panic!("expected 503, got {:?}", other.map(|(r, _)| r.status())),
+    }
+    // Failed logins per username: after two wrong passwords even the right one gets 429.
+    for _ in 0..2 {
+        let wrong = app
+            .call(
+                "POST",
+                "/api/login",
+                None,
+                Some(json!({"username": "alice", "password": "wrong password"})),
+            )
+            .await;
+        assert_eq!(wrong.status, 401);
+    }
+    let locked = app
+        .call(
+            "POST",
+            "/api/login",
+            None,
+            Some(json!({"username": "alice", "password": crate::harness::PASSWORD})),
+        )
+        .await;
+    assert_eq!(locked.status, 429);
+}
+
+#[actix_web::test]
+async fn the_data_dir_holds_no_password_and_no_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_string_lossy().into_owned();
+    let app = spawn_app(&[("CHATNODE__SERVER__DATA_DIR", &data)]).await;
+    let token = app.register("alice").await;
+    let second = app.login("alice").await;
+    let (status, _) = app.get("/api/me", &second).await;
+    assert_eq!(status, 200);
+    drop(app);
+    let mut haystack = Vec::new();
+    let mut stack = vec![dir.path().to_path_buf()];
+    while let Some(p) = stack.pop() {
+        if p.is_dir() {
+            stack.extend(std::fs::read_dir(&p).unwrap().map(|e| e.unwrap().path()));
+        } else {
+            haystack.extend(std::fs::read(&p).unwrap());
+        }
+    }
+    assert!(!haystack.is_empty());
+    for secret in [crate::harness::PASSWORD, token.as_str(), second.as_str()] {
+        let found = haystack
+            .windows(secret.len())
+            .any(|w| w == secret.as_bytes());
+        assert!(!found, "a secret is stored in the clear");
+    }
+}
