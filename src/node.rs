@@ -54,6 +54,22 @@ pub struct ConnectionSlot {
 }
 
 impl Node {
+    /// Sends each member its view of a new conversation (`conv_update`).
+    pub fn announce(&self, conv: u64, members: &[String]) -> crate::error::Result<()> {
+        use crate::actors::{registry::Deliver, Push};
+        use crate::protocol::ServerFrame;
+        for member in members {
+            if let Some(conversation) = crate::views::current_view(&self.store, conv, member)? {
+                self.registry.do_send(Deliver {
+                    users: vec![member.clone()].into(),
+                    push: Push::Frame(ServerFrame::ConvUpdate { conversation }.to_json().into()),
+                    except: None,
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// Takes a connection slot for a client at `ip`, or `None` at either limit.
     pub fn take_slot(&self, ip: IpAddr) -> Option<ConnectionSlot> {
         let limits = &self.settings.limits;

@@ -19,7 +19,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use actix_web_actors::ws;
 
 use super::conversation::{Command, ConvCommand, Outgoing};
-use super::registry::{Connect, Deliver, Disconnect};
+use super::registry::{Connect, Disconnect};
 use super::supervisor::{Liveness, Unwatch, Watch};
 use super::{Push, SessionId, SessionRef};
 use crate::auth;
@@ -32,7 +32,6 @@ use crate::protocol::{
     ServerFrame,
 };
 use crate::store::{now_ms, OfflineCursor, Page};
-use crate::views;
 
 /// Messages read per step of an offline drain (one frame each).
 const DRAIN_PAGE: usize = 200;
@@ -546,19 +545,7 @@ impl Session {
             }
             let (conv, record, created) = node.store.find_or_create_direct(&me, &to).await?;
             if created {
-                for member in &record.members {
-                    if let Some(view) = views::current_view(&node.store, conv, member)? {
-                        node.registry.do_send(Deliver {
-                            users: vec![member.clone()].into(),
-                            push: Push::Frame(
-                                ServerFrame::ConvUpdate { conversation: view }
-                                    .to_json()
-                                    .into(),
-                            ),
-                            except: None,
-                        });
-                    }
-                }
+                node.announce(conv, &record.members)?;
             }
             Ok((to, conv))
         };

@@ -7,12 +7,10 @@ use tokio::sync::oneshot;
 
 use super::AuthUser;
 use crate::actors::conversation::{Command, ConvCommand};
-use crate::actors::registry::Deliver;
 use crate::actors::session::history_page;
-use crate::actors::Push;
 use crate::error::{Error, Result};
 use crate::node::Node;
-use crate::protocol::{valid_username, ConvKind, ConversationView, ServerFrame};
+use crate::protocol::{valid_username, ConvKind, ConversationView};
 use crate::views;
 
 pub(super) fn routes(cfg: &mut web::ServiceConfig) {
@@ -41,24 +39,6 @@ async fn durable_view(node: &Node, conv: u64, user: &str) -> Result<Conversation
     let view = views::current_view(&node.store, conv, user)?.ok_or(Error::NoSuchConversation)?;
     node.store.commit().visible().await?;
     Ok(view)
-}
-
-/// Tells every member about a new conversation.
-fn announce(node: &Node, conv: u64, members: &[String]) -> Result<()> {
-    for member in members {
-        if let Some(view) = views::current_view(&node.store, conv, member)? {
-            node.registry.do_send(Deliver {
-                users: vec![member.clone()].into(),
-                push: Push::Frame(
-                    ServerFrame::ConvUpdate { conversation: view }
-                        .to_json()
-                        .into(),
-                ),
-                except: None,
-            });
-        }
-    }
-    Ok(())
 }
 
 #[derive(Deserialize)]
@@ -101,7 +81,7 @@ async fn create(
             let (conv, record, created) =
                 node.store.find_or_create_direct(&who.user, other).await?;
             if created {
-                announce(&node, conv, &record.members)?;
+                node.announce(conv, &record.members)?;
             }
             let view = durable_view(&node, conv, &who.user).await?;
             Ok(if created {
@@ -117,7 +97,7 @@ async fn create(
                 return Err(Error::bad("name: at most 128 characters"));
             }
             let (conv, record) = node.store.create_group(&who.user, &name, &others).await?;
-            announce(&node, conv, &record.members)?;
+            node.announce(conv, &record.members)?;
             Ok(HttpResponse::Created().json(durable_view(&node, conv, &who.user).await?))
         }
     }
