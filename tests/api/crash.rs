@@ -21,12 +21,11 @@
 
 use std::{
     collections::{BTreeMap, HashMap},
-    io::{BufRead, BufReader},
     net::SocketAddr,
     path::Path,
-    process::{Child, Command, Stdio},
+    process::{Child, Command},
     rc::Rc,
-    sync::{mpsc, Arc, Mutex},
+    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
@@ -55,40 +54,21 @@ impl Node {
     /// Starts the binary on 127.0.0.1:0 and waits for its `listening` line; lines that
     /// report start-up repairs are collected into `repairs`.
     pub(crate) fn start(data_dir: &Path, repairs: Arc<Mutex<Vec<String>>>) -> Node {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_chatnode"))
-            .env_clear()
-            .env("CHATNODE__SERVER__BIND", "127.0.0.1:0")
-            .env("CHATNODE__SERVER__DATA_DIR", data_dir)
-            .env("CHATNODE__SERVER__WORKERS", "2")
-            .env("CHATNODE__LIMITS__MESSAGES_PER_SEC", "100000")
-            .env("CHATNODE__LIMITS__LOGINS_PER_MIN", "100000")
-            .env("CHATNODE__STORAGE__DURABILITY", durability())
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start the chatnode binary");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Some(addr) = line.trim().strip_prefix("chatnode listening on http://") {
-                    let _ = tx.send(addr.to_string());
-                } else if line.contains("repaired:") || line.contains("start-up check:") {
+        let (child, addr) = crate::harness::start_binary(
+            data_dir,
+            &[
+                ("CHATNODE__SERVER__WORKERS", "2"),
+                ("CHATNODE__LIMITS__MESSAGES_PER_SEC", "100000"),
+                ("CHATNODE__LIMITS__LOGINS_PER_MIN", "100000"),
+                ("CHATNODE__STORAGE__DURABILITY", &durability()),
+            ],
+            move |line| {
+                if line.contains("repaired:") || line.contains("start-up check:") {
                     eprintln!("node: {line}");
                     repairs.lock().unwrap().push(line);
                 }
-            }
-        });
-        let addr = match rx.recv_timeout(WAIT) {
-            Ok(a) => a.parse().expect("an address in the listening line"),
-            Err(_) => {
-                let _ = child.kill();
-                panic!("the node did not print its address within {WAIT:?}");
-            }
-        };
+            },
+        );
         Node {
             child: Some(child),
             addr,

@@ -570,3 +570,49 @@ pub fn seqs(msgs: &[Value]) -> Vec<u64> {
 pub fn msgs_of(frames: &[Value]) -> Vec<Value> {
     frames.iter().map(|f| f["msg"].clone()).collect()
 }
+
+/// Starts the real `chatnode` binary on 127.0.0.1:0 with its store in `data_dir` and
+/// `env` on top, and waits for its `chatnode listening on http://ADDR` line. Every other
+/// stdout line goes to `on_line` (stdout is read to the end, so the node never blocks).
+pub fn start_binary(
+    data_dir: &std::path::Path,
+    env: &[(&str, &str)],
+    mut on_line: impl FnMut(String) + Send + 'static,
+) -> (std::process::Child, SocketAddr) {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_chatnode"));
+    cmd.env_clear()
+        .env("CHATNODE__SERVER__BIND", "127.0.0.1:0")
+        .env("CHATNODE__SERVER__DATA_DIR", data_dir)
+        .env("RUST_LOG", "warn");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start the chatnode binary");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            match line.trim().strip_prefix("chatnode listening on http://") {
+                Some(addr) => {
+                    let _ = tx.send(addr.to_string());
+                }
+                None => on_line(line),
+            }
+        }
+    });
+    match rx.recv_timeout(WAIT) {
+        Ok(a) => (child, a.parse().expect("an address in the listening line")),
+        Err(_) => {
+            let _ = child.kill();
+            panic!("the node did not print its address within {WAIT:?}");
+        }
+    }
+}

@@ -1,11 +1,9 @@
 //! The real binary: graceful stop on SIGTERM, restart on the same data dir.
 
 use std::{
-    io::{BufRead, BufReader},
     net::SocketAddr,
     path::Path,
-    process::{Child, Command, ExitStatus, Stdio},
-    sync::mpsc,
+    process::{Child, Command, ExitStatus},
     time::{Duration, Instant},
 };
 
@@ -21,35 +19,8 @@ impl NodeProcess {
     /// Starts the binary on 127.0.0.1:0 with its store in `data_dir` and waits for the
     /// `chatnode listening on http://ADDR` line.
     fn start(data_dir: &Path) -> NodeProcess {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_chatnode"))
-            .env_clear()
-            .env("CHATNODE__SERVER__BIND", "127.0.0.1:0")
-            .env("CHATNODE__SERVER__DATA_DIR", data_dir)
-            .env("CHATNODE__SERVER__WORKERS", "1")
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start the chatnode binary");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            // Keep reading so the node never blocks on a full pipe.
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Some(addr) = line.trim().strip_prefix("chatnode listening on http://") {
-                    let _ = tx.send(addr.to_string());
-                }
-            }
-        });
-        let addr = match rx.recv_timeout(WAIT) {
-            Ok(a) => a.parse().expect("an address in the listening line"),
-            Err(_) => {
-                let _ = child.kill();
-                panic!("the node did not print its address within {WAIT:?}");
-            }
-        };
+        let (child, addr) =
+            crate::harness::start_binary(data_dir, &[("CHATNODE__SERVER__WORKERS", "1")], |_| {});
         NodeProcess { child, addr }
     }
 
