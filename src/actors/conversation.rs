@@ -1,12 +1,22 @@
 //! One actor per active conversation: the single writer that orders its messages.
 //!
 //! For every `send` it checks membership, looks the (sender, client_id) up before any
-//! seq is taken, assigns the next seq, writes the message and all it changes in one
-//! transaction, and queues what must happen once that write is durable: the `ack`, the
-//! push to every member session. Durability answers may come back in any order, but the
-//! queue is released strictly from its head, so acks and pushes leave in seq order.
+//! seq is taken (in the store and among its own writes in flight), assigns the next seq,
+//! hands the message to the group commit (which writes it and all it changes in one
+//! transaction with the other messages of its group, then flushes), and queues what must
+//! happen once that is durable: the `ack`, the push to every member session. Answers may
+//! come back in any order, but the queue is released strictly from its head, so acks and
+//! pushes leave in seq order.
+//!
+//! Commands that need the conversation at rest (`read` counts unread messages in the
+//! store, a membership change takes a seq) wait until every message in flight is
+//! written; commands behind them wait too, so each runs in arrival order.
 
-use std::{collections::VecDeque, sync::Arc, time::Duration};
+use std::{
+    collections::{HashSet, VecDeque},
+    sync::Arc,
+    time::Duration,
+};
 
 use actix::{Actor, ActorContext, Addr, AsyncContext, Context, Handler, Message};
 use tokio::sync::oneshot;
@@ -18,7 +28,7 @@ use crate::clock::mono_ms;
 use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::protocol::{MessageKind, ServerFrame};
-use crate::store::{self, ConvRecord, MessageRecord, Store, Ticket};
+use crate::store::{self, ConvRecord, MessageRecord, NewMessage, Store, Ticket};
 use crate::views::conversation_view;
 
 /// How long a conversation actor lives without commands.
@@ -125,6 +135,15 @@ struct Durable {
 enum Effect {
     /// Push one frame to one session (an ack).
     Frame(SessionRef, Arc<str>),
+    /// Ack a retried send with the ack of its first copy, as now stored.
+    AckStored {
+        /// Where the ack goes.
+        session: SessionRef,
+        /// Sender.
+        user: String,
+        /// The retried id.
+        client_id: String,
+    },
     /// Fan out through the registry.
     Deliver(Deliver),
     /// Everything up to this seq is durable.
@@ -144,6 +163,25 @@ struct Pending {
     outcome: Option<Result<()>>,
     effects: Vec<Effect>,
     waiter: Option<Waiter>,
+    /// Set for a message handed to the group commit.
+    append: Option<Appending>,
+}
+
+/// A message in flight: written by the group commit, not answered yet.
+struct Appending {
+    seq: u64,
+    /// (sender, client_id), so a retry meanwhile is recognised.
+    key: (String, String),
+}
+
+/// What a pending entry waits for.
+enum Barrier {
+    /// A write this actor made itself.
+    Write(Ticket),
+    /// Whatever a read saw.
+    Read,
+    /// A message the group commit writes.
+    Append(NewMessage, Appending),
 }
 
 /// The actor of one conversation.
@@ -156,6 +194,12 @@ pub struct Conversation {
     /// Last seq known durable: what readers and views may show.
     durable_seq: u64,
     pending: VecDeque<Pending>,
+    /// Messages handed to the group commit and not answered yet.
+    writing: usize,
+    /// Their (sender, client_id).
+    in_flight: HashSet<(String, String)>,
+    /// Commands waiting for the conversation to be at rest, in arrival order.
+    deferred: VecDeque<ConvCommand>,
     next_id: u64,
     handled: u64,
     last_activity: u64,
@@ -183,6 +227,9 @@ impl Conversation {
             last_seq,
             durable_seq: last_seq,
             pending: VecDeque::new(),
+            writing: 0,
+            in_flight: HashSet::new(),
+            deferred: VecDeque::new(),
             next_id: 0,
             handled: 0,
             last_activity: mono_ms(),
@@ -193,28 +240,42 @@ impl Conversation {
         }
     }
 
-    /// Queues `effects` to run once `ticket` (or, with `None`, whatever was read) is durable.
+    /// Queues `effects` to run once `barrier` is durable.
     fn after(
         &mut self,
         ctx: &mut Context<Self>,
-        ticket: Option<Ticket>,
+        barrier: Barrier,
         effects: Vec<Effect>,
         waiter: Option<Waiter>,
     ) {
         let id = self.next_id;
         self.next_id += 1;
-        self.pending.push_back(Pending {
+        let me = ctx.address();
+        let done: store::commit::Waiter =
+            Box::new(move |outcome| me.do_send(Durable { id, outcome }));
+        let mut pending = Pending {
             id,
             outcome: None,
             effects,
             waiter,
-        });
-        let me = ctx.address();
-        let done: store::commit::Waiter =
-            Box::new(move |outcome| me.do_send(Durable { id, outcome }));
-        match ticket {
-            Some(t) => self.store.commit().after_write(t, done),
-            None => self.store.commit().after_read(done),
+            append: None,
+        };
+        match barrier {
+            Barrier::Write(t) => {
+                self.pending.push_back(pending);
+                self.store.commit().after_write(t, done);
+            }
+            Barrier::Read => {
+                self.pending.push_back(pending);
+                self.store.commit().after_read(done);
+            }
+            Barrier::Append(message, appending) => {
+                self.writing += 1;
+                self.in_flight.insert(appending.key.clone());
+                pending.append = Some(appending);
+                self.pending.push_back(pending);
+                self.store.append_queued(message, done);
+            }
         }
     }
 
@@ -253,6 +314,17 @@ impl Conversation {
     fn run(&mut self, effect: Effect) {
         match effect {
             Effect::Frame(session, frame) => session.frame(frame),
+            Effect::AckStored {
+                session,
+                user,
+                client_id,
+            } => {
+                let frame = match self.stored_ack(&user, &client_id) {
+                    Ok(ack) => ack,
+                    Err(e) => ServerFrame::error(&e, Some(client_id)),
+                };
+                session.frame(frame.to_json().into());
+            }
             Effect::Deliver(d) => self.registry.do_send(d),
             Effect::DurableUpTo(seq) => self.durable_seq = self.durable_seq.max(seq),
             Effect::ConvUpdate(users) => {
@@ -288,6 +360,23 @@ impl Conversation {
         }
     }
 
+    /// The ack of a stored (sender, client_id).
+    fn stored_ack(&self, user: &str, client_id: &str) -> Result<ServerFrame> {
+        let Some((conv, seq)) = self.store.dedupe(user, client_id)? else {
+            // Its first copy was refused while this retry waited.
+            return Err(Error::Internal(
+                "the first copy of this message was not stored; send it again".into(),
+            ));
+        };
+        let ts = self.store.message(conv, seq)?.map(|m| m.ts).unwrap_or(0);
+        Ok(ServerFrame::Ack {
+            client_id: client_id.to_string(),
+            conv,
+            seq,
+            ts,
+        })
+    }
+
     fn deliver_all(&self, frame: ServerFrame, except: Option<u64>) -> Effect {
         Effect::Deliver(Deliver {
             users: self.members.clone(),
@@ -309,54 +398,41 @@ impl Conversation {
             body,
             media_url,
         } = message;
-        if let Some((conv, seq)) = self.store.dedupe(&user, &client_id)? {
-            let ts = self.store.message(conv, seq)?.map(|m| m.ts).unwrap_or(0);
-            let ack = ServerFrame::Ack {
+        let key = (user, client_id);
+        if self.in_flight.contains(&key) || self.store.dedupe(&key.0, &key.1)?.is_some() {
+            // A retry: it gets the first copy's ack, once that is durable.
+            let (user, client_id) = key;
+            let effects = vec![Effect::AckStored {
+                session: session.clone(),
+                user,
                 client_id: client_id.clone(),
-                conv,
-                seq,
-                ts,
-            };
-            let effects = vec![Effect::Frame(session.clone(), ack.to_json().into())];
-            self.after(
-                ctx,
-                None,
-                effects,
-                Some(Waiter::Session(session, client_id)),
-            );
+            }];
+            let waiter = Some(Waiter::Session(session, client_id));
+            self.after(ctx, Barrier::Read, effects, waiter);
             return Ok(());
         }
         if let Some(url) = &media_url {
-            self.check_media(&user, url)?;
+            self.check_media(&key.0, url)?;
         }
         let seq = self.last_seq + 1;
         let record = MessageRecord {
-            sender: user,
-            client_id: client_id.clone(),
+            sender: key.0.clone(),
+            client_id: key.1.clone(),
             kind,
             body,
             media_url,
             ts: store::now_ms(),
             recalled: false,
         };
-        let appended = match self.store.append(self.conv, seq, &record, &self.members) {
-            Ok(a) => a,
-            Err(e) => {
-                // Another writer or a failed write: take the seq back from the store.
-                self.last_seq = self.store.last_seq(self.conv).unwrap_or(self.last_seq);
-                return Err(e);
-            }
-        };
         self.last_seq = seq;
-        let ts = record.ts;
         let ack = ServerFrame::Ack {
-            client_id: client_id.clone(),
+            client_id: key.1.clone(),
             conv: self.conv,
             seq,
-            ts,
+            ts: record.ts,
         };
         let message = ServerFrame::Message {
-            msg: record.view(self.conv, seq),
+            msg: record.clone().view(self.conv, seq),
         };
         let effects = vec![
             Effect::DurableUpTo(seq),
@@ -371,11 +447,18 @@ impl Conversation {
                 except: Some(session.id),
             }),
         ];
+        let waiter = Some(Waiter::Session(session, key.1.clone()));
+        let new = NewMessage {
+            conv: self.conv,
+            seq,
+            record,
+            members: self.members.clone(),
+        };
         self.after(
             ctx,
-            Some(appended.ticket),
+            Barrier::Append(new, Appending { seq, key }),
             effects,
-            Some(Waiter::Session(session, client_id)),
+            waiter,
         );
         Ok(())
     }
@@ -422,7 +505,7 @@ impl Conversation {
         let effects = self.receipts(&user, old, upto, "delivered")?;
         self.after(
             ctx,
-            Some(ticket),
+            Barrier::Write(ticket),
             effects,
             Some(Waiter::Session(session, "delivered".into())),
         );
@@ -477,7 +560,7 @@ impl Conversation {
         }));
         self.after(
             ctx,
-            Some(ticket),
+            Barrier::Write(ticket),
             effects,
             Some(Waiter::Session(session, "read".into())),
         );
@@ -561,7 +644,7 @@ impl Conversation {
         }
         self.after(
             ctx,
-            Some(ticket),
+            Barrier::Write(ticket),
             effects,
             Some(Waiter::Session(session, "recall".into())),
         );
@@ -619,7 +702,12 @@ impl Conversation {
                             }),
                             Effect::ConvUpdate(self.members.to_vec()),
                         ];
-                        self.after(ctx, Some(ticket), effects, Some(Waiter::Http(reply)));
+                        self.after(
+                            ctx,
+                            Barrier::Write(ticket),
+                            effects,
+                            Some(Waiter::Http(reply)),
+                        );
                     }
                     Err(e) => {
                         self.last_seq = self.store.last_seq(self.conv).unwrap_or(self.last_seq);
@@ -627,7 +715,7 @@ impl Conversation {
                     }
                 }
             }
-            Ok(None) => self.after(ctx, None, Vec::new(), Some(Waiter::Http(reply))),
+            Ok(None) => self.after(ctx, Barrier::Read, Vec::new(), Some(Waiter::Http(reply))),
             Err(e) => {
                 let _ = reply.send(Err(e));
             }
@@ -700,6 +788,7 @@ impl Actor for Conversation {
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.run_interval(IDLE_AFTER / 5, |this, _| {
             if this.pending.is_empty()
+                && this.deferred.is_empty()
                 && mono_ms().saturating_sub(this.last_activity) > IDLE_AFTER.as_millis() as u64
             {
                 this.hub.do_send(Idle {
@@ -711,12 +800,35 @@ impl Actor for Conversation {
     }
 }
 
-impl Handler<ConvCommand> for Conversation {
-    type Result = ();
+impl Conversation {
+    /// Whether `cmd` must wait behind what is in flight or deferred.
+    fn must_wait(&self, cmd: &Command) -> bool {
+        match cmd {
+            Command::Typing { .. } => false,
+            Command::Read { .. } | Command::ChangeMembers { .. } => {
+                self.writing > 0 || !self.deferred.is_empty()
+            }
+            _ => !self.deferred.is_empty(),
+        }
+    }
 
-    fn handle(&mut self, msg: ConvCommand, ctx: &mut Context<Self>) {
-        self.handled += 1;
-        self.last_activity = mono_ms();
+    /// Runs deferred commands in order until one has to wait again.
+    fn resume(&mut self, ctx: &mut Context<Self>) {
+        while let Some(front) = self.deferred.front() {
+            let at_rest_needed = matches!(
+                front.cmd,
+                Command::Read { .. } | Command::ChangeMembers { .. }
+            );
+            if at_rest_needed && self.writing > 0 {
+                break;
+            }
+            if let Some(cmd) = self.deferred.pop_front() {
+                self.execute(cmd, ctx);
+            }
+        }
+    }
+
+    fn execute(&mut self, msg: ConvCommand, ctx: &mut Context<Self>) {
         let ConvCommand { user, cmd, .. } = msg;
         if !self.record.has_member(&user) {
             return cmd.fail(Error::NoSuchConversation);
@@ -756,20 +868,45 @@ impl Handler<ConvCommand> for Conversation {
     }
 }
 
+impl Handler<ConvCommand> for Conversation {
+    type Result = ();
+
+    fn handle(&mut self, msg: ConvCommand, ctx: &mut Context<Self>) {
+        self.handled += 1;
+        self.last_activity = mono_ms();
+        if self.must_wait(&msg.cmd) {
+            self.deferred.push_back(msg);
+        } else {
+            self.execute(msg, ctx);
+        }
+    }
+}
+
 impl Handler<Durable> for Conversation {
     type Result = ();
 
-    fn handle(&mut self, msg: Durable, _: &mut Context<Self>) {
+    fn handle(&mut self, msg: Durable, ctx: &mut Context<Self>) {
         let Some(head) = self.pending.front().map(|p| p.id) else {
             return;
         };
         let Some(index) = msg.id.checked_sub(head) else {
             return;
         };
-        if let Some(p) = self.pending.get_mut(index as usize) {
-            p.outcome = Some(msg.outcome);
+        let Some(p) = self.pending.get_mut(index as usize) else {
+            return;
+        };
+        if let Some(Appending { seq, key }) = p.append.take() {
+            self.writing -= 1;
+            self.in_flight.remove(&key);
+            if msg.outcome.is_err() && self.last_seq >= seq {
+                // Not stored, so every later message in flight is refused too (its seq
+                // is no longer next): the next send takes this seq again.
+                self.last_seq = seq - 1;
+            }
         }
+        p.outcome = Some(msg.outcome);
         self.release();
+        self.resume(ctx);
     }
 }
 

@@ -6,6 +6,14 @@
 //! in sync_file_range, which does not survive power loss), and answers them all. While
 //! it flushes, the next group gathers, so throughput grows with the number of writers.
 //!
+//! Messages take a shorter road: the conversation actor hands the flush thread the
+//! message itself ([`GroupCommit::append`]), and the thread writes every message queued
+//! since its last round in ONE sled transaction just before the flush. sled runs a
+//! transaction under a process-wide write lock that its `flush()` holds shared while the
+//! disk writes, so a writer outside this thread would wait for each flush; here the
+//! transaction and the flush simply alternate, and one transaction's fixed cost is paid
+//! per group instead of per message.
+//!
 //! Readers use the same barrier: whatever a read saw is durable once a flush that began
 //! after the read has finished, so the node never shows a message that a crash could
 //! take back (and hand its seq to another message).
@@ -31,11 +39,28 @@ use std::{
     thread,
 };
 
+use super::messages::{MessageTreeSet, NewMessage};
 use crate::config::Durability;
 use crate::error::{Error, Result};
 
 /// Called once with the outcome of the flush that covered the caller's write or read.
 pub type Waiter = Box<dyn FnOnce(Result<()>) + Send>;
+
+/// What the flush thread is asked to do.
+enum Job {
+    /// Answer once everything before this is durable.
+    Wait(Waiter),
+    /// Write this message in the next group, answer once it is durable.
+    Append(NewMessage, Waiter),
+}
+
+/// What the flush thread needs to write messages itself.
+pub(super) struct BatchWriter {
+    /// The trees a message touches.
+    pub(super) trees: MessageTreeSet,
+    /// The store's snapshot gate, held shared while a batch is written.
+    pub(super) gate: Arc<parking_lot::RwLock<()>>,
+}
 
 /// Proof that a write was applied; its position orders it against flushes.
 #[derive(Debug, Clone, Copy)]
@@ -64,7 +89,7 @@ struct Counters {
 pub struct GroupCommit {
     mode: Durability,
     counters: Arc<Counters>,
-    queue: mpsc::Sender<Waiter>,
+    queue: mpsc::Sender<Job>,
     /// The flush thread, joined by [`GroupCommit::stop`].
     thread: Arc<parking_lot::Mutex<Option<thread::JoinHandle<()>>>>,
 }
@@ -72,23 +97,34 @@ pub struct GroupCommit {
 /// Most waiters answered by one flush; more wait for the next one.
 const MAX_GROUP: usize = 8192;
 
+/// Most messages written in one transaction: sled's write lock is held while it runs,
+/// and every store read in the node waits for it, so a group is kept to a few ms.
+const MAX_BATCH: usize = 512;
+
 impl GroupCommit {
     /// Starts the flush thread for `db`, whose log file is `log_file` and whose blob
-    /// files live in `blobs_dir` (store/blobs).
-    pub fn start(
+    /// files live in `blobs_dir` (store/blobs); `writer` lets it write messages itself.
+    pub(super) fn start(
         db: sled::Db,
         log_file: File,
         blobs_dir: PathBuf,
         mode: Durability,
+        writer: Option<BatchWriter>,
     ) -> Result<Self> {
         let counters = Arc::new(Counters::default());
-        let (queue, rx) = mpsc::channel::<Waiter>();
+        let (queue, rx) = mpsc::channel::<Job>();
         let thread_counters = counters.clone();
+        let flusher = Flusher {
+            db,
+            log_file,
+            blobs: BlobSync::new(blobs_dir),
+            writer,
+            mode,
+            counters: thread_counters,
+        };
         let handle = thread::Builder::new()
             .name("group-commit".into())
-            .spawn(move || {
-                flush_loop(db, log_file, BlobSync::new(blobs_dir), rx, thread_counters)
-            })?;
+            .spawn(move || flusher.run(rx))?;
         Ok(GroupCommit {
             mode,
             counters,
@@ -103,7 +139,7 @@ impl GroupCommit {
     /// Waiters queued afterwards get an error.
     pub fn stop(&self) {
         self.counters.stopping.store(true, Ordering::SeqCst);
-        let _ = self.queue.send(Box::new(|_| {}));
+        let _ = self.queue.send(Job::Wait(Box::new(|_| {})));
         let handle = self.thread.lock().take();
         if let Some(handle) = handle {
             if handle.thread().id() != thread::current().id() {
@@ -134,6 +170,21 @@ impl GroupCommit {
             return done(Ok(()));
         }
         self.enqueue(done);
+    }
+
+    /// Writes `message` in the next group and calls `done` once it is durable (in relaxed
+    /// mode: once written). A refused message (seq taken, client_id stored) is an error
+    /// and changes nothing; the others of its group are written all the same.
+    pub(super) fn append(&self, message: NewMessage, done: Waiter) {
+        if self.failed() {
+            return done(Err(failed_error()));
+        }
+        self.counters.started.fetch_add(1, Ordering::SeqCst);
+        if let Err(mpsc::SendError(Job::Append(_, done) | Job::Wait(done))) =
+            self.queue.send(Job::Append(message, done))
+        {
+            done(Err(Error::Internal("group commit stopped".into())));
+        }
     }
 
     /// Calls `done` once everything a read made before this call could see is durable.
@@ -187,7 +238,9 @@ impl GroupCommit {
     }
 
     fn enqueue(&self, done: Waiter) {
-        if let Err(mpsc::SendError(done)) = self.queue.send(done) {
+        if let Err(mpsc::SendError(Job::Wait(done) | Job::Append(_, done))) =
+            self.queue.send(Job::Wait(done))
+        {
             done(Err(Error::Internal("group commit stopped".into())));
         }
     }
@@ -261,64 +314,128 @@ fn flush_and_sync(
     log_file.sync_data().map_err(|e| e.to_string())
 }
 
-fn flush_loop(
+/// The flush thread's state.
+struct Flusher {
     db: sled::Db,
     log_file: File,
-    mut blobs: BlobSync,
-    rx: mpsc::Receiver<Waiter>,
+    blobs: BlobSync,
+    writer: Option<BatchWriter>,
+    mode: Durability,
     counters: Arc<Counters>,
-) {
-    let mut group: Vec<Waiter> = Vec::with_capacity(256);
-    while let Ok(first) = rx.recv() {
-        group.push(first);
-        while group.len() < MAX_GROUP {
-            match rx.try_recv() {
-                Ok(w) => group.push(w),
-                Err(_) => break,
+}
+
+impl Flusher {
+    fn run(mut self, rx: mpsc::Receiver<Job>) {
+        let mut waits: Vec<Waiter> = Vec::with_capacity(256);
+        let mut batch: Vec<NewMessage> = Vec::with_capacity(MAX_BATCH);
+        let mut batch_waiters: Vec<Waiter> = Vec::with_capacity(MAX_BATCH);
+        while let Ok(first) = rx.recv() {
+            let mut next = Some(first);
+            while let Some(job) = next.take() {
+                match job {
+                    Job::Wait(w) => waits.push(w),
+                    Job::Append(m, w) => {
+                        batch.push(m);
+                        batch_waiters.push(w);
+                    }
+                }
+                if waits.len() + batch.len() < MAX_GROUP && batch.len() < MAX_BATCH {
+                    next = rx.try_recv().ok();
+                }
             }
-        }
-        if counters.failed.load(Ordering::SeqCst) {
-            for waiter in group.drain(..) {
-                waiter(Err(failed_error()));
+            let stopping = self.counters.stopping.load(Ordering::SeqCst);
+            if self.counters.failed.load(Ordering::SeqCst) {
+                for waiter in waits.drain(..).chain(batch_waiters.drain(..)) {
+                    waiter(Err(failed_error()));
+                }
+                batch.clear();
+                if stopping {
+                    break;
+                }
+                continue;
             }
-            if counters.stopping.load(Ordering::SeqCst) {
-                break;
+            let written = self.write_batch(&mut batch);
+            if self.mode == Durability::Relaxed && waits.is_empty() {
+                for (waiter, outcome) in batch_waiters.drain(..).zip(written) {
+                    waiter(outcome);
+                }
+                continue;
             }
-            continue;
-        }
-        let target = counters.finished.load(Ordering::SeqCst);
-        let outcome = flush_and_sync(&db, &mut blobs, &log_file);
-        match &outcome {
-            Ok(()) => {
-                counters.flushed.fetch_max(target, Ordering::SeqCst);
-                counters.flushes.fetch_add(1, Ordering::Relaxed);
+            let target = self.counters.finished.load(Ordering::SeqCst);
+            let outcome = flush_and_sync(&self.db, &mut self.blobs, &self.log_file);
+            match &outcome {
+                Ok(()) => {
+                    self.counters.flushed.fetch_max(target, Ordering::SeqCst);
+                    self.counters.flushes.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(e) => {
+                    self.counters.failed.store(true, Ordering::SeqCst);
+                    tracing::error!(
+                        error = %e,
+                        "flush failed: writes not yet acked never will be; the store \
+                         refuses new writes and reads that could show them; fix the disk \
+                         and restart the node (every acked message is on disk and \
+                         survives the restart)"
+                    );
+                }
             }
-            Err(e) => {
-                counters.failed.store(true, Ordering::SeqCst);
-                tracing::error!(
-                    error = %e,
-                    "flush failed: writes not yet acked never will be; the store refuses \
-                     new writes and reads that could show them; fix the disk and restart \
-                     the node (every acked message is on disk and survives the restart)"
-                );
-            }
-        }
-        for waiter in group.drain(..) {
-            waiter(
+            let flushed = || {
                 outcome
                     .clone()
-                    .map_err(|e| Error::Internal(format!("flush: {e}"))),
-            );
+                    .map_err(|e| Error::Internal(format!("flush: {e}")))
+            };
+            for (waiter, written) in batch_waiters.drain(..).zip(written) {
+                waiter(written.and_then(|()| flushed()));
+            }
+            for waiter in waits.drain(..) {
+                waiter(flushed());
+            }
+            if stopping {
+                break;
+            }
         }
-        if counters.stopping.load(Ordering::SeqCst) {
-            break;
+        if self.counters.failed.load(Ordering::SeqCst) {
+            return;
+        }
+        if let Err(e) = flush_and_sync(&self.db, &mut self.blobs, &self.log_file) {
+            tracing::error!(error = %e, "final flush failed");
         }
     }
-    if counters.failed.load(Ordering::SeqCst) {
-        return;
-    }
-    if let Err(e) = flush_and_sync(&db, &mut blobs, &log_file) {
-        tracing::error!(error = %e, "final flush failed");
+
+    /// Writes (and empties) `batch` in one transaction; the outcome of each message.
+    fn write_batch(&self, batch: &mut Vec<NewMessage>) -> Vec<Result<()>> {
+        if batch.is_empty() {
+            return Vec::new();
+        }
+        let outcome = match &self.writer {
+            Some(writer) => {
+                let _gate = writer.gate.read();
+                writer.trees.write_batch(batch)
+            }
+            None => Err(Error::Internal("this store writes no messages".into())),
+        };
+        self.counters
+            .finished
+            .fetch_add(batch.len() as u64, Ordering::SeqCst);
+        let results = match outcome {
+            Ok(refusals) => batch
+                .iter()
+                .zip(refusals)
+                .map(|(m, refused)| match refused {
+                    None => Ok(()),
+                    Some(r) => Err(r.into_error(m.conv, m.seq)),
+                })
+                .collect(),
+            Err(e) => {
+                tracing::error!(error = %e, "message batch not written");
+                batch
+                    .iter()
+                    .map(|_| Err(Error::Internal(format!("write: {e}"))))
+                    .collect()
+            }
+        };
+        batch.clear();
+        results
     }
 }
 
@@ -356,6 +473,7 @@ mod tests {
             broken,
             dir.path().join("blobs"),
             Durability::Sync,
+            None,
         )
         .unwrap();
 
@@ -399,9 +517,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = sled::Config::new().path(dir.path()).open().unwrap();
         let log = File::open(dir.path().join("db")).unwrap();
-        let commit =
-            GroupCommit::start(db.clone(), log, dir.path().join("blobs"), Durability::Sync)
-                .unwrap();
+        let commit = GroupCommit::start(
+            db.clone(),
+            log,
+            dir.path().join("blobs"),
+            Durability::Sync,
+            None,
+        )
+        .unwrap();
         commit.begin_write();
         db.insert("k", "v").unwrap();
         let ticket = commit.end_write();

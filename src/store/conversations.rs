@@ -3,7 +3,7 @@
 use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
 
 use super::codec::{be, decode, encode, member_key, member_prefix, pair_key, read_be};
-use super::messages::write_message;
+use super::messages::write_message_or_abort;
 use super::{now_ms, ConvRecord, MemberState, MessageRecord, Store, Ticket};
 use crate::error::{Error, Result};
 use crate::protocol::ConvKind;
@@ -163,7 +163,7 @@ impl Store {
                             for m in change.added {
                                 members.insert(member_key(m, conv), state.as_slice())?;
                             }
-                            write_message(
+                            write_message_or_abort(
                                 (last_seqs, messages, dedupe, members, media_refs),
                                 conv,
                                 change.seq,

@@ -1,6 +1,9 @@
 //! Messages: the gapless append, history pages, recall, the offline queue and search.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::{
+    collections::{BTreeSet, VecDeque},
+    sync::Arc,
+};
 
 use sled::transaction::{ConflictableTransactionError, Transactional, TransactionalTree};
 
@@ -50,8 +53,34 @@ impl OfflineCursor {
     }
 }
 
+/// Why one message was not written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refused {
+    /// `seq` is not the next seq: the store is at `store_at`.
+    SeqTaken {
+        /// The stored last seq.
+        store_at: u64,
+    },
+    /// (sender, client_id) is stored already.
+    ClientIdTaken,
+}
+
+impl Refused {
+    /// The error a caller that expected the write reports.
+    pub fn into_error(self, conv: u64, seq: u64) -> Error {
+        match self {
+            Refused::SeqTaken { store_at } => Error::Internal(format!(
+                "seq conflict in conversation {conv}: wanted {seq}, store is at {store_at}"
+            )),
+            Refused::ClientIdTaken => Error::Internal("client_id already stored".into()),
+        }
+    }
+}
+
 /// Writes message `seq` of `conv` with its dedupe entry, the last-seq guard, the members'
-/// unread and hidden flags and media references. Fails if `seq` is not the next seq.
+/// unread and hidden flags and media references; or writes nothing and says why not
+/// (`seq` is not the next seq, or the client_id is taken). Checks come before any write,
+/// so a refused message leaves the transaction as it was.
 pub(super) fn write_message(
     (last_seqs, messages, dedupe, members, media_refs): MessageTrees<'_>,
     conv: u64,
@@ -59,24 +88,24 @@ pub(super) fn write_message(
     record: &MessageRecord,
     encoded: &[u8],
     member_names: &[String],
-) -> std::result::Result<(), ConflictableTransactionError<Error>> {
+) -> std::result::Result<Option<Refused>, ConflictableTransactionError<Error>> {
     let last = match last_seqs.get(be(conv))? {
         Some(v) => read_be(&v).map_err(ConflictableTransactionError::Abort)?,
         None => 0,
     };
     if seq != last + 1 {
-        return abort(Error::Internal(format!(
-            "seq conflict in conversation {conv}: wanted {seq}, store is at {last}"
-        )));
+        return Ok(Some(Refused::SeqTaken { store_at: last }));
+    }
+    let dedupe_key =
+        (!record.client_id.is_empty()).then(|| dedupe_key(&record.sender, &record.client_id));
+    if let Some(key) = &dedupe_key {
+        if dedupe.get(key)?.is_some() {
+            return Ok(Some(Refused::ClientIdTaken));
+        }
     }
     last_seqs.insert(&be(conv), &be(seq))?;
     messages.insert(&message_key(conv, seq), encoded)?;
-    if !record.client_id.is_empty() {
-        let key = dedupe_key(&record.sender, &record.client_id);
-        if dedupe.get(&key)?.is_some() {
-            // Callers look it up first; this only catches two writers racing.
-            return abort(Error::Internal("client_id already stored".into()));
-        }
+    if let Some(key) = dedupe_key {
         let mut at = be(conv).to_vec();
         at.extend_from_slice(&be(seq));
         dedupe.insert(key, at)?;
@@ -107,7 +136,75 @@ pub(super) fn write_message(
             members.insert(key, tx_encode(&state)?)?;
         }
     }
-    Ok(())
+    Ok(None)
+}
+
+/// [`write_message`], aborting the transaction if the message is refused.
+pub(super) fn write_message_or_abort(
+    trees: MessageTrees<'_>,
+    conv: u64,
+    seq: u64,
+    record: &MessageRecord,
+    encoded: &[u8],
+    member_names: &[String],
+) -> std::result::Result<(), ConflictableTransactionError<Error>> {
+    match write_message(trees, conv, seq, record, encoded, member_names)? {
+        None => Ok(()),
+        Some(refused) => abort(refused.into_error(conv, seq)),
+    }
+}
+
+/// One message of a batch for [`Store::append_batch`].
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    /// Conversation.
+    pub conv: u64,
+    /// Its seq: the store's last seq + 1, counting the messages before it in the batch.
+    pub seq: u64,
+    /// What to store.
+    pub record: MessageRecord,
+    /// The conversation's members (whose unread and hidden flags change).
+    pub members: Arc<[String]>,
+}
+
+/// The trees a message write touches, outside a transaction: what a batch writer owns.
+#[derive(Clone)]
+pub(super) struct MessageTreeSet {
+    pub(super) last_seqs: sled::Tree,
+    pub(super) messages: sled::Tree,
+    pub(super) dedupe: sled::Tree,
+    pub(super) members: sled::Tree,
+    pub(super) media_refs: sled::Tree,
+}
+
+impl MessageTreeSet {
+    /// Writes `batch` in order in one transaction; for each message, `None` if written or
+    /// why it was refused (a refused message changes nothing, the others are written).
+    pub(super) fn write_batch(&self, batch: &[NewMessage]) -> Result<Vec<Option<Refused>>> {
+        let encoded = batch
+            .iter()
+            .map(|m| encode(&m.record))
+            .collect::<Result<Vec<_>>>()?;
+        tx_result(
+            (
+                &self.last_seqs,
+                &self.messages,
+                &self.dedupe,
+                &self.members,
+                &self.media_refs,
+            )
+                .transaction(|trees| {
+                    let trees = (&trees.0, &trees.1, &trees.2, &trees.3, &trees.4);
+                    batch
+                        .iter()
+                        .zip(&encoded)
+                        .map(|(m, bytes)| {
+                            write_message(trees, m.conv, m.seq, &m.record, bytes, &m.members)
+                        })
+                        .collect()
+                }),
+        )
+    }
 }
 
 /// The media id in a `/media/ID` url.
@@ -153,7 +250,7 @@ impl Store {
                     &self.media_refs,
                 )
                     .transaction(|trees| {
-                        write_message(
+                        write_message_or_abort(
                             (&trees.0, &trees.1, &trees.2, &trees.3, &trees.4),
                             conv,
                             seq,
@@ -165,6 +262,32 @@ impl Store {
             )
         })?;
         Ok(Appended { ticket })
+    }
+
+    /// Appends `batch` in one transaction (see [`NewMessage::seq`]); for each message,
+    /// `None` if written or why it was refused. Not durable until the ticket is.
+    pub fn append_batch(&self, batch: &[NewMessage]) -> Result<(Vec<Option<Refused>>, Ticket)> {
+        let trees = self.message_trees();
+        self.write(|| trees.write_batch(batch))
+    }
+
+    /// Hands `message` to the group commit, which writes it with every other message
+    /// queued meanwhile in one transaction and calls `done` once it is durable (see
+    /// [`GroupCommit::append`](super::GroupCommit)). The caller assigns seqs in order and
+    /// must expect a refusal (seq taken) for every message after one that failed.
+    pub fn append_queued(&self, message: NewMessage, done: super::commit::Waiter) {
+        self.commit.append(message, done);
+    }
+
+    /// Handles on the trees a message write touches.
+    pub(super) fn message_trees(&self) -> MessageTreeSet {
+        MessageTreeSet {
+            last_seqs: self.last_seqs.clone(),
+            messages: self.messages.clone(),
+            dedupe: self.dedupe.clone(),
+            members: self.members.clone(),
+            media_refs: self.media_refs.clone(),
+        }
     }
 
     /// One message.

@@ -44,6 +44,7 @@ mod integrity_tests;
 use std::{
     fs::{self, OpenOptions},
     path::{Path, PathBuf},
+    sync::Arc,
     time::{SystemTime, UNIX_EPOCH},
 };
 
@@ -53,7 +54,7 @@ pub use codec::FORMAT_VERSION;
 pub use codec::{decode as decode_record, encode as encode_record};
 pub use commit::{GroupCommit, Ticket};
 pub use conversations::MembershipChange;
-pub use messages::{media_id_of, Appended, OfflineCursor, Page};
+pub use messages::{media_id_of, Appended, NewMessage, OfflineCursor, Page, Refused};
 pub use records::{ConvRecord, MediaRecord, MemberState, MessageRecord, TokenRecord, UserRecord};
 pub use repair::StartupRepair;
 pub use snapshot::{Importer, SnapshotSink, SnapshotSummary, TreeDump};
@@ -61,6 +62,7 @@ pub use snapshot::{Importer, SnapshotSink, SnapshotSummary, TreeDump};
 use crate::config::{Durability, Settings};
 use crate::error::{Error, Result};
 use codec::{decode, encode};
+use messages::MessageTreeSet;
 
 /// The message for a store stamped with another format version than this build's.
 pub fn format_error(found: &[u8]) -> String {
@@ -106,7 +108,7 @@ pub struct Store {
     log_path: PathBuf,
     commit: GroupCommit,
     /// Held shared by every write, exclusively by a snapshot for the instant of its cut.
-    gate: parking_lot::RwLock<()>,
+    gate: Arc<parking_lot::RwLock<()>>,
 }
 
 impl Drop for Store {
@@ -200,27 +202,40 @@ impl Store {
             })?;
         let log_file = OpenOptions::new().read(true).open(store_dir.join("db"))?;
         let tree = |name: &str| db.open_tree(name);
+        let gate = Arc::new(parking_lot::RwLock::new(()));
+        let trees = MessageTreeSet {
+            last_seqs: tree("convid_lastseq")?,
+            messages: tree("convseq_message")?,
+            dedupe: tree("senderclientid_convseq")?,
+            members: tree("userconv_state")?,
+            media_refs: tree("mediaconv_ref")?,
+        };
+        let writer = commit::BatchWriter {
+            trees: trees.clone(),
+            gate: gate.clone(),
+        };
         let store = Store {
             meta: tree("meta")?,
             users: tree("username_user")?,
             tokens: tree("tokenhash_token")?,
             convs: tree("convid_conv")?,
             pairs: tree("pair_convid")?,
-            last_seqs: tree("convid_lastseq")?,
-            messages: tree("convseq_message")?,
-            dedupe: tree("senderclientid_convseq")?,
-            members: tree("userconv_state")?,
+            last_seqs: trees.last_seqs,
+            messages: trees.messages,
+            dedupe: trees.dedupe,
+            members: trees.members,
             media: tree("mediaid_media")?,
-            media_refs: tree("mediaconv_ref")?,
+            media_refs: trees.media_refs,
             commit: GroupCommit::start(
                 db.clone(),
                 log_file,
                 store_dir.join("blobs"),
                 opts.durability,
+                Some(writer),
             )?,
             media_dir,
             log_path: store_dir.join("db"),
-            gate: parking_lot::RwLock::new(()),
+            gate,
             db,
         };
         store.check_format(mode == OpenMode::Create)?;
