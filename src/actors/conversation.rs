@@ -12,11 +12,7 @@
 //! store, a membership change takes a seq) wait until every message in flight is
 //! written; commands behind them wait too, so each runs in arrival order.
 
-use std::{
-    collections::{HashSet, VecDeque},
-    sync::Arc,
-    time::Duration,
-};
+use std::{collections::VecDeque, sync::Arc, time::Duration};
 
 use actix::{Actor, ActorContext, Addr, AsyncContext, Context, Handler, Message};
 use tokio::sync::oneshot;
@@ -170,8 +166,6 @@ struct Pending {
 /// A message in flight: written by the group commit, not answered yet.
 struct Appending {
     seq: u64,
-    /// (sender, client_id), so a retry meanwhile is recognised.
-    key: (String, String),
 }
 
 /// What a pending entry waits for.
@@ -196,8 +190,6 @@ pub struct Conversation {
     pending: VecDeque<Pending>,
     /// Messages handed to the group commit and not answered yet.
     writing: usize,
-    /// Their (sender, client_id).
-    in_flight: HashSet<(String, String)>,
     /// Commands waiting for the conversation to be at rest, in arrival order.
     deferred: VecDeque<ConvCommand>,
     next_id: u64,
@@ -228,7 +220,6 @@ impl Conversation {
             durable_seq: last_seq,
             pending: VecDeque::new(),
             writing: 0,
-            in_flight: HashSet::new(),
             deferred: VecDeque::new(),
             next_id: 0,
             handled: 0,
@@ -271,7 +262,6 @@ impl Conversation {
             }
             Barrier::Append(message, appending) => {
                 self.writing += 1;
-                self.in_flight.insert(appending.key.clone());
                 pending.append = Some(appending);
                 self.pending.push_back(pending);
                 self.store.append_queued(message, done);
@@ -398,10 +388,12 @@ impl Conversation {
             body,
             media_url,
         } = message;
-        let key = (user, client_id);
-        if self.in_flight.contains(&key) || self.store.dedupe(&key.0, &key.1)?.is_some() {
-            // A retry: it gets the first copy's ack, once that is durable.
-            let (user, client_id) = key;
+        if let Some(url) = &media_url {
+            self.check_media(&user, url)?;
+        }
+        if !self.store.claim_client_id(&user, &client_id)? {
+            // A retry (of a message stored or still queued, maybe in another
+            // conversation): it gets the first copy's ack, once that is durable.
             let effects = vec![Effect::AckStored {
                 session: session.clone(),
                 user,
@@ -411,13 +403,10 @@ impl Conversation {
             self.after(ctx, Barrier::Read, effects, waiter);
             return Ok(());
         }
-        if let Some(url) = &media_url {
-            self.check_media(&key.0, url)?;
-        }
         let seq = self.last_seq + 1;
         let record = MessageRecord {
-            sender: key.0.clone(),
-            client_id: key.1.clone(),
+            sender: user,
+            client_id: client_id.clone(),
             kind,
             body,
             media_url,
@@ -426,7 +415,7 @@ impl Conversation {
         };
         self.last_seq = seq;
         let ack = ServerFrame::Ack {
-            client_id: key.1.clone(),
+            client_id: client_id.clone(),
             conv: self.conv,
             seq,
             ts: record.ts,
@@ -447,7 +436,7 @@ impl Conversation {
                 except: Some(session.id),
             }),
         ];
-        let waiter = Some(Waiter::Session(session, key.1.clone()));
+        let waiter = Some(Waiter::Session(session, client_id));
         let new = NewMessage {
             conv: self.conv,
             seq,
@@ -456,7 +445,7 @@ impl Conversation {
         };
         self.after(
             ctx,
-            Barrier::Append(new, Appending { seq, key }),
+            Barrier::Append(new, Appending { seq }),
             effects,
             waiter,
         );
@@ -895,9 +884,8 @@ impl Handler<Durable> for Conversation {
         let Some(p) = self.pending.get_mut(index as usize) else {
             return;
         };
-        if let Some(Appending { seq, key }) = p.append.take() {
+        if let Some(Appending { seq }) = p.append.take() {
             self.writing -= 1;
-            self.in_flight.remove(&key);
             if msg.outcome.is_err() && self.last_seq >= seq {
                 // Not stored, so every later message in flight is refused too (its seq
                 // is no longer next): the next send takes this seq again.

@@ -39,6 +39,7 @@ use std::{
     thread,
 };
 
+use super::codec::dedupe_key;
 use super::messages::{MessageTreeSet, NewMessage};
 use crate::config::Durability;
 use crate::error::{Error, Result};
@@ -92,7 +93,13 @@ pub struct GroupCommit {
     queue: mpsc::Sender<Job>,
     /// The flush thread, joined by [`GroupCommit::stop`].
     thread: Arc<parking_lot::Mutex<Option<thread::JoinHandle<()>>>>,
+    /// Dedupe keys of the messages queued and not yet written.
+    claims: Claims,
 }
+
+/// Dedupe keys (sender ++ 0 ++ client_id) of messages queued for the next group: with the
+/// dedupe tree, everything a new send must not repeat.
+type Claims = Arc<parking_lot::Mutex<HashSet<Vec<u8>>>>;
 
 /// Most waiters answered by one flush; more wait for the next one.
 const MAX_GROUP: usize = 8192;
@@ -114,7 +121,9 @@ impl GroupCommit {
         let counters = Arc::new(Counters::default());
         let (queue, rx) = mpsc::channel::<Job>();
         let thread_counters = counters.clone();
+        let claims = Claims::default();
         let flusher = Flusher {
+            claims: claims.clone(),
             db,
             log_file,
             blobs: BlobSync::new(blobs_dir),
@@ -130,6 +139,7 @@ impl GroupCommit {
             counters,
             queue,
             thread: Arc::new(parking_lot::Mutex::new(Some(handle))),
+            claims,
         })
     }
 
@@ -177,14 +187,40 @@ impl GroupCommit {
     /// and changes nothing; the others of its group are written all the same.
     pub(super) fn append(&self, message: NewMessage, done: Waiter) {
         if self.failed() {
+            self.release_claim(&message);
             return done(Err(failed_error()));
         }
         self.counters.started.fetch_add(1, Ordering::SeqCst);
-        if let Err(mpsc::SendError(Job::Append(_, done) | Job::Wait(done))) =
-            self.queue.send(Job::Append(message, done))
-        {
-            done(Err(Error::Internal("group commit stopped".into())));
+        match self.queue.send(Job::Append(message, done)) {
+            Ok(()) => {}
+            Err(mpsc::SendError(Job::Append(message, done))) => {
+                self.release_claim(&message);
+                done(Err(Error::Internal("group commit stopped".into())));
+            }
+            Err(mpsc::SendError(Job::Wait(done))) => {
+                done(Err(Error::Internal("group commit stopped".into())))
+            }
         }
+    }
+
+    /// Claims dedupe key `key` for a message about to be queued: false if a queued
+    /// message holds it or `stored` says the dedupe tree does. Checked and taken under
+    /// one lock, so two conversations cannot both take the same (sender, client_id).
+    pub(super) fn claim(
+        &self,
+        key: Vec<u8>,
+        stored: impl FnOnce() -> Result<bool>,
+    ) -> Result<bool> {
+        let mut claims = self.claims.lock();
+        if claims.contains(&key) || stored()? {
+            return Ok(false);
+        }
+        claims.insert(key);
+        Ok(true)
+    }
+
+    fn release_claim(&self, message: &NewMessage) {
+        release_claims(&self.claims, std::slice::from_ref(message));
     }
 
     /// Calls `done` once everything a read made before this call could see is durable.
@@ -314,8 +350,18 @@ fn flush_and_sync(
     log_file.sync_data().map_err(|e| e.to_string())
 }
 
+/// Drops the claims of `messages` (written, refused or failed: the dedupe tree answers
+/// for them from now on).
+fn release_claims(claims: &Claims, messages: &[NewMessage]) {
+    let mut claims = claims.lock();
+    for m in messages {
+        claims.remove(&dedupe_key(&m.record.sender, &m.record.client_id));
+    }
+}
+
 /// The flush thread's state.
 struct Flusher {
+    claims: Claims,
     db: sled::Db,
     log_file: File,
     blobs: BlobSync,
@@ -345,6 +391,7 @@ impl Flusher {
             }
             let stopping = self.counters.stopping.load(Ordering::SeqCst);
             if self.counters.failed.load(Ordering::SeqCst) {
+                release_claims(&self.claims, &batch);
                 for waiter in waits.drain(..).chain(batch_waiters.drain(..)) {
                     waiter(Err(failed_error()));
                 }
@@ -417,6 +464,7 @@ impl Flusher {
         self.counters
             .finished
             .fetch_add(batch.len() as u64, Ordering::SeqCst);
+        release_claims(&self.claims, batch);
         let results = match outcome {
             Ok(refusals) => batch
                 .iter()

@@ -292,3 +292,56 @@ fn a_newer_store_is_refused_with_a_clear_message() {
         assert!(msg.contains("newer than this build"), "{msg}");
     }
 }
+
+/// A batch writes what it can: a refused message changes nothing, every message of its
+/// conversation after it is refused too (its seq is no longer next), and the rest of
+/// the batch, other conversations included, is written.
+#[test]
+fn a_refused_message_in_a_batch_leaves_the_rest_consistent() {
+    let dir = tempfile::tempdir().unwrap();
+    // message 1 is bob's "c1", message 2 cy's "c2"
+    let (store, conv, names) = populated(dir.path(), 2);
+    let other = block_on(store.create_group("bob", "h", &names)).unwrap().0;
+    let members: Arc<[String]> = names.clone().into();
+    let new = |conv, seq, sender: &str, client_id: &str| NewMessage {
+        conv,
+        seq,
+        record: text(sender, client_id),
+        members: members.clone(),
+    };
+    let unread_before = store.member_state("bob", conv).unwrap().unwrap().unread;
+    let batch = vec![
+        new(conv, 3, "ann", "fresh"),
+        new(conv, 4, "bob", "c1"),
+        new(conv, 5, "ann", "later"),
+        new(other, 1, "cy", "elsewhere"),
+        new(other, 2, "cy", "elsewhere"),
+        new(conv, 4, "ann", "again"),
+    ];
+    let (outcomes, _ticket) = store.append_batch(&batch).unwrap();
+    assert_eq!(
+        outcomes,
+        vec![
+            None,
+            Some(Refused::ClientIdTaken),
+            Some(Refused::SeqTaken { store_at: 3 }),
+            None,
+            Some(Refused::ClientIdTaken),
+            None,
+        ]
+    );
+    assert_eq!(store.last_seq(conv).unwrap(), 4);
+    assert_eq!(store.last_seq(other).unwrap(), 1);
+    assert_eq!(store.message(conv, 4).unwrap().unwrap().client_id, "again");
+    assert!(store.message(conv, 5).unwrap().is_none());
+    assert_eq!(store.dedupe("bob", "c1").unwrap(), Some((conv, 1)));
+    assert_eq!(store.dedupe("ann", "later").unwrap(), None);
+    assert_eq!(store.dedupe("cy", "elsewhere").unwrap(), Some((other, 1)));
+    let bob = store.member_state("bob", conv).unwrap().unwrap();
+    assert_eq!(
+        bob.unread,
+        unread_before + 2,
+        "only ann's two stored messages count"
+    );
+    assert!(store.check().unwrap().is_ok());
+}

@@ -271,10 +271,20 @@ impl Store {
         self.write(|| trees.write_batch(batch))
     }
 
+    /// Whether a send of (sender, client_id) may take a new seq: true, and the id is
+    /// claimed until the message is written, if neither the store nor a message queued
+    /// for writing has it. Follow a `true` with [`Store::append_queued`].
+    pub fn claim_client_id(&self, sender: &str, client_id: &str) -> Result<bool> {
+        let key = dedupe_key(sender, client_id);
+        self.commit
+            .claim(key.clone(), || Ok(self.dedupe.get(&key)?.is_some()))
+    }
+
     /// Hands `message` to the group commit, which writes it with every other message
     /// queued meanwhile in one transaction and calls `done` once it is durable (see
-    /// [`GroupCommit::append`](super::GroupCommit)). The caller assigns seqs in order and
-    /// must expect a refusal (seq taken) for every message after one that failed.
+    /// [`GroupCommit::append`](super::GroupCommit)). The caller claims the client_id first
+    /// ([`Store::claim_client_id`]), assigns seqs in order, and must expect a refusal (seq
+    /// taken) for every message after one that failed.
     pub fn append_queued(&self, message: NewMessage, done: super::commit::Waiter) {
         self.commit.append(message, done);
     }

@@ -236,6 +236,99 @@ async fn retried_client_id_is_stored_once() {
     assert_eq!(b.next_of_type("message").await["msg"]["seq"], 2);
 }
 
+/// Retries and clashing ids sent back to back, while their first copies are still being
+/// written: a retry gets the first copy's ack, also when the same id went to another
+/// conversation at the same moment; the conversation's seqs stay gapless and every ack
+/// names the message stored at its seq.
+#[actix_web::test]
+async fn retries_and_clashes_in_flight_keep_seqs_gapless_and_acks_true() {
+    const ROUNDS: usize = 5;
+    let app = spawn_app(&[("CHATNODE__LIMITS__MESSAGES_PER_SEC", "10000")]).await;
+    let ta = app.register("alice").await;
+    let tb = app.register("bob").await;
+    app.register("carol").await;
+    let with_bob = app.direct(&ta, "bob").await;
+    let with_carol = app.direct(&ta, "carol").await;
+    let mut a = app.connect(&ta).await;
+    let mut b = app.connect(&tb).await;
+
+    let frame = |conv: u64, id: &str, body: &str| json!({"type": "send", "conv": conv, "client_id": id, "kind": "text", "body": body});
+    let mut acked: HashMap<(u64, u64), String> = HashMap::new();
+    for r in 0..ROUNDS {
+        let (x, shared) = (format!("x{r}"), format!("shared{r}"));
+        let (after1, after2) = (format!("after{r}-1"), format!("after{r}-2"));
+        a.send_many(vec![
+            frame(with_bob, &x, "first copy"),
+            frame(with_bob, &x, "retry"),
+            frame(with_carol, &shared, "to carol"),
+            frame(with_bob, &shared, "same id, other conversation"),
+            frame(with_bob, &after1, "one"),
+            frame(with_bob, &after2, "two"),
+        ])
+        .await;
+        let mut answers: HashMap<String, Vec<Value>> = HashMap::new();
+        for _ in 0..6 {
+            let f = a
+                .next_matching(|f| f["type"] == "ack" || f["type"] == "error")
+                .await;
+            let id = f["client_id"].as_str().or(f["ref"].as_str()).unwrap();
+            answers.entry(id.to_string()).or_default().push(f.clone());
+        }
+        let x_answers = &answers[&x];
+        assert_eq!(x_answers.len(), 2);
+        assert_eq!(x_answers[0]["type"], "ack", "{x_answers:?}");
+        assert_eq!(
+            x_answers[0], x_answers[1],
+            "a retry gets the first copy's ack"
+        );
+        let shared_answers = &answers[&shared];
+        assert_eq!(shared_answers.len(), 2);
+        assert_eq!(shared_answers[0]["type"], "ack", "{shared_answers:?}");
+        assert_eq!(
+            shared_answers[0], shared_answers[1],
+            "one id, one stored message (in whichever conversation was first), one ack"
+        );
+        for f in answers.values().flatten() {
+            assert_eq!(f["type"], "ack", "nothing is refused: {f}");
+        }
+        for f in answers.values().flatten() {
+            if f["type"] == "ack" {
+                let key = (f["conv"].as_u64().unwrap(), f["seq"].as_u64().unwrap());
+                let id = f["client_id"].as_str().unwrap().to_string();
+                let before = acked.insert(key, id.clone());
+                assert!(
+                    before.is_none() || before == Some(id),
+                    "two ids acked at {key:?}"
+                );
+            }
+        }
+    }
+    let last = a.send_acked(with_bob, "last", "after everything").await;
+    acked.insert((with_bob, last["seq"].as_u64().unwrap()), "last".into());
+
+    let history = app.history(&ta, with_bob).await;
+    let n = history.len() as u64;
+    assert_eq!(seqs(&history), (1..=n).collect::<Vec<_>>(), "gapless");
+    assert_eq!(last["seq"], n, "the last message took the next seq");
+    for m in &history {
+        let at = (with_bob, m["seq"].as_u64().unwrap());
+        assert_eq!(
+            acked.get(&at).map(String::as_str),
+            m["client_id"].as_str(),
+            "every stored message was acked, at its seq"
+        );
+    }
+    let acked_here = acked.keys().filter(|(c, _)| *c == with_bob).count() as u64;
+    assert_eq!(acked_here, n, "every ack names a stored message");
+    // bob got exactly the stored messages, in order
+    let mut got = Vec::new();
+    for _ in 0..n {
+        got.push(b.next_of_type("message").await["msg"].clone());
+    }
+    assert_eq!(got, history);
+    b.assert_none_of_type("message").await;
+}
+
 #[actix_web::test]
 async fn concurrent_senders_give_every_receiver_a_gapless_ordered_stream() {
     const SENDERS: usize = 4;
