@@ -58,6 +58,7 @@ pub async fn metrics(node: web::Data<Node>) -> HttpResponse {
     let online = node.registry.send(Counts).await.unwrap_or_default();
     let (users, sessions) = (online.users, online.sessions);
     let convs = node.hub.send(ActiveCount).await.unwrap_or(0);
+    let commit = node.store.commit().stats();
     let gauges = [
         (
             "chatnode_users_online",
@@ -77,7 +78,32 @@ pub async fn metrics(node: web::Data<Node>) -> HttpResponse {
         (
             "chatnode_store_flushes",
             "group-commit flush+fsync rounds",
-            node.store.commit().flushes(),
+            commit.flushes,
+        ),
+        (
+            "chatnode_store_batches",
+            "message batches written, one transaction each",
+            commit.batches,
+        ),
+        (
+            "chatnode_store_batched_messages",
+            "messages written in those batches",
+            commit.batched_messages,
+        ),
+        (
+            "chatnode_store_write_us",
+            "microseconds spent writing message batches",
+            commit.write_us,
+        ),
+        (
+            "chatnode_store_flush_us",
+            "microseconds spent in sled's flush",
+            commit.flush_us,
+        ),
+        (
+            "chatnode_store_sync_us",
+            "microseconds spent in fsync after the flush",
+            commit.sync_us,
         ),
         (
             "chatnode_store_bytes",

@@ -37,6 +37,7 @@ use std::{
         mpsc, Arc,
     },
     thread,
+    time::Instant,
 };
 
 use super::codec::dedupe_key;
@@ -79,6 +80,13 @@ struct Counters {
     flushed: AtomicU64,
     /// Flushes done (for /metrics).
     flushes: AtomicU64,
+    /// Message batches written, and the messages in them (for /metrics).
+    batches: AtomicU64,
+    batched: AtomicU64,
+    /// Microseconds spent writing batches, in sled's flush, and in fsync (for /metrics).
+    write_us: AtomicU64,
+    flush_us: AtomicU64,
+    sync_us: AtomicU64,
     /// Set by the first failed flush or fsync; never cleared in this process.
     failed: AtomicBool,
     /// Set by [`GroupCommit::stop`]: the flush thread ends after its current group.
@@ -100,6 +108,23 @@ pub struct GroupCommit {
 /// Dedupe keys (sender ++ 0 ++ client_id) of messages queued for the next group: with the
 /// dedupe tree, everything a new send must not repeat.
 type Claims = Arc<parking_lot::Mutex<HashSet<Vec<u8>>>>;
+
+/// Totals of the flush thread's work since start.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CommitStats {
+    /// flush + fsync rounds.
+    pub flushes: u64,
+    /// Message batches written (one transaction each).
+    pub batches: u64,
+    /// Messages in them.
+    pub batched_messages: u64,
+    /// Time spent writing batches, µs.
+    pub write_us: u64,
+    /// Time spent in sled's flush (writing its buffers out), µs.
+    pub flush_us: u64,
+    /// Time spent in the fsyncs after it, µs.
+    pub sync_us: u64,
+}
 
 /// Most waiters answered by one flush; more wait for the next one.
 const MAX_GROUP: usize = 8192;
@@ -273,6 +298,20 @@ impl GroupCommit {
         self.counters.flushes.load(Ordering::Relaxed)
     }
 
+    /// What the flush thread has done so far, for /metrics and the benchmarks.
+    pub fn stats(&self) -> CommitStats {
+        let c = &self.counters;
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        CommitStats {
+            flushes: load(&c.flushes),
+            batches: load(&c.batches),
+            batched_messages: load(&c.batched),
+            write_us: load(&c.write_us),
+            flush_us: load(&c.flush_us),
+            sync_us: load(&c.sync_us),
+        }
+    }
+
     fn enqueue(&self, done: Waiter) {
         if let Err(mpsc::SendError(Job::Wait(done) | Job::Append(_, done))) =
             self.queue.send(Job::Wait(done))
@@ -340,14 +379,27 @@ impl BlobSync {
 }
 
 /// One `flush`, the new blob files' fsync, and the log's `sync_data`; the error as text.
+/// The time of each part is added to `timing`.
 fn flush_and_sync(
     db: &sled::Db,
     blobs: &mut BlobSync,
     log_file: &File,
+    timing: Option<&Counters>,
 ) -> std::result::Result<(), String> {
+    let start = Instant::now();
     db.flush().map_err(|e| e.to_string())?;
+    let flushed = Instant::now();
     blobs.sync_new().map_err(|e| format!("blobs: {e}"))?;
-    log_file.sync_data().map_err(|e| e.to_string())
+    log_file.sync_data().map_err(|e| e.to_string())?;
+    if let Some(c) = timing {
+        add_us(&c.flush_us, flushed - start);
+        add_us(&c.sync_us, flushed.elapsed());
+    }
+    Ok(())
+}
+
+fn add_us(counter: &AtomicU64, d: std::time::Duration) {
+    counter.fetch_add(d.as_micros() as u64, Ordering::Relaxed);
 }
 
 /// Drops the claims of `messages` (written, refused or failed: the dedupe tree answers
@@ -409,7 +461,12 @@ impl Flusher {
                 continue;
             }
             let target = self.counters.finished.load(Ordering::SeqCst);
-            let outcome = flush_and_sync(&self.db, &mut self.blobs, &self.log_file);
+            let outcome = flush_and_sync(
+                &self.db,
+                &mut self.blobs,
+                &self.log_file,
+                Some(&self.counters),
+            );
             match &outcome {
                 Ok(()) => {
                     self.counters.flushed.fetch_max(target, Ordering::SeqCst);
@@ -444,7 +501,7 @@ impl Flusher {
         if self.counters.failed.load(Ordering::SeqCst) {
             return;
         }
-        if let Err(e) = flush_and_sync(&self.db, &mut self.blobs, &self.log_file) {
+        if let Err(e) = flush_and_sync(&self.db, &mut self.blobs, &self.log_file, None) {
             tracing::error!(error = %e, "final flush failed");
         }
     }
@@ -454,6 +511,7 @@ impl Flusher {
         if batch.is_empty() {
             return Vec::new();
         }
+        let start = Instant::now();
         let outcome = match &self.writer {
             Some(writer) => {
                 let _gate = writer.gate.read();
@@ -461,6 +519,11 @@ impl Flusher {
             }
             None => Err(Error::Internal("this store writes no messages".into())),
         };
+        add_us(&self.counters.write_us, start.elapsed());
+        self.counters.batches.fetch_add(1, Ordering::Relaxed);
+        self.counters
+            .batched
+            .fetch_add(batch.len() as u64, Ordering::Relaxed);
         self.counters
             .finished
             .fetch_add(batch.len() as u64, Ordering::SeqCst);

@@ -52,7 +52,7 @@ pub use check::{CheckReport, CheckStats};
 pub use codec::FORMAT_VERSION;
 /// How every stored value is encoded and decoded (format byte + bincode); public for the benches.
 pub use codec::{decode as decode_record, encode as encode_record};
-pub use commit::{GroupCommit, Ticket};
+pub use commit::{CommitStats, GroupCommit, Ticket};
 pub use conversations::MembershipChange;
 pub use messages::{media_id_of, Appended, NewMessage, OfflineCursor, Page, Refused};
 pub use records::{ConvRecord, MediaRecord, MemberState, MessageRecord, TokenRecord, UserRecord};

@@ -103,6 +103,10 @@ enum Cmd {
         /// Seconds of a second run at half the peak rate (0: skip).
         #[arg(long, default_value_t = 5.0)]
         half_rate_secs: f64,
+        /// Pace the main run at this total rate (msgs/s) instead of as fast as the
+        /// windows allow: latency at a chosen load.
+        #[arg(long)]
+        rate: Option<f64>,
     },
     /// One sender into groups: deliveries/s.
     Fanout {
@@ -194,13 +198,14 @@ async fn run(cli: Cli) -> Res<()> {
             delivered_every,
             ceiling_secs,
             half_rate_secs,
+            rate,
         } => {
             let plan = PairsPlan {
                 pairs,
                 window,
                 secs,
                 delivered_every,
-                rate: None,
+                rate,
             };
             scenarios::pairs::run(
                 target,

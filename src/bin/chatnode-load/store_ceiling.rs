@@ -1,8 +1,9 @@
-//! The store-only ceiling of `pairs`: the same records per message as the node writes
-//! (dedupe lookup, then message + dedupe entry + last-seq guard + both members' state in
-//! one transaction, and a `delivered` update every so often), group-committed with a
-//! real fsync, with no network, no JSON and no actors. One task per conversation keeps
-//! `window` appends waiting for durability, like a conversation actor under load.
+//! The store-only ceiling of `pairs`: the same records per message as the node writes,
+//! through the same store calls (client_id claim, then the message queued for the group
+//! commit, which writes message + dedupe entry + last-seq guard + both members' state in
+//! one transaction per group and fsyncs; a `delivered` update every so often), with no
+//! network, no JSON and no actors. One task per conversation keeps `window` messages
+//! waiting for durability, like a conversation actor under load.
 
 use std::{
     path::{Path, PathBuf},
@@ -12,7 +13,9 @@ use std::{
 
 use chatnode::config::Durability;
 use chatnode::protocol::MessageKind;
-use chatnode::store::{now_ms, GroupCommit, MessageRecord, Store, StoreOptions, Ticket};
+use chatnode::store::{
+    now_ms, GroupCommit, MessageRecord, NewMessage, Store, StoreOptions, Ticket,
+};
 use futures_util::{stream::FuturesOrdered, StreamExt};
 
 use crate::ceiling::Rate;
@@ -68,7 +71,7 @@ async fn measure(
             .find_or_create_direct(&a, &b)
             .await
             .map_err(|e| format!("create conversation: {e}"))?;
-        chats.push((conv, record.members, a, b));
+        chats.push((conv, Arc::<[String]>::from(record.members), a, b));
     }
     let start = Instant::now();
     let stop_at = start + Duration::from_secs_f64(secs);
@@ -105,7 +108,7 @@ async fn measure(
 async fn writer(
     store: &Store,
     conv: u64,
-    members: &[String],
+    members: &Arc<[String]>,
     sender: &str,
     receiver: &str,
     window: usize,
@@ -119,10 +122,9 @@ async fn writer(
         while waiting.len() < window && Instant::now() < stop_at {
             seq += 1;
             let client_id = format!("{sender}-{seq}");
-            if store
-                .dedupe(sender, &client_id)
+            if !store
+                .claim_client_id(sender, &client_id)
                 .map_err(|e| e.to_string())?
-                .is_some()
             {
                 return Err("dedupe hit in a fresh store".into());
             }
@@ -135,10 +137,24 @@ async fn writer(
                 ts: now_ms(),
                 recalled: false,
             };
-            let appended = store
-                .append(conv, seq, &record, members)
-                .map_err(|e| format!("append: {e}"))?;
-            waiting.push_back(settle(store.commit().clone(), appended.ticket, true));
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let message = NewMessage {
+                conv,
+                seq,
+                record,
+                members: members.clone(),
+            };
+            store.append_queued(
+                message,
+                Box::new(move |outcome| {
+                    let _ = tx.send(outcome);
+                }),
+            );
+            waiting.push_back(Box::pin(async move {
+                rx.await
+                    .map_err(|_| chatnode::error::Error::Internal("group commit stopped".into()))?
+                    .map(|()| true)
+            }) as Settling);
             if delivered_every > 0 && seq.is_multiple_of(delivered_every) {
                 let updated = store
                     .update_member_state(receiver, conv, |s| {
@@ -146,7 +162,8 @@ async fn writer(
                     })
                     .map_err(|e| format!("delivered: {e}"))?;
                 if let Some((_, ticket)) = updated {
-                    waiting.push_back(settle(store.commit().clone(), ticket, false));
+                    let commit = store.commit().clone();
+                    waiting.push_back(Box::pin(settle(commit, ticket, false)) as Settling);
                 }
             }
         }
@@ -158,6 +175,11 @@ async fn writer(
         }
     }
 }
+
+/// A write waiting for durability: true for a message (counted), false for an update.
+type Settling = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<bool, chatnode::error::Error>> + Send>,
+>;
 
 /// Waits for `ticket`; says whether it was a message (counted) or a `delivered` update.
 async fn settle(

@@ -33,6 +33,9 @@ pub struct SendPlan {
     pub max_messages: u64,
     /// Pause between sends (pacing), if any.
     pub interval: Option<Duration>,
+    /// With pacing, the delay of the first send: senders spread over the interval, as
+    /// independent users are, instead of all sending in the same instant.
+    pub phase: Duration,
 }
 
 /// What a sender saw.
@@ -62,7 +65,7 @@ pub async fn sender(
     let mut out = Sent::default();
     let mut inflight: HashMap<String, Instant> = HashMap::new();
     let mut sent = 0u64;
-    let mut next_at = Instant::now();
+    let mut next_at = Instant::now() + plan.phase;
     loop {
         let now = Instant::now();
         let mut queued = false;

@@ -37,6 +37,7 @@ pub async fn run(
         give_up_at: epoch + Duration::from_secs(130),
         max_messages: messages,
         interval: None,
+        phase: Duration::ZERO,
     };
     let (tx, _rx) = watch::channel(None);
     let sent = traffic::sender(s_ws, "d".into(), plan, tx).await?;

@@ -56,6 +56,7 @@ pub async fn run(target: &Target, prefix: &str, plan: &FanoutPlan, report: &mut 
             give_up_at,
             max_messages: u64::MAX,
             interval: None,
+            phase: Duration::ZERO,
         };
         let sender = tokio::spawn(traffic::sender(s_ws, format!("f{size}"), send_plan, tx));
         let receivers: Vec<_> = receiver_ws

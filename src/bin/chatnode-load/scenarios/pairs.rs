@@ -110,6 +110,7 @@ pub async fn phase(
             give_up_at,
             max_messages: u64::MAX,
             interval,
+            phase: interval.map_or(Duration::ZERO, |d| d.mul_f64(i as f64 / plan.pairs as f64)),
         };
         // Unique per phase: a repeated client_id would be answered from the dedupe entry.
         let tag = format!("p{i}-{}", chatnode::store::now_ms());
@@ -244,7 +245,10 @@ pub async fn run(
         plan.pairs, plan.window, plan.secs
     );
     let mut peak = phase(&target, &pairs, plan).await?;
-    let label = format!("{} pairs, window {}", plan.pairs, plan.window);
+    let label = match plan.rate {
+        Some(r) => format!("{} pairs, window {}, paced at {r:.0}/s", plan.pairs, plan.window),
+        None => format!("{} pairs, window {}", plan.pairs, plan.window),
+    };
     rows(
         report,
         &label,
