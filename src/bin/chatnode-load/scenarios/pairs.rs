@@ -246,7 +246,10 @@ pub async fn run(
     );
     let mut peak = phase(&target, &pairs, plan).await?;
     let label = match plan.rate {
-        Some(r) => format!("{} pairs, window {}, paced at {r:.0}/s", plan.pairs, plan.window),
+        Some(r) => format!(
+            "{} pairs, window {}, paced at {r:.0}/s",
+            plan.pairs, plan.window
+        ),
         None => format!("{} pairs, window {}", plan.pairs, plan.window),
     };
     rows(
