@@ -18,25 +18,10 @@ use crate::store::{now_ms, Store, TokenRecord};
 
 /// The argon2id instance used for every password.
 fn hasher() -> Result<Argon2<'static>> {
-    pin_mmap_threshold();
+    crate::memory::pin_mmap_threshold();
     let params = Params::new(19 * 1024, 2, 1, None)
         .map_err(|e| Error::Internal(format!("argon2 params: {e}")))?;
     Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
-}
-
-/// Each hash allocates 19 MiB. glibc raises its mmap threshold after the first such block
-/// is freed, so later blocks come from per-thread heaps and stay resident: measured here,
-/// 40 registrations left the node at 614 MB. Pinning the threshold at 1 MiB keeps large
-/// blocks mmapped, so they go back to the system when freed.
-fn pin_mmap_threshold() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        static PIN: std::sync::Once = std::sync::Once::new();
-        // SAFETY: mallopt only changes allocator tuning; it is thread-safe in glibc.
-        PIN.call_once(|| unsafe {
-            libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
-        });
-    }
 }
 
 /// Hashes a password (blocking: call from `web::block`).

@@ -18,7 +18,7 @@
 //!
 //! Around it: [`http`] (routes), [`auth`] (passwords, tokens), [`config`] (settings),
 //! [`error`] (one mapping to HTTP codes and error frames), [`actors::supervisor`]
-//! (closes silent sockets), [`server`] (start and graceful stop), [`admin`]
+//! (closes silent sockets), [`memory`] (keeps RSS flat), [`server`] (start and graceful stop), [`admin`]
 //! (`chatnode check`, `backup`, `restore`, and the node's admin socket).
 
 pub mod actors;
@@ -29,6 +29,7 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod limits;
+pub mod memory;
 pub mod metrics;
 pub mod node;
 pub mod protocol;

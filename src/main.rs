@@ -104,6 +104,7 @@ fn serve(settings: Settings) -> Result<(), chatnode::error::Error> {
     actix_web::rt::System::new().block_on(async move {
         let tls = !settings.tls.cert.is_empty();
         let running = chatnode::server::start(settings).await?;
+        chatnode::memory::start_trimming();
         let scheme = if tls { "https" } else { "http" };
         tracing::info!("chatnode listening on {scheme}://{}", running.addr);
         println!("chatnode listening on {scheme}://{}", running.addr);
