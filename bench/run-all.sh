@@ -3,7 +3,8 @@
 #
 #   bench/run-all.sh                 # full runs (a few minutes), every scenario
 #   bench/run-all.sh --smoke         # seconds per scenario: proves it all works
-#   bench/run-all.sh pairs latency   # only these (ceiling connect pairs latency fanout drain benches)
+#   bench/run-all.sh pairs latency   # only these (ceiling connect pairs latency fanout drain
+#                                    # benches soak; soak is 10 minutes and not in the default set)
 #
 # For each scenario it starts a fresh release node on a temp data dir (same disk as
 # the temp dir) with the per-client limits raised, runs `chatnode-load`, and stops the
@@ -16,7 +17,7 @@ SCENARIOS=()
 for arg in "$@"; do
     case "$arg" in
         --smoke) SMOKE=1 ;;
-        -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
         *) SCENARIOS+=("$arg") ;;
     esac
 done
@@ -42,6 +43,7 @@ if [ $SMOKE = 1 ]; then
     FANOUT=(--sizes 20,50 --secs 1)
     DRAIN=(--messages 2000)
     CEILING=(--secs 0.5)
+    SOAK=(--minutes 0.25 --pairs 10 --rate 200 --churn 10)
     BENCH_ENV=(CHATNODE_BENCH_MESSAGES=20000)
     BENCH_ARGS=(-- --warm-up-time 0.2 --measurement-time 0.5 --noplot)
 else
@@ -51,6 +53,7 @@ else
     FANOUT=(--sizes 50,500 --secs 5)
     DRAIN=(--messages 10000)
     CEILING=(--secs 3)
+    SOAK=(--minutes 10)
     BENCH_ENV=()
     BENCH_ARGS=(-- --noplot)
 fi
@@ -117,6 +120,7 @@ for s in "${SCENARIOS[@]}"; do
         latency) with_node latency "${LATENCY[@]}" ;;
         fanout)  with_node fanout "${FANOUT[@]}" ;;
         drain)   with_node drain "${DRAIN[@]}" ;;
+        soak)    with_node soak "${SOAK[@]}" ;;
         benches) env "${BENCH_ENV[@]}" cargo bench --bench '*' "${BENCH_ARGS[@]}" 2>&1 \
                      | grep -E '^[a-z_]+/|time:|thrpt:' | grep -v '%' | tee -a "$OUT" ;;
         *) echo "unknown scenario: $s" >&2; exit 2 ;;

@@ -138,6 +138,21 @@ enum Cmd {
         #[arg(long, default_value_t = 5.0)]
         secs: f64,
     },
+    /// Minutes of steady chat with sockets coming and going: node RSS each minute.
+    Soak {
+        /// How long.
+        #[arg(long, default_value_t = 10.0)]
+        minutes: f64,
+        /// Chatting pairs.
+        #[arg(long, default_value_t = 50)]
+        pairs: usize,
+        /// Their total send rate, msgs/s.
+        #[arg(long, default_value_t = 1000.0)]
+        rate: f64,
+        /// Sockets opened (and dropped a second later) per second.
+        #[arg(long, default_value_t = 50)]
+        churn: usize,
+    },
     /// No node: the disk's raw fsync rate and raw sled group commit.
     Ceiling {
         /// Seconds per measurement.
@@ -237,6 +252,21 @@ async fn run(cli: Cli) -> Res<()> {
         Cmd::Drain { messages, window } => {
             scenarios::drain::run(&target, &prefix, messages, window, &mut report).await?;
             "drain: offline queue and reconnect sync"
+        }
+        Cmd::Soak {
+            minutes,
+            pairs,
+            rate,
+            churn,
+        } => {
+            let plan = scenarios::soak::SoakPlan {
+                minutes,
+                pairs,
+                rate,
+                churn,
+            };
+            scenarios::soak::run(&target, &prefix, plan, common.node_pid, &mut report).await?;
+            "soak: steady chat, sockets coming and going"
         }
         Cmd::Latency { secs } => {
             scenarios::pairs::latency(target, &prefix, secs, &mut report).await?;

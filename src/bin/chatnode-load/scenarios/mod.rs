@@ -5,6 +5,7 @@ pub mod connect;
 pub mod drain;
 pub mod fanout;
 pub mod pairs;
+pub mod soak;
 
 use std::future::Future;
 

@@ -168,7 +168,7 @@ pub async fn phase(
 }
 
 /// Adds a phase's rows to the report.
-fn rows(report: &mut Report, label: &str, o: &mut PairsOutcome, targets: [&str; 3]) {
+pub fn rows(report: &mut Report, label: &str, o: &mut PairsOutcome, targets: [&str; 3]) {
     report.row(
         format!("{label}: acked msgs/s (durable)"),
         per_sec(o.acked, o.ack_span),
