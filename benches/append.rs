@@ -1,7 +1,11 @@
 //! Store append: one message with everything it changes (dedupe entry, last-seq guard,
-//! both members' state) in one sled transaction, until the group commit calls it done.
+//! both members' state), until the group commit calls it done.
 //!
-//! `sync`: done after the shared flush + fsync; `relaxed`: done once in sled's memory.
+//! `sync` and `relaxed` take the node's path: claim the client_id, queue the message;
+//! the group-commit thread writes every queued message in one transaction and flushes.
+//! `sync` is done after the shared flush + fsync, `relaxed` once written.
+//! `sync_own_transaction` is the path the node used before: each writer runs its own
+//! transaction, then waits for the flush (kept to show what the handover gains).
 //! Each writer thread owns one direct conversation and has one message in flight, like
 //! a conversation actor whose sender waits for every ack; with 16 writers the group
 //! commit shares one fsync among up to 16 messages.
@@ -16,13 +20,13 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use chatnode::config::Durability;
-use chatnode::store::Store;
+use chatnode::store::{NewMessage, Store};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 /// One writer: its conversation, members and last seq.
 struct Writer {
     conv: u64,
-    members: Vec<String>,
+    members: Arc<[String]>,
     sender: String,
     seq: AtomicU64,
 }
@@ -36,7 +40,7 @@ fn writers(store: &Store, n: usize) -> Arc<Vec<Writer>> {
                 let (conv, members) = common::direct(&rt, store, &sender, &format!("r{i}"));
                 Writer {
                     conv,
-                    members,
+                    members: members.into(),
                     sender,
                     seq: AtomicU64::new(store.last_seq(conv).unwrap()),
                 }
@@ -45,8 +49,17 @@ fn writers(store: &Store, n: usize) -> Arc<Vec<Writer>> {
     )
 }
 
+/// How a message reaches the store.
+#[derive(Clone, Copy)]
+enum Path {
+    /// Claimed and queued for the group commit (the node).
+    Queued,
+    /// Its own transaction, then a wait for the flush.
+    OwnTransaction,
+}
+
 /// Appends `total` messages spread over all writers, each waiting for its own.
-fn run(store: &Arc<Store>, writers: &Arc<Vec<Writer>>, total: u64) -> Duration {
+fn run(store: &Arc<Store>, writers: &Arc<Vec<Writer>>, path: Path, total: u64) -> Duration {
     let n = writers.len() as u64;
     let start = Instant::now();
     let handles: Vec<_> = (0..writers.len())
@@ -58,15 +71,28 @@ fn run(store: &Arc<Store>, writers: &Arc<Vec<Writer>>, total: u64) -> Duration {
                 let (tx, rx) = mpsc::channel();
                 for _ in 0..count {
                     let seq = w.seq.fetch_add(1, Ordering::Relaxed) + 1;
-                    let record = common::text(&w.sender, format!("{}-{seq}", w.sender));
-                    let appended = store.append(w.conv, seq, &record, &w.members).unwrap();
+                    let client_id = format!("{}-{seq}", w.sender);
+                    let record = common::text(&w.sender, client_id.clone());
                     let tx = tx.clone();
-                    store.commit().after_write(
-                        appended.ticket,
-                        Box::new(move |r| {
-                            let _ = tx.send(r);
-                        }),
-                    );
+                    let done = Box::new(move |r| {
+                        let _ = tx.send(r);
+                    });
+                    match path {
+                        Path::Queued => {
+                            assert!(store.claim_client_id(&w.sender, &client_id).unwrap());
+                            let message = NewMessage {
+                                conv: w.conv,
+                                seq,
+                                record,
+                                members: w.members.clone(),
+                            };
+                            store.append_queued(message, done);
+                        }
+                        Path::OwnTransaction => {
+                            let appended = store.append(w.conv, seq, &record, &w.members).unwrap();
+                            store.commit().after_write(appended.ticket, done);
+                        }
+                    }
                     rx.recv().unwrap().unwrap();
                 }
             })
@@ -81,13 +107,22 @@ fn run(store: &Arc<Store>, writers: &Arc<Vec<Writer>>, total: u64) -> Duration {
 fn append(c: &mut Criterion) {
     let mut g = c.benchmark_group("store_append");
     g.throughput(Throughput::Elements(1));
-    for (mode, durability) in [("sync", Durability::Sync), ("relaxed", Durability::Relaxed)] {
+    let modes = [
+        ("sync", Durability::Sync, Path::Queued),
+        ("relaxed", Durability::Relaxed, Path::Queued),
+        (
+            "sync_own_transaction",
+            Durability::Sync,
+            Path::OwnTransaction,
+        ),
+    ];
+    for (mode, durability, path) in modes {
         let dir = tempfile::tempdir().unwrap();
         let store = common::open_store(dir.path(), durability);
         for n in [1usize, 16] {
             let ws = writers(&store, n);
             g.bench_function(format!("{mode}/{n}_writers"), |b| {
-                b.iter_custom(|iters| run(&store, &ws, iters))
+                b.iter_custom(|iters| run(&store, &ws, path, iters))
             });
         }
     }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use chatnode::config::Durability;
 use chatnode::protocol::MessageKind;
-use chatnode::store::{now_ms, MessageRecord, Store, StoreOptions};
+use chatnode::store::{now_ms, MessageRecord, NewMessage, Store, StoreOptions};
 
 /// A single-threaded tokio runtime for the store's async calls.
 pub fn runtime() -> tokio::runtime::Runtime {
@@ -51,11 +51,26 @@ pub fn text(sender: &str, client_id: String) -> MessageRecord {
     }
 }
 
-/// Appends `n` messages from `sender` to `conv` after seq `after`; returns the last seq.
+/// Appends `n` messages from `sender` to `conv` after seq `after` (500 per transaction,
+/// as the group commit writes them under load); returns the last seq.
 pub fn fill(store: &Store, conv: u64, members: &[String], sender: &str, after: u64, n: u64) -> u64 {
-    for seq in after + 1..=after + n {
-        let record = text(sender, format!("{sender}-{conv}-{seq}"));
-        let _ = store.append(conv, seq, &record, members).expect("append");
+    let members: Arc<[String]> = members.into();
+    let mut next = after + 1;
+    while next <= after + n {
+        let batch: Vec<NewMessage> = (next..=(after + n).min(next + 499))
+            .map(|seq| NewMessage {
+                conv,
+                seq,
+                record: text(sender, format!("{sender}-{conv}-{seq}")),
+                members: members.clone(),
+            })
+            .collect();
+        next += batch.len() as u64;
+        let (refused, _) = store.append_batch(&batch).expect("append");
+        assert!(
+            refused.iter().all(Option::is_none),
+            "a fill message was refused"
+        );
     }
     after + n
 }
