@@ -16,6 +16,9 @@ use crate::stats::Latencies;
 use crate::ws::{self, Incoming, Ws};
 use crate::Res;
 
+/// How often a receiver pings (the node's default heartbeat timeout is 90 s).
+const HEARTBEAT: Duration = Duration::from_secs(20);
+
 /// How a sender sends.
 #[derive(Debug, Clone, Copy)]
 pub struct SendPlan {
@@ -159,6 +162,10 @@ pub async fn receiver(
     let mut since_delivered = 0u64;
     let mut sender_gone = false;
     let mut seen: HashSet<u64> = HashSet::new();
+    // A receiver may send nothing for minutes at a low rate: ping, as a client would,
+    // so the node's heartbeat does not close it.
+    let mut heartbeat = tokio::time::interval(HEARTBEAT);
+    heartbeat.tick().await;
     loop {
         let expected = *acks.borrow();
         if expected.is_some_and(|n| out.got.len() as u64 >= n) {
@@ -194,6 +201,9 @@ pub async fn receiver(
             },
             changed = acks.changed(), if !sender_gone => {
                 sender_gone = changed.is_err();
+            }
+            _ = heartbeat.tick() => {
+                ws::send(&mut ws, r#"{"type":"ping","ts":0}"#.to_string()).await?;
             }
             _ = tokio::time::sleep_until(give_up_at.into()) => break,
         }
