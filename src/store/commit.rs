@@ -7,12 +7,12 @@
 //! it flushes, the next group gathers, so throughput grows with the number of writers.
 //!
 //! Messages take a shorter road: the conversation actor hands the flush thread the
-//! message itself ([`GroupCommit::append`]), and the thread writes every message queued
-//! since its last round in ONE sled transaction just before the flush. sled runs a
-//! transaction under a process-wide write lock that its `flush()` holds shared while the
-//! disk writes, so a writer outside this thread would wait for each flush; here the
-//! transaction and the flush simply alternate, and one transaction's fixed cost is paid
-//! per group instead of per message.
+//! message itself ([`Store::append_queued`](super::Store::append_queued)), and the
+//! thread writes every message queued since its last round in ONE sled transaction just
+//! before the flush. sled runs a transaction under a process-wide write lock that its
+//! `flush()` holds shared while the disk writes, so a writer outside this thread would
+//! wait for each flush; here the transaction and the flush simply alternate, and one
+//! transaction's fixed cost is paid per group instead of per message.
 //!
 //! Readers use the same barrier: whatever a read saw is durable once a flush that began
 //! after the read has finished, so the node never shows a message that a crash could
