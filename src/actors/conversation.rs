@@ -1,12 +1,12 @@
 //! One actor per active conversation: the single writer that orders its messages.
 //!
-//! For every `send` it checks membership, looks the (sender, client_id) up before any
-//! seq is taken (in the store and among its own writes in flight), assigns the next seq,
-//! hands the message to the group commit (which writes it and all it changes in one
-//! transaction with the other messages of its group, then flushes), and queues what must
-//! happen once that is durable: the `ack`, the push to every member session. Answers may
-//! come back in any order, but the queue is released strictly from its head, so acks and
-//! pushes leave in seq order.
+//! For every `send` it checks membership, claims the (sender, client_id) before any seq
+//! is taken (the claim fails if the store or a message still queued for writing has it),
+//! assigns the next seq, hands the message to the group commit (which writes it and all
+//! it changes in one transaction with the other messages of its group, then flushes),
+//! and queues what must happen once that is durable: the `ack`, the push to every member
+//! session. Answers may come back in any order, but the queue is released strictly from
+//! its head, so acks and pushes leave in seq order.
 //!
 //! Commands that need the conversation at rest (`read` counts unread messages in the
 //! store, a membership change takes a seq) wait until every message in flight is
