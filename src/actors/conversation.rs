@@ -159,13 +159,8 @@ struct Pending {
     outcome: Option<Result<()>>,
     effects: Vec<Effect>,
     waiter: Option<Waiter>,
-    /// Set for a message handed to the group commit.
-    append: Option<Appending>,
-}
-
-/// A message in flight: written by the group commit, not answered yet.
-struct Appending {
-    seq: u64,
+    /// The seq of a message handed to the group commit.
+    appending: Option<u64>,
 }
 
 /// What a pending entry waits for.
@@ -175,7 +170,7 @@ enum Barrier {
     /// Whatever a read saw.
     Read,
     /// A message the group commit writes.
-    Append(NewMessage, Appending),
+    Append(NewMessage),
 }
 
 /// The actor of one conversation.
@@ -249,7 +244,7 @@ impl Conversation {
             outcome: None,
             effects,
             waiter,
-            append: None,
+            appending: None,
         };
         match barrier {
             Barrier::Write(t) => {
@@ -260,9 +255,9 @@ impl Conversation {
                 self.pending.push_back(pending);
                 self.store.commit().after_read(done);
             }
-            Barrier::Append(message, appending) => {
+            Barrier::Append(message) => {
                 self.writing += 1;
-                pending.append = Some(appending);
+                pending.appending = Some(message.seq);
                 self.pending.push_back(pending);
                 self.store.append_queued(message, done);
             }
@@ -443,12 +438,7 @@ impl Conversation {
             record,
             members: self.members.clone(),
         };
-        self.after(
-            ctx,
-            Barrier::Append(new, Appending { seq }),
-            effects,
-            waiter,
-        );
+        self.after(ctx, Barrier::Append(new), effects, waiter);
         Ok(())
     }
 
@@ -884,7 +874,7 @@ impl Handler<Durable> for Conversation {
         let Some(p) = self.pending.get_mut(index as usize) else {
             return;
         };
-        if let Some(Appending { seq }) = p.append.take() {
+        if let Some(seq) = p.appending.take() {
             self.writing -= 1;
             if msg.outcome.is_err() && self.last_seq >= seq {
                 // Not stored, so every later message in flight is refused too (its seq
