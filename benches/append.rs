@@ -1,8 +1,8 @@
 //! Store append: one message with everything it changes (dedupe entry, last-seq guard,
 //! both members' state), until the group commit calls it done.
 //!
-//! `sync` and `relaxed` take the node's path: claim the client_id, queue the message;
-//! the group-commit thread writes every queued message in one transaction and flushes.
+//! `sync` and `relaxed` take the node's path: queue the message; the group-commit
+//! thread numbers and writes every queued message in one transaction and flushes.
 //! `sync` is done after the shared flush + fsync, `relaxed` once written.
 //! `sync_own_transaction` is the path the node used before: each writer runs its own
 //! transaction, then waits for the flush (kept to show what the handover gains).
@@ -20,7 +20,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use chatnode::config::Durability;
-use chatnode::store::{NewMessage, Store};
+use chatnode::store::{Landed, QueuedMessage, Store};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 /// One writer: its conversation, members and last seq.
@@ -72,24 +72,25 @@ fn run(store: &Arc<Store>, writers: &Arc<Vec<Writer>>, path: Path, total: u64) -
                 for _ in 0..count {
                     let seq = w.seq.fetch_add(1, Ordering::Relaxed) + 1;
                     let client_id = format!("{}-{seq}", w.sender);
-                    let record = common::text(&w.sender, client_id.clone());
+                    let record = common::text(&w.sender, client_id);
                     let tx = tx.clone();
-                    let done = Box::new(move |r| {
-                        let _ = tx.send(r);
-                    });
                     match path {
                         Path::Queued => {
-                            assert!(store.claim_client_id(&w.sender, &client_id).unwrap());
-                            let message = NewMessage {
+                            let message = QueuedMessage {
                                 conv: w.conv,
-                                seq,
                                 record,
                                 members: w.members.clone(),
                             };
+                            let done = Box::new(move |r: chatnode::error::Result<Landed>| {
+                                let _ = tx.send(r.map(|_| ()));
+                            });
                             store.append_queued(message, done);
                         }
                         Path::OwnTransaction => {
                             let appended = store.append(w.conv, seq, &record, &w.members).unwrap();
+                            let done = Box::new(move |r| {
+                                let _ = tx.send(r);
+                            });
                             store.commit().after_write(appended.ticket, done);
                         }
                     }

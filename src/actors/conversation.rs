@@ -1,12 +1,15 @@
 //! One actor per active conversation: the single writer that orders its messages.
 //!
-//! For every `send` it checks membership, claims the (sender, client_id) before any seq
-//! is taken (the claim fails if the store or a message still queued for writing has it),
-//! assigns the next seq, hands the message to the group commit (which writes it and all
-//! it changes in one transaction with the other messages of its group, then flushes),
-//! and queues what must happen once that is durable: the `ack`, the push to every member
-//! session. Answers may come back in any order, but the queue is released strictly from
-//! its head, so acks and pushes leave in seq order.
+//! For every `send` it checks membership and hands the message to the group commit,
+//! which numbers it (the conversation's next seq, in the order this actor queued its
+//! messages), writes it and all it changes in one transaction with the other messages
+//! of its group, and flushes. A retry of a stored (sender, client_id) takes no seq: it
+//! comes back as the first copy's place. Once an answer is durable the actor queues
+//! what follows: the `ack`, the push to every member session. Answers may come back in
+//! any order, but the queue is released strictly from its head, so acks and pushes
+//! leave in seq order. The actor itself never waits for the store on this path: sled
+//! runs a batch's transaction under a process-wide lock, and a read here would stall
+//! every conversation behind it.
 //!
 //! Commands that need the conversation at rest (`read` counts unread messages in the
 //! store, a membership change takes a seq) wait until every message in flight is
@@ -24,7 +27,7 @@ use crate::clock::mono_ms;
 use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::protocol::{MessageKind, ServerFrame};
-use crate::store::{self, ConvRecord, MessageRecord, NewMessage, Store, Ticket};
+use crate::store::{self, ConvRecord, Landed, MessageRecord, QueuedMessage, Store, Ticket};
 use crate::views::conversation_view;
 
 /// How long a conversation actor lives without commands.
@@ -119,27 +122,18 @@ impl Command {
 #[rtype(result = "()")]
 pub struct Stop;
 
-/// A write or read barrier came back from the group commit.
+/// A barrier came back from the group commit (with where a queued message landed).
 #[derive(Message)]
 #[rtype(result = "()")]
 struct Durable {
     id: u64,
-    outcome: Result<()>,
+    outcome: Result<Option<Landed>>,
 }
 
 /// What to do once a pending entry is durable.
 enum Effect {
     /// Push one frame to one session (an ack).
     Frame(SessionRef, Arc<str>),
-    /// Ack a retried send with the ack of its first copy, as now stored.
-    AckStored {
-        /// Where the ack goes.
-        session: SessionRef,
-        /// Sender.
-        user: String,
-        /// The retried id.
-        client_id: String,
-    },
     /// Fan out through the registry.
     Deliver(Deliver),
     /// Everything up to this seq is durable.
@@ -159,8 +153,8 @@ struct Pending {
     outcome: Option<Result<()>>,
     effects: Vec<Effect>,
     waiter: Option<Waiter>,
-    /// The seq of a message handed to the group commit.
-    appending: Option<u64>,
+    /// A message handed to the group commit, not answered yet.
+    appending: bool,
 }
 
 /// What a pending entry waits for.
@@ -169,8 +163,8 @@ enum Barrier {
     Write(Ticket),
     /// Whatever a read saw.
     Read,
-    /// A message the group commit writes.
-    Append(NewMessage),
+    /// A message the group commit numbers and writes.
+    Append(QueuedMessage),
 }
 
 /// The actor of one conversation.
@@ -178,7 +172,7 @@ pub struct Conversation {
     conv: u64,
     record: ConvRecord,
     members: Arc<[String]>,
-    /// Last seq written (maybe not yet durable).
+    /// Newest seq the store has answered for (exact when nothing is in flight).
     last_seq: u64,
     /// Last seq known durable: what readers and views may show.
     durable_seq: u64,
@@ -237,29 +231,42 @@ impl Conversation {
         let id = self.next_id;
         self.next_id += 1;
         let me = ctx.address();
-        let done: store::commit::Waiter =
-            Box::new(move |outcome| me.do_send(Durable { id, outcome }));
+        let done = move |outcome: Result<()>| {
+            me.do_send(Durable {
+                id,
+                outcome: outcome.map(|()| None),
+            })
+        };
         let mut pending = Pending {
             id,
             outcome: None,
             effects,
             waiter,
-            appending: None,
+            appending: false,
         };
         match barrier {
             Barrier::Write(t) => {
                 self.pending.push_back(pending);
-                self.store.commit().after_write(t, done);
+                self.store.commit().after_write(t, Box::new(done));
             }
             Barrier::Read => {
                 self.pending.push_back(pending);
-                self.store.commit().after_read(done);
+                self.store.commit().after_read(Box::new(done));
             }
             Barrier::Append(message) => {
                 self.writing += 1;
-                pending.appending = Some(message.seq);
+                pending.appending = true;
                 self.pending.push_back(pending);
-                self.store.append_queued(message, done);
+                let me = ctx.address();
+                self.store.append_queued(
+                    message,
+                    Box::new(move |outcome| {
+                        me.do_send(Durable {
+                            id,
+                            outcome: outcome.map(Some),
+                        })
+                    }),
+                );
             }
         }
     }
@@ -299,17 +306,6 @@ impl Conversation {
     fn run(&mut self, effect: Effect) {
         match effect {
             Effect::Frame(session, frame) => session.frame(frame),
-            Effect::AckStored {
-                session,
-                user,
-                client_id,
-            } => {
-                let frame = match self.stored_ack(&user, &client_id) {
-                    Ok(ack) => ack,
-                    Err(e) => ServerFrame::error(&e, Some(client_id)),
-                };
-                session.frame(frame.to_json().into());
-            }
             Effect::Deliver(d) => self.registry.do_send(d),
             Effect::DurableUpTo(seq) => self.durable_seq = self.durable_seq.max(seq),
             Effect::ConvUpdate(users) => {
@@ -345,21 +341,51 @@ impl Conversation {
         }
     }
 
-    /// The ack of a stored (sender, client_id).
-    fn stored_ack(&self, user: &str, client_id: &str) -> Result<ServerFrame> {
-        let Some((conv, seq)) = self.store.dedupe(user, client_id)? else {
-            // Its first copy was refused while this retry waited.
-            return Err(Error::Internal(
-                "the first copy of this message was not stored; send it again".into(),
-            ));
+    /// What follows once the message of pending entry `index` has landed: for a stored
+    /// message the ack and the push to the members, for a retry the first copy's ack.
+    fn landed(&mut self, index: usize, landed: Landed) -> Vec<Effect> {
+        let Some(Waiter::Session(session, client_id)) =
+            self.pending.get(index).and_then(|p| p.waiter.as_ref())
+        else {
+            return Vec::new();
         };
-        let ts = self.store.message(conv, seq)?.map(|m| m.ts).unwrap_or(0);
-        Ok(ServerFrame::Ack {
-            client_id: client_id.to_string(),
-            conv,
-            seq,
-            ts,
-        })
+        let (session, client_id) = (session.clone(), client_id.clone());
+        match landed {
+            Landed::Stored { seq, record } => {
+                self.last_seq = self.last_seq.max(seq);
+                let ack = ServerFrame::Ack {
+                    client_id,
+                    conv: self.conv,
+                    seq,
+                    ts: record.ts,
+                };
+                let message = ServerFrame::Message {
+                    msg: record.view(self.conv, seq),
+                };
+                vec![
+                    Effect::DurableUpTo(seq),
+                    Effect::Frame(session.clone(), ack.to_json().into()),
+                    Effect::Deliver(Deliver {
+                        users: self.members.clone(),
+                        push: Push::Message {
+                            conv: self.conv,
+                            seq,
+                            frame: message.to_json().into(),
+                        },
+                        except: Some(session.id),
+                    }),
+                ]
+            }
+            Landed::Duplicate { conv, seq, ts } => {
+                let ack = ServerFrame::Ack {
+                    client_id,
+                    conv,
+                    seq,
+                    ts,
+                };
+                vec![Effect::Frame(session, ack.to_json().into())]
+            }
+        }
     }
 
     fn deliver_all(&self, frame: ServerFrame, except: Option<u64>) -> Effect {
@@ -386,19 +412,6 @@ impl Conversation {
         if let Some(url) = &media_url {
             self.check_media(&user, url)?;
         }
-        if !self.store.claim_client_id(&user, &client_id)? {
-            // A retry (of a message stored or still queued, maybe in another
-            // conversation): it gets the first copy's ack, once that is durable.
-            let effects = vec![Effect::AckStored {
-                session: session.clone(),
-                user,
-                client_id: client_id.clone(),
-            }];
-            let waiter = Some(Waiter::Session(session, client_id));
-            self.after(ctx, Barrier::Read, effects, waiter);
-            return Ok(());
-        }
-        let seq = self.last_seq + 1;
         let record = MessageRecord {
             sender: user,
             client_id: client_id.clone(),
@@ -408,37 +421,13 @@ impl Conversation {
             ts: store::now_ms(),
             recalled: false,
         };
-        self.last_seq = seq;
-        let ack = ServerFrame::Ack {
-            client_id: client_id.clone(),
-            conv: self.conv,
-            seq,
-            ts: record.ts,
-        };
-        let message = ServerFrame::Message {
-            msg: record.clone().view(self.conv, seq),
-        };
-        let effects = vec![
-            Effect::DurableUpTo(seq),
-            Effect::Frame(session.clone(), ack.to_json().into()),
-            Effect::Deliver(Deliver {
-                users: self.members.clone(),
-                push: Push::Message {
-                    conv: self.conv,
-                    seq,
-                    frame: message.to_json().into(),
-                },
-                except: Some(session.id),
-            }),
-        ];
         let waiter = Some(Waiter::Session(session, client_id));
-        let new = NewMessage {
+        let new = QueuedMessage {
             conv: self.conv,
-            seq,
             record,
             members: self.members.clone(),
         };
-        self.after(ctx, Barrier::Append(new), effects, waiter);
+        self.after(ctx, Barrier::Append(new), Vec::new(), waiter);
         Ok(())
     }
 
@@ -871,18 +860,19 @@ impl Handler<Durable> for Conversation {
         let Some(index) = msg.id.checked_sub(head) else {
             return;
         };
+        let (outcome, effects) = match msg.outcome {
+            Ok(None) => (Ok(()), Vec::new()),
+            Ok(Some(landed)) => (Ok(()), self.landed(index as usize, landed)),
+            Err(e) => (Err(e), Vec::new()),
+        };
         let Some(p) = self.pending.get_mut(index as usize) else {
             return;
         };
-        if let Some(seq) = p.appending.take() {
+        if std::mem::take(&mut p.appending) {
             self.writing -= 1;
-            if msg.outcome.is_err() && self.last_seq >= seq {
-                // Not stored, so every later message in flight is refused too (its seq
-                // is no longer next): the next send takes this seq again.
-                self.last_seq = seq - 1;
-            }
         }
-        p.outcome = Some(msg.outcome);
+        p.effects.extend(effects);
+        p.outcome = Some(outcome);
         self.release();
         self.resume(ctx);
     }

@@ -8,8 +8,10 @@
 //!
 //! Messages take a shorter road: the conversation actor hands the flush thread the
 //! message itself ([`Store::append_queued`](super::Store::append_queued)), and the
-//! thread writes every message queued since its last round in ONE sled transaction just
-//! before the flush. sled runs a transaction under a process-wide write lock that its
+//! thread numbers and writes every message queued since its last round in ONE sled
+//! transaction just before the flush. Being the only writer of messages, it gives each
+//! the next seq of its conversation in queue order and checks the dedupe tree inside
+//! that transaction, so the actors never read the store on the send path. sled runs a transaction under a process-wide write lock that its
 //! `flush()` holds shared while the disk writes, so a writer outside this thread would
 //! wait for each flush; here the transaction and the flush simply alternate, and one
 //! transaction's fixed cost is paid per group instead of per message.
@@ -40,20 +42,22 @@ use std::{
     time::Instant,
 };
 
-use super::codec::dedupe_key;
-use super::messages::{MessageTreeSet, NewMessage};
+use super::messages::{Landed, MessageTreeSet, QueuedMessage};
 use crate::config::Durability;
 use crate::error::{Error, Result};
 
 /// Called once with the outcome of the flush that covered the caller's write or read.
 pub type Waiter = Box<dyn FnOnce(Result<()>) + Send>;
 
+/// Called once a queued message is durable, with where it landed.
+pub type AppendWaiter = Box<dyn FnOnce(Result<Landed>) + Send>;
+
 /// What the flush thread is asked to do.
 enum Job {
     /// Answer once everything before this is durable.
     Wait(Waiter),
-    /// Write this message in the next group, answer once it is durable.
-    Append(NewMessage, Waiter),
+    /// Number and write this message in the next group, answer once it is durable.
+    Append(QueuedMessage, AppendWaiter),
 }
 
 /// What the flush thread needs to write messages itself.
@@ -101,13 +105,7 @@ pub struct GroupCommit {
     queue: mpsc::Sender<Job>,
     /// The flush thread, joined by [`GroupCommit::stop`].
     thread: Arc<parking_lot::Mutex<Option<thread::JoinHandle<()>>>>,
-    /// Dedupe keys of the messages queued and not yet written.
-    claims: Claims,
 }
-
-/// Dedupe keys (sender ++ 0 ++ client_id) of messages queued for the next group: with the
-/// dedupe tree, everything a new send must not repeat.
-type Claims = Arc<parking_lot::Mutex<HashSet<Vec<u8>>>>;
 
 /// Totals of the flush thread's work since start.
 #[derive(Debug, Clone, Copy, Default)]
@@ -146,9 +144,7 @@ impl GroupCommit {
         let counters = Arc::new(Counters::default());
         let (queue, rx) = mpsc::channel::<Job>();
         let thread_counters = counters.clone();
-        let claims = Claims::default();
         let flusher = Flusher {
-            claims: claims.clone(),
             db,
             log_file,
             blobs: BlobSync::new(blobs_dir),
@@ -164,7 +160,6 @@ impl GroupCommit {
             counters,
             queue,
             thread: Arc::new(parking_lot::Mutex::new(Some(handle))),
-            claims,
         })
     }
 
@@ -207,45 +202,22 @@ impl GroupCommit {
         self.enqueue(done);
     }
 
-    /// Writes `message` in the next group and calls `done` once it is durable (in relaxed
-    /// mode: once written). A refused message (seq taken, client_id stored) is an error
-    /// and changes nothing; the others of its group are written all the same.
-    pub(super) fn append(&self, message: NewMessage, done: Waiter) {
+    /// Numbers and writes `message` in the next group and calls `done` once it is
+    /// durable (in relaxed mode: once written).
+    pub(super) fn append(&self, message: QueuedMessage, done: AppendWaiter) {
         if self.failed() {
-            self.release_claim(&message);
             return done(Err(failed_error()));
         }
         self.counters.started.fetch_add(1, Ordering::SeqCst);
         match self.queue.send(Job::Append(message, done)) {
             Ok(()) => {}
-            Err(mpsc::SendError(Job::Append(message, done))) => {
-                self.release_claim(&message);
-                done(Err(Error::Internal("group commit stopped".into())));
+            Err(mpsc::SendError(Job::Append(_, done))) => {
+                done(Err(Error::Internal("group commit stopped".into())))
             }
             Err(mpsc::SendError(Job::Wait(done))) => {
                 done(Err(Error::Internal("group commit stopped".into())))
             }
         }
-    }
-
-    /// Claims dedupe key `key` for a message about to be queued: false if a queued
-    /// message holds it or `stored` says the dedupe tree does. Checked and taken under
-    /// one lock, so two conversations cannot both take the same (sender, client_id).
-    pub(super) fn claim(
-        &self,
-        key: Vec<u8>,
-        stored: impl FnOnce() -> Result<bool>,
-    ) -> Result<bool> {
-        let mut claims = self.claims.lock();
-        if claims.contains(&key) || stored()? {
-            return Ok(false);
-        }
-        claims.insert(key);
-        Ok(true)
-    }
-
-    fn release_claim(&self, message: &NewMessage) {
-        release_claims(&self.claims, std::slice::from_ref(message));
     }
 
     /// Calls `done` once everything a read made before this call could see is durable.
@@ -313,10 +285,14 @@ impl GroupCommit {
     }
 
     fn enqueue(&self, done: Waiter) {
-        if let Err(mpsc::SendError(Job::Wait(done) | Job::Append(_, done))) =
-            self.queue.send(Job::Wait(done))
-        {
-            done(Err(Error::Internal("group commit stopped".into())));
+        match self.queue.send(Job::Wait(done)) {
+            Ok(()) => {}
+            Err(mpsc::SendError(Job::Wait(done))) => {
+                done(Err(Error::Internal("group commit stopped".into())))
+            }
+            Err(mpsc::SendError(Job::Append(_, done))) => {
+                done(Err(Error::Internal("group commit stopped".into())))
+            }
         }
     }
 }
@@ -402,18 +378,8 @@ fn add_us(counter: &AtomicU64, d: std::time::Duration) {
     counter.fetch_add(d.as_micros() as u64, Ordering::Relaxed);
 }
 
-/// Drops the claims of `messages` (written, refused or failed: the dedupe tree answers
-/// for them from now on).
-fn release_claims(claims: &Claims, messages: &[NewMessage]) {
-    let mut claims = claims.lock();
-    for m in messages {
-        claims.remove(&dedupe_key(&m.record.sender, &m.record.client_id));
-    }
-}
-
 /// The flush thread's state.
 struct Flusher {
-    claims: Claims,
     db: sled::Db,
     log_file: File,
     blobs: BlobSync,
@@ -425,8 +391,8 @@ struct Flusher {
 impl Flusher {
     fn run(mut self, rx: mpsc::Receiver<Job>) {
         let mut waits: Vec<Waiter> = Vec::with_capacity(256);
-        let mut batch: Vec<NewMessage> = Vec::with_capacity(MAX_BATCH);
-        let mut batch_waiters: Vec<Waiter> = Vec::with_capacity(MAX_BATCH);
+        let mut batch: Vec<QueuedMessage> = Vec::with_capacity(MAX_BATCH);
+        let mut batch_waiters: Vec<AppendWaiter> = Vec::with_capacity(MAX_BATCH);
         while let Ok(first) = rx.recv() {
             let mut next = Some(first);
             while let Some(job) = next.take() {
@@ -443,8 +409,10 @@ impl Flusher {
             }
             let stopping = self.counters.stopping.load(Ordering::SeqCst);
             if self.counters.failed.load(Ordering::SeqCst) {
-                release_claims(&self.claims, &batch);
-                for waiter in waits.drain(..).chain(batch_waiters.drain(..)) {
+                for waiter in waits.drain(..) {
+                    waiter(Err(failed_error()));
+                }
+                for waiter in batch_waiters.drain(..) {
                     waiter(Err(failed_error()));
                 }
                 batch.clear();
@@ -489,7 +457,7 @@ impl Flusher {
                     .map_err(|e| Error::Internal(format!("flush: {e}")))
             };
             for (waiter, written) in batch_waiters.drain(..).zip(written) {
-                waiter(written.and_then(|()| flushed()));
+                waiter(written.and_then(|landed| flushed().map(|()| landed)));
             }
             for waiter in waits.drain(..) {
                 waiter(flushed());
@@ -506,8 +474,9 @@ impl Flusher {
         }
     }
 
-    /// Writes (and empties) `batch` in one transaction; the outcome of each message.
-    fn write_batch(&self, batch: &mut Vec<NewMessage>) -> Vec<Result<()>> {
+    /// Numbers and writes (and empties) `batch` in one transaction; where each message
+    /// landed.
+    fn write_batch(&self, batch: &mut Vec<QueuedMessage>) -> Vec<Result<Landed>> {
         if batch.is_empty() {
             return Vec::new();
         }
@@ -515,7 +484,7 @@ impl Flusher {
         let outcome = match &self.writer {
             Some(writer) => {
                 let _gate = writer.gate.read();
-                writer.trees.write_batch(batch)
+                writer.trees.write_queued(batch)
             }
             None => Err(Error::Internal("this store writes no messages".into())),
         };
@@ -527,26 +496,20 @@ impl Flusher {
         self.counters
             .finished
             .fetch_add(batch.len() as u64, Ordering::SeqCst);
-        release_claims(&self.claims, batch);
-        let results = match outcome {
-            Ok(refusals) => batch
-                .iter()
-                .zip(refusals)
-                .map(|(m, refused)| match refused {
-                    None => Ok(()),
-                    Some(r) => Err(r.into_error(m.conv, m.seq)),
-                })
+        match outcome {
+            Ok(placed) => batch
+                .drain(..)
+                .zip(placed)
+                .map(|(m, placed)| Ok(placed.landed(m.record)))
                 .collect(),
             Err(e) => {
                 tracing::error!(error = %e, "message batch not written");
                 batch
-                    .iter()
+                    .drain(..)
                     .map(|_| Err(Error::Internal(format!("write: {e}"))))
                     .collect()
             }
-        };
-        batch.clear();
-        results
+        }
     }
 }
 

@@ -345,3 +345,75 @@ fn a_refused_message_in_a_batch_leaves_the_rest_consistent() {
     );
     assert!(store.check().unwrap().is_ok());
 }
+
+/// The group commit numbers queued messages itself: each takes its conversation's next
+/// seq in queue order, and a retry of a stored (sender, client_id), even one queued
+/// right behind its first copy or sent to another conversation, takes no seq and is
+/// answered with the first copy's place.
+#[test]
+fn queued_messages_take_gapless_seqs_and_retries_take_none() {
+    let dir = tempfile::tempdir().unwrap();
+    // message 1 is bob's "c1", message 2 cy's "c2"
+    let (store, conv, names) = populated(dir.path(), 2);
+    let other = block_on(store.create_group("bob", "h", &names)).unwrap().0;
+    let members: Arc<[String]> = names.clone().into();
+    let queue = [
+        (conv, "ann", "x1"),
+        (conv, "ann", "x1"),
+        (conv, "bob", "c1"),
+        (conv, "ann", "x2"),
+        (other, "ann", "x2"),
+        (other, "cy", "y1"),
+    ];
+    let (tx, rx) = std::sync::mpsc::channel();
+    for (i, (c, sender, client_id)) in queue.into_iter().enumerate() {
+        let tx = tx.clone();
+        let message = QueuedMessage {
+            conv: c,
+            record: text(sender, client_id),
+            members: members.clone(),
+        };
+        store.append_queued(
+            message,
+            Box::new(move |landed| {
+                let _ = tx.send((i, landed));
+            }),
+        );
+    }
+    drop(tx);
+    let mut landed: Vec<(usize, Landed)> = rx.iter().map(|(i, l)| (i, l.unwrap())).collect();
+    landed.sort_by_key(|(i, _)| *i);
+    let places: Vec<(u64, u64, bool)> = landed
+        .iter()
+        .map(|(_, l)| match l {
+            Landed::Stored { seq, record } => {
+                let c = if record.client_id == "y1" {
+                    other
+                } else {
+                    conv
+                };
+                (c, *seq, true)
+            }
+            Landed::Duplicate { conv, seq, .. } => (*conv, *seq, false),
+        })
+        .collect();
+    assert_eq!(
+        places,
+        vec![
+            (conv, 3, true),
+            (conv, 3, false),
+            (conv, 1, false),
+            (conv, 4, true),
+            (conv, 4, false),
+            (other, 1, true),
+        ]
+    );
+    let Landed::Duplicate { ts, .. } = &landed[2].1 else {
+        panic!("bob's c1 was stored again")
+    };
+    assert_eq!(*ts, store.message(conv, 1).unwrap().unwrap().ts);
+    assert_eq!(store.last_seq(conv).unwrap(), 4);
+    assert_eq!(store.last_seq(other).unwrap(), 1);
+    assert_eq!(store.message(conv, 4).unwrap().unwrap().client_id, "x2");
+    assert!(store.check().unwrap().is_ok());
+}

@@ -82,33 +82,68 @@ impl Refused {
 /// (`seq` is not the next seq, or the client_id is taken). Checks come before any write,
 /// so a refused message leaves the transaction as it was.
 pub(super) fn write_message(
-    (last_seqs, messages, dedupe, members, media_refs): MessageTrees<'_>,
+    trees: MessageTrees<'_>,
     conv: u64,
     seq: u64,
     record: &MessageRecord,
     encoded: &[u8],
     member_names: &[String],
 ) -> std::result::Result<Option<Refused>, ConflictableTransactionError<Error>> {
-    let last = match last_seqs.get(be(conv))? {
-        Some(v) => read_be(&v).map_err(ConflictableTransactionError::Abort)?,
-        None => 0,
-    };
+    let (last_seqs, _, dedupe, _, _) = trees;
+    let last = tx_last_seq(last_seqs, conv)?;
     if seq != last + 1 {
         return Ok(Some(Refused::SeqTaken { store_at: last }));
     }
-    let dedupe_key =
-        (!record.client_id.is_empty()).then(|| dedupe_key(&record.sender, &record.client_id));
-    if let Some(key) = &dedupe_key {
-        if dedupe.get(key)?.is_some() {
-            return Ok(Some(Refused::ClientIdTaken));
-        }
+    if stored_copy(dedupe, record)?.is_some() {
+        return Ok(Some(Refused::ClientIdTaken));
     }
+    put_message(trees, conv, seq, record, encoded, member_names)?;
+    Ok(None)
+}
+
+/// The last seq of `conv` as the transaction sees it.
+fn tx_last_seq(
+    last_seqs: &TransactionalTree,
+    conv: u64,
+) -> std::result::Result<u64, ConflictableTransactionError<Error>> {
+    match last_seqs.get(be(conv))? {
+        Some(v) => read_be(&v).map_err(ConflictableTransactionError::Abort),
+        None => Ok(0),
+    }
+}
+
+/// Where the message with `record`'s (sender, client_id) is stored, if one is.
+fn stored_copy(
+    dedupe: &TransactionalTree,
+    record: &MessageRecord,
+) -> std::result::Result<Option<(u64, u64)>, ConflictableTransactionError<Error>> {
+    if record.client_id.is_empty() {
+        return Ok(None);
+    }
+    let Some(at) = dedupe.get(dedupe_key(&record.sender, &record.client_id))? else {
+        return Ok(None);
+    };
+    let at = (|| Ok::<_, Error>((read_be(&at)?, read_be(&at[8..])?)))()
+        .map_err(ConflictableTransactionError::Abort)?;
+    Ok(Some(at))
+}
+
+/// Writes message `seq` of `conv` and everything it changes, unchecked: the caller has
+/// made sure `seq` is next and the client_id is free.
+fn put_message(
+    (last_seqs, messages, dedupe, members, media_refs): MessageTrees<'_>,
+    conv: u64,
+    seq: u64,
+    record: &MessageRecord,
+    encoded: &[u8],
+    member_names: &[String],
+) -> std::result::Result<(), ConflictableTransactionError<Error>> {
     last_seqs.insert(&be(conv), &be(seq))?;
     messages.insert(&message_key(conv, seq), encoded)?;
-    if let Some(key) = dedupe_key {
+    if !record.client_id.is_empty() {
         let mut at = be(conv).to_vec();
         at.extend_from_slice(&be(seq));
-        dedupe.insert(key, at)?;
+        dedupe.insert(dedupe_key(&record.sender, &record.client_id), at)?;
     }
     if let Some(media) = record.media_url.as_deref().and_then(media_id_of) {
         media_refs.insert(media_ref_key(media, conv), &[])?;
@@ -136,7 +171,28 @@ pub(super) fn write_message(
             members.insert(key, tx_encode(&state)?)?;
         }
     }
-    Ok(None)
+    Ok(())
+}
+
+/// Writes queued message `m` as the next seq of its conversation, or, if its
+/// (sender, client_id) is stored already (a retry), writes nothing and says where the
+/// first copy is.
+fn write_next(
+    trees: MessageTrees<'_>,
+    m: &QueuedMessage,
+    encoded: &[u8],
+) -> std::result::Result<Placed, ConflictableTransactionError<Error>> {
+    let (last_seqs, messages, dedupe, _, _) = trees;
+    if let Some((conv, seq)) = stored_copy(dedupe, &m.record)? {
+        let ts = match messages.get(message_key(conv, seq))? {
+            Some(v) => tx_decode::<MessageRecord>(&v)?.ts,
+            None => 0,
+        };
+        return Ok(Placed::Duplicate { conv, seq, ts });
+    }
+    let seq = tx_last_seq(last_seqs, m.conv)? + 1;
+    put_message(trees, m.conv, seq, &m.record, encoded, &m.members)?;
+    Ok(Placed::Stored { seq })
 }
 
 /// [`write_message`], aborting the transaction if the message is refused.
@@ -165,6 +221,55 @@ pub struct NewMessage {
     pub record: MessageRecord,
     /// The conversation's members (whose unread and hidden flags change).
     pub members: Arc<[String]>,
+}
+
+/// A message for the group commit to number and write ([`Store::append_queued`]).
+#[derive(Debug, Clone)]
+pub struct QueuedMessage {
+    /// Conversation.
+    pub conv: u64,
+    /// What to store.
+    pub record: MessageRecord,
+    /// The conversation's members (whose unread and hidden flags change).
+    pub members: Arc<[String]>,
+}
+
+/// What became of a queued message, once durable.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Landed {
+    /// Stored as `seq`; the record comes back for the ack and the push.
+    Stored {
+        /// Its seq.
+        seq: u64,
+        /// What was stored.
+        record: MessageRecord,
+    },
+    /// Its (sender, client_id) was stored already (a retry): the first copy's place.
+    Duplicate {
+        /// Conversation of the first copy (a client_id reused elsewhere points there).
+        conv: u64,
+        /// Its seq.
+        seq: u64,
+        /// Its timestamp.
+        ts: u64,
+    },
+}
+
+/// Where a queued message went, inside the batch transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Placed {
+    Stored { seq: u64 },
+    Duplicate { conv: u64, seq: u64, ts: u64 },
+}
+
+impl Placed {
+    /// With the record back: what the waiter hears.
+    pub(super) fn landed(self, record: MessageRecord) -> Landed {
+        match self {
+            Placed::Stored { seq } => Landed::Stored { seq, record },
+            Placed::Duplicate { conv, seq, ts } => Landed::Duplicate { conv, seq, ts },
+        }
+    }
 }
 
 /// The trees a message write touches, outside a transaction: what a batch writer owns.
@@ -201,6 +306,33 @@ impl MessageTreeSet {
                         .map(|(m, bytes)| {
                             write_message(trees, m.conv, m.seq, &m.record, bytes, &m.members)
                         })
+                        .collect()
+                }),
+        )
+    }
+
+    /// Writes `batch` in order in one transaction, each message as the next seq of its
+    /// conversation; a retry of a stored (sender, client_id) is not written and takes no
+    /// seq. The group commit's thread is the only caller, so seqs stay gapless.
+    pub(super) fn write_queued(&self, batch: &[QueuedMessage]) -> Result<Vec<Placed>> {
+        let encoded = batch
+            .iter()
+            .map(|m| encode(&m.record))
+            .collect::<Result<Vec<_>>>()?;
+        tx_result(
+            (
+                &self.last_seqs,
+                &self.messages,
+                &self.dedupe,
+                &self.members,
+                &self.media_refs,
+            )
+                .transaction(|trees| {
+                    let trees = (&trees.0, &trees.1, &trees.2, &trees.3, &trees.4);
+                    batch
+                        .iter()
+                        .zip(&encoded)
+                        .map(|(m, bytes)| write_next(trees, m, bytes))
                         .collect()
                 }),
         )
@@ -271,21 +403,12 @@ impl Store {
         self.write(|| trees.write_batch(batch))
     }
 
-    /// Whether a send of (sender, client_id) may take a new seq: true, and the id is
-    /// claimed until the message is written, if neither the store nor a message queued
-    /// for writing has it. Follow a `true` with [`Store::append_queued`].
-    pub fn claim_client_id(&self, sender: &str, client_id: &str) -> Result<bool> {
-        let key = dedupe_key(sender, client_id);
-        self.commit
-            .claim(key.clone(), || Ok(self.dedupe.get(&key)?.is_some()))
-    }
-
-    /// Hands `message` to the group commit, which writes it with every other message
-    /// queued meanwhile in one transaction and calls `done` once it is durable (see
-    /// [`GroupCommit::append`](super::GroupCommit)). The caller claims the client_id first
-    /// ([`Store::claim_client_id`]), assigns seqs in order, and must expect a refusal (seq
-    /// taken) for every message after one that failed.
-    pub fn append_queued(&self, message: NewMessage, done: super::commit::Waiter) {
+    /// Hands `message` to the group commit, which numbers it (the conversation's next
+    /// seq) and writes it with every other message queued meanwhile in one transaction,
+    /// then calls `done` once it is durable (see [`GroupCommit`](super::GroupCommit)).
+    /// Messages of one conversation are numbered in the order they are queued; a retry of
+    /// a stored (sender, client_id) lands as [`Landed::Duplicate`] and takes no seq.
+    pub fn append_queued(&self, message: QueuedMessage, done: super::commit::AppendWaiter) {
         self.commit.append(message, done);
     }
 

@@ -54,7 +54,9 @@ pub use codec::FORMAT_VERSION;
 pub use codec::{decode as decode_record, encode as encode_record};
 pub use commit::{CommitStats, GroupCommit, Ticket};
 pub use conversations::MembershipChange;
-pub use messages::{media_id_of, Appended, NewMessage, OfflineCursor, Page, Refused};
+pub use messages::{
+    media_id_of, Appended, Landed, NewMessage, OfflineCursor, Page, QueuedMessage, Refused,
+};
 pub use records::{ConvRecord, MediaRecord, MemberState, MessageRecord, TokenRecord, UserRecord};
 pub use repair::StartupRepair;
 pub use snapshot::{Importer, SnapshotSink, SnapshotSummary, TreeDump};

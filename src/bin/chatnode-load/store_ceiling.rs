@@ -14,7 +14,7 @@ use std::{
 use chatnode::config::Durability;
 use chatnode::protocol::MessageKind;
 use chatnode::store::{
-    now_ms, GroupCommit, MessageRecord, NewMessage, Store, StoreOptions, Ticket,
+    now_ms, GroupCommit, Landed, MessageRecord, QueuedMessage, Store, StoreOptions, Ticket,
 };
 use futures_util::{stream::FuturesOrdered, StreamExt};
 
@@ -122,12 +122,6 @@ async fn writer(
         while waiting.len() < window && Instant::now() < stop_at {
             seq += 1;
             let client_id = format!("{sender}-{seq}");
-            if !store
-                .claim_client_id(sender, &client_id)
-                .map_err(|e| e.to_string())?
-            {
-                return Err("dedupe hit in a fresh store".into());
-            }
             let record = MessageRecord {
                 sender: sender.to_string(),
                 client_id,
@@ -138,9 +132,8 @@ async fn writer(
                 recalled: false,
             };
             let (tx, rx) = tokio::sync::oneshot::channel();
-            let message = NewMessage {
+            let message = QueuedMessage {
                 conv,
-                seq,
                 record,
                 members: members.clone(),
             };
@@ -153,7 +146,12 @@ async fn writer(
             waiting.push_back(Box::pin(async move {
                 rx.await
                     .map_err(|_| chatnode::error::Error::Internal("group commit stopped".into()))?
-                    .map(|()| true)
+                    .and_then(|landed| match landed {
+                        Landed::Stored { .. } => Ok(true),
+                        Landed::Duplicate { .. } => Err(chatnode::error::Error::Internal(
+                            "dedupe hit in a fresh store".into(),
+                        )),
+                    })
             }) as Settling);
             if delivered_every > 0 && seq.is_multiple_of(delivered_every) {
                 let updated = store
