@@ -15,7 +15,11 @@
 //! store, a membership change takes a seq) wait until every message in flight is
 //! written; commands behind them wait too, so each runs in arrival order.
 
-use std::{collections::VecDeque, sync::Arc, time::Duration};
+use std::{
+    collections::{BTreeSet, VecDeque},
+    sync::Arc,
+    time::Duration,
+};
 
 use actix::{Actor, ActorContext, Addr, AsyncContext, Context, Handler, Message};
 use tokio::sync::oneshot;
@@ -27,7 +31,10 @@ use crate::clock::mono_ms;
 use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::protocol::{MessageKind, ServerFrame};
-use crate::store::{self, ConvRecord, Landed, MessageRecord, QueuedMessage, Store, Ticket};
+use crate::store::{
+    self, ConvRecord, DeliveredMark, Landed, MessageRecord, QueuedMessage, QueuedWrite, Store,
+    Ticket,
+};
 use crate::views::conversation_view;
 
 /// How long a conversation actor lives without commands.
@@ -163,8 +170,66 @@ enum Barrier {
     Write(Ticket),
     /// Whatever a read saw.
     Read,
-    /// A message the group commit numbers and writes.
-    Append(QueuedMessage),
+    /// A message (or a `delivered`) the group commit writes, numbering messages.
+    Append(QueuedWrite),
+}
+
+/// Senders of the newest stored messages, as indexes into the member list: receipts
+/// for `delivered` and `read` name the senders of a seq range, and reading that range
+/// from the store would decode every message in it on the actor's thread.
+#[derive(Default)]
+struct RecentSenders {
+    /// Seq of `senders[0]`.
+    first: u64,
+    senders: VecDeque<u32>,
+}
+
+impl RecentSenders {
+    /// Most seqs remembered (4 bytes each).
+    const KEEP: usize = 512;
+
+    /// Records that message `seq` (the next after the last recorded) came from `sender`.
+    fn push(&mut self, seq: u64, sender: &str, members: &[String]) {
+        let next = self.first + self.senders.len() as u64;
+        let index = members.iter().position(|m| m == sender);
+        match index {
+            Some(i) if self.senders.is_empty() || seq == next => {
+                if self.senders.is_empty() {
+                    self.first = seq;
+                }
+                self.senders.push_back(i as u32);
+                if self.senders.len() > Self::KEEP {
+                    self.senders.pop_front();
+                    self.first += 1;
+                }
+            }
+            _ => self.clear(),
+        }
+    }
+
+    /// Forgets everything (the member list changed, or a seq was missed).
+    fn clear(&mut self) {
+        self.senders.clear();
+    }
+
+    /// The senders of seqs in (from, to], if all of them are remembered.
+    fn senders(&self, from: u64, to: u64, members: &[String]) -> Option<BTreeSet<String>> {
+        if from >= to {
+            return Some(BTreeSet::new());
+        }
+        let end = self.first + self.senders.len() as u64;
+        if self.senders.is_empty() || from + 1 < self.first || to >= end {
+            return None;
+        }
+        let skip = (from + 1 - self.first) as usize;
+        let take = (to - from) as usize;
+        self.senders
+            .iter()
+            .skip(skip)
+            .take(take)
+            .map(|&i| members.get(i as usize).cloned())
+            .collect()
+    }
 }
 
 /// The actor of one conversation.
@@ -181,6 +246,8 @@ pub struct Conversation {
     writing: usize,
     /// Commands waiting for the conversation to be at rest, in arrival order.
     deferred: VecDeque<ConvCommand>,
+    /// Who sent the newest messages, for receipts without a store read.
+    recent: RecentSenders,
     next_id: u64,
     handled: u64,
     last_activity: u64,
@@ -210,6 +277,7 @@ impl Conversation {
             pending: VecDeque::new(),
             writing: 0,
             deferred: VecDeque::new(),
+            recent: RecentSenders::default(),
             next_id: 0,
             handled: 0,
             last_activity: mono_ms(),
@@ -253,20 +321,21 @@ impl Conversation {
                 self.pending.push_back(pending);
                 self.store.commit().after_read(Box::new(done));
             }
-            Barrier::Append(message) => {
+            Barrier::Append(write) => {
                 self.writing += 1;
                 pending.appending = true;
                 self.pending.push_back(pending);
                 let me = ctx.address();
-                self.store.append_queued(
-                    message,
-                    Box::new(move |outcome| {
-                        me.do_send(Durable {
-                            id,
-                            outcome: outcome.map(Some),
-                        })
-                    }),
-                );
+                let done: store::commit::AppendWaiter = Box::new(move |outcome| {
+                    me.do_send(Durable {
+                        id,
+                        outcome: outcome.map(Some),
+                    })
+                });
+                match write {
+                    QueuedWrite::Message(m) => self.store.append_queued(m, done),
+                    QueuedWrite::Delivered(d) => self.store.mark_delivered_queued(d, done),
+                }
             }
         }
     }
@@ -341,9 +410,21 @@ impl Conversation {
         }
     }
 
-    /// What follows once the message of pending entry `index` has landed: for a stored
-    /// message the ack and the push to the members, for a retry the first copy's ack.
+    /// What follows once the write of pending entry `index` has landed: for a stored
+    /// message the ack and the push to the members, for a retry the first copy's ack,
+    /// for a `delivered` the receipts.
     fn landed(&mut self, index: usize, landed: Landed) -> Vec<Effect> {
+        if let Landed::Delivered { user, before, upto } = landed {
+            if upto <= before {
+                return Vec::new();
+            }
+            return self
+                .receipts(&user, before, upto, "delivered")
+                .unwrap_or_else(|e| {
+                    tracing::warn!(conv = self.conv, error = %e, "delivered receipts");
+                    Vec::new()
+                });
+        }
         let Some(Waiter::Session(session, client_id)) =
             self.pending.get(index).and_then(|p| p.waiter.as_ref())
         else {
@@ -353,6 +434,7 @@ impl Conversation {
         match landed {
             Landed::Stored { seq, record } => {
                 self.last_seq = self.last_seq.max(seq);
+                self.recent.push(seq, &record.sender, &self.members);
                 let ack = ServerFrame::Ack {
                     client_id,
                     conv: self.conv,
@@ -385,6 +467,7 @@ impl Conversation {
                 };
                 vec![Effect::Frame(session, ack.to_json().into())]
             }
+            Landed::Delivered { .. } => Vec::new(),
         }
     }
 
@@ -427,7 +510,12 @@ impl Conversation {
             record,
             members: self.members.clone(),
         };
-        self.after(ctx, Barrier::Append(new), Vec::new(), waiter);
+        self.after(
+            ctx,
+            Barrier::Append(QueuedWrite::Message(new)),
+            Vec::new(),
+            waiter,
+        );
         Ok(())
     }
 
@@ -458,23 +546,15 @@ impl Conversation {
         session: SessionRef,
         seq: u64,
     ) -> Result<()> {
-        let upto = seq.min(self.durable_seq);
-        let mut old = 0;
-        let updated = self.store.update_member_state(&user, self.conv, |s| {
-            old = s.delivered_seq;
-            s.delivered_seq = s.delivered_seq.max(upto);
-        })?;
-        let Some((_, ticket)) = updated else {
-            return Err(Error::NoSuchConversation);
+        let mark = DeliveredMark {
+            user,
+            conv: self.conv,
+            upto: seq.min(self.durable_seq),
         };
-        if upto <= old {
-            return Ok(());
-        }
-        let effects = self.receipts(&user, old, upto, "delivered")?;
         self.after(
             ctx,
-            Barrier::Write(ticket),
-            effects,
+            Barrier::Append(QueuedWrite::Delivered(mark)),
+            Vec::new(),
             Some(Waiter::Session(session, "delivered".into())),
         );
         Ok(())
@@ -543,7 +623,10 @@ impl Conversation {
         to: u64,
         status: &'static str,
     ) -> Result<Vec<Effect>> {
-        let mut senders = self.store.senders_between(self.conv, from, to)?;
+        let mut senders = match self.recent.senders(from, to, &self.members) {
+            Some(senders) => senders,
+            None => self.store.senders_between(self.conv, from, to)?,
+        };
         senders.remove(user);
         senders.retain(|s| self.record.has_member(s));
         if senders.is_empty() {
@@ -657,6 +740,7 @@ impl Conversation {
                         self.last_seq = seq;
                         self.record = record;
                         self.members = self.record.members.clone().into();
+                        self.recent.clear();
                         let effects = vec![
                             Effect::DurableUpTo(seq),
                             Effect::Deliver(Deliver {
@@ -883,5 +967,44 @@ impl Handler<Stop> for Conversation {
 
     fn handle(&mut self, _: Stop, ctx: &mut Context<Self>) {
         ctx.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recent_senders_answer_only_ranges_they_hold() {
+        let members: Vec<String> = ["ann", "bob"].iter().map(|s| s.to_string()).collect();
+        let mut recent = RecentSenders::default();
+        for (seq, sender) in [(5, "ann"), (6, "bob"), (7, "ann")] {
+            recent.push(seq, sender, &members);
+        }
+        let names = |set: Option<BTreeSet<String>>| set.map(|s| s.into_iter().collect::<Vec<_>>());
+        assert_eq!(
+            names(recent.senders(4, 5, &members)),
+            Some(vec!["ann".into()])
+        );
+        assert_eq!(
+            names(recent.senders(4, 7, &members)),
+            Some(vec!["ann".into(), "bob".into()])
+        );
+        assert_eq!(names(recent.senders(7, 7, &members)), Some(vec![]));
+        // outside what it holds: the caller reads the store
+        assert_eq!(recent.senders(3, 6, &members), None);
+        assert_eq!(recent.senders(5, 8, &members), None);
+        // a missed seq or an unknown sender forgets everything
+        recent.push(9, "ann", &members);
+        assert_eq!(recent.senders(4, 5, &members), None);
+        recent.push(10, "ann", &members);
+        recent.push(11, "zed", &members);
+        assert_eq!(recent.senders(9, 10, &members), None);
+        // it keeps the newest KEEP seqs
+        for seq in 1..=(RecentSenders::KEEP as u64 + 10) {
+            recent.push(seq, "bob", &members);
+        }
+        assert_eq!(recent.senders(9, 11, &members), None);
+        assert!(recent.senders(10, 12, &members).is_some());
     }
 }

@@ -42,22 +42,22 @@ use std::{
     time::Instant,
 };
 
-use super::messages::{Landed, MessageTreeSet, QueuedMessage};
+use super::messages::{Landed, MessageTreeSet, QueuedWrite};
 use crate::config::Durability;
 use crate::error::{Error, Result};
 
 /// Called once with the outcome of the flush that covered the caller's write or read.
 pub type Waiter = Box<dyn FnOnce(Result<()>) + Send>;
 
-/// Called once a queued message is durable, with where it landed.
+/// Called once a queued write is durable, with where it landed.
 pub type AppendWaiter = Box<dyn FnOnce(Result<Landed>) + Send>;
 
 /// What the flush thread is asked to do.
 enum Job {
     /// Answer once everything before this is durable.
     Wait(Waiter),
-    /// Number and write this message in the next group, answer once it is durable.
-    Append(QueuedMessage, AppendWaiter),
+    /// Write this (numbering a message) in the next group, answer once it is durable.
+    Append(QueuedWrite, AppendWaiter),
 }
 
 /// What the flush thread needs to write messages itself.
@@ -204,7 +204,7 @@ impl GroupCommit {
 
     /// Numbers and writes `message` in the next group and calls `done` once it is
     /// durable (in relaxed mode: once written).
-    pub(super) fn append(&self, message: QueuedMessage, done: AppendWaiter) {
+    pub(super) fn append(&self, message: QueuedWrite, done: AppendWaiter) {
         if self.failed() {
             return done(Err(failed_error()));
         }
@@ -391,7 +391,7 @@ struct Flusher {
 impl Flusher {
     fn run(mut self, rx: mpsc::Receiver<Job>) {
         let mut waits: Vec<Waiter> = Vec::with_capacity(256);
-        let mut batch: Vec<QueuedMessage> = Vec::with_capacity(MAX_BATCH);
+        let mut batch: Vec<QueuedWrite> = Vec::with_capacity(MAX_BATCH);
         let mut batch_waiters: Vec<AppendWaiter> = Vec::with_capacity(MAX_BATCH);
         while let Ok(first) = rx.recv() {
             let mut next = Some(first);
@@ -476,7 +476,7 @@ impl Flusher {
 
     /// Numbers and writes (and empties) `batch` in one transaction; where each message
     /// landed.
-    fn write_batch(&self, batch: &mut Vec<QueuedMessage>) -> Vec<Result<Landed>> {
+    fn write_batch(&self, batch: &mut Vec<QueuedWrite>) -> Vec<Result<Landed>> {
         if batch.is_empty() {
             return Vec::new();
         }
@@ -500,7 +500,7 @@ impl Flusher {
             Ok(placed) => batch
                 .drain(..)
                 .zip(placed)
-                .map(|(m, placed)| Ok(placed.landed(m.record)))
+                .map(|(w, placed)| placed.landed(w))
                 .collect(),
             Err(e) => {
                 tracing::error!(error = %e, "message batch not written");

@@ -395,6 +395,7 @@ fn queued_messages_take_gapless_seqs_and_retries_take_none() {
                 (c, *seq, true)
             }
             Landed::Duplicate { conv, seq, .. } => (*conv, *seq, false),
+            Landed::Delivered { .. } => panic!("a message landed as a delivered"),
         })
         .collect();
     assert_eq!(
@@ -415,5 +416,45 @@ fn queued_messages_take_gapless_seqs_and_retries_take_none() {
     assert_eq!(store.last_seq(conv).unwrap(), 4);
     assert_eq!(store.last_seq(other).unwrap(), 1);
     assert_eq!(store.message(conv, 4).unwrap().unwrap().client_id, "x2");
+
+    // A queued `delivered` moves the member's position and says where it was; a
+    // non-member's is refused.
+    let (tx, rx) = std::sync::mpsc::channel();
+    for user in ["bob", "zed"] {
+        let tx = tx.clone();
+        let mark = DeliveredMark {
+            user: user.into(),
+            conv,
+            upto: 4,
+        };
+        store.mark_delivered_queued(
+            mark,
+            Box::new(move |landed| {
+                let _ = tx.send((user, landed));
+            }),
+        );
+    }
+    drop(tx);
+    for (user, landed) in rx.iter() {
+        match user {
+            "bob" => assert_eq!(
+                landed.unwrap(),
+                Landed::Delivered {
+                    user: "bob".into(),
+                    before: 1,
+                    upto: 4
+                }
+            ),
+            _ => assert!(matches!(landed, Err(Error::NoSuchConversation))),
+        }
+    }
+    assert_eq!(
+        store
+            .member_state("bob", conv)
+            .unwrap()
+            .unwrap()
+            .delivered_seq,
+        4
+    );
     assert!(store.check().unwrap().is_ok());
 }

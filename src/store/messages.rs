@@ -223,6 +223,47 @@ pub struct NewMessage {
     pub members: Arc<[String]>,
 }
 
+/// Moves `mark.user`'s delivered position in `mark.conv` up to `mark.upto`; the position
+/// it had, or `None` if the user is not a member.
+fn write_delivered(
+    members: &TransactionalTree,
+    mark: &DeliveredMark,
+) -> std::result::Result<Placed, ConflictableTransactionError<Error>> {
+    let key = member_key(&mark.user, mark.conv);
+    let Some(old) = members.get(&key)? else {
+        return Ok(Placed::Delivered { before: None });
+    };
+    let mut state: MemberState = tx_decode(&old)?;
+    let before = state.delivered_seq;
+    if mark.upto > before {
+        state.delivered_seq = mark.upto;
+        members.insert(key, tx_encode(&state)?)?;
+    }
+    Ok(Placed::Delivered {
+        before: Some(before),
+    })
+}
+
+/// What the group commit writes for a caller, in queue order.
+#[derive(Debug, Clone)]
+pub enum QueuedWrite {
+    /// A message to number and store.
+    Message(QueuedMessage),
+    /// A member's cumulative `delivered`.
+    Delivered(DeliveredMark),
+}
+
+/// A member's cumulative delivery confirmation, for the group commit to write.
+#[derive(Debug, Clone)]
+pub struct DeliveredMark {
+    /// Who confirms.
+    pub user: String,
+    /// Conversation.
+    pub conv: u64,
+    /// Up to here (no further than the newest durable seq).
+    pub upto: u64,
+}
+
 /// A message for the group commit to number and write ([`Store::append_queued`]).
 #[derive(Debug, Clone)]
 pub struct QueuedMessage {
@@ -253,21 +294,48 @@ pub enum Landed {
         /// Its timestamp.
         ts: u64,
     },
+    /// A `delivered` was written.
+    Delivered {
+        /// Who confirmed.
+        user: String,
+        /// The delivered position before.
+        before: u64,
+        /// The position confirmed.
+        upto: u64,
+    },
 }
 
-/// Where a queued message went, inside the batch transaction.
+/// Where a queued write went, inside the batch transaction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Placed {
     Stored { seq: u64 },
     Duplicate { conv: u64, seq: u64, ts: u64 },
+    Delivered { before: Option<u64> },
 }
 
 impl Placed {
-    /// With the record back: what the waiter hears.
-    pub(super) fn landed(self, record: MessageRecord) -> Landed {
-        match self {
-            Placed::Stored { seq } => Landed::Stored { seq, record },
-            Placed::Duplicate { conv, seq, ts } => Landed::Duplicate { conv, seq, ts },
+    /// With the write back: what the waiter hears.
+    pub(super) fn landed(self, write: QueuedWrite) -> Result<Landed> {
+        match (self, write) {
+            (Placed::Stored { seq }, QueuedWrite::Message(m)) => Ok(Landed::Stored {
+                seq,
+                record: m.record,
+            }),
+            (Placed::Duplicate { conv, seq, ts }, _) => Ok(Landed::Duplicate { conv, seq, ts }),
+            (
+                Placed::Delivered {
+                    before: Some(before),
+                },
+                QueuedWrite::Delivered(mark),
+            ) => Ok(Landed::Delivered {
+                user: mark.user,
+                before,
+                upto: mark.upto,
+            }),
+            (Placed::Delivered { before: None }, _) => Err(Error::NoSuchConversation),
+            _ => Err(Error::Internal(
+                "a queued write landed as another kind".into(),
+            )),
         }
     }
 }
@@ -314,10 +382,13 @@ impl MessageTreeSet {
     /// Writes `batch` in order in one transaction, each message as the next seq of its
     /// conversation; a retry of a stored (sender, client_id) is not written and takes no
     /// seq. The group commit's thread is the only caller, so seqs stay gapless.
-    pub(super) fn write_queued(&self, batch: &[QueuedMessage]) -> Result<Vec<Placed>> {
+    pub(super) fn write_queued(&self, batch: &[QueuedWrite]) -> Result<Vec<Placed>> {
         let encoded = batch
             .iter()
-            .map(|m| encode(&m.record))
+            .map(|w| match w {
+                QueuedWrite::Message(m) => encode(&m.record),
+                QueuedWrite::Delivered(_) => Ok(Vec::new()),
+            })
             .collect::<Result<Vec<_>>>()?;
         tx_result(
             (
@@ -332,7 +403,10 @@ impl MessageTreeSet {
                     batch
                         .iter()
                         .zip(&encoded)
-                        .map(|(m, bytes)| write_next(trees, m, bytes))
+                        .map(|(w, bytes)| match w {
+                            QueuedWrite::Message(m) => write_next(trees, m, bytes),
+                            QueuedWrite::Delivered(mark) => write_delivered(trees.3, mark),
+                        })
                         .collect()
                 }),
         )
@@ -409,7 +483,14 @@ impl Store {
     /// Messages of one conversation are numbered in the order they are queued; a retry of
     /// a stored (sender, client_id) lands as [`Landed::Duplicate`] and takes no seq.
     pub fn append_queued(&self, message: QueuedMessage, done: super::commit::AppendWaiter) {
-        self.commit.append(message, done);
+        self.commit.append(QueuedWrite::Message(message), done);
+    }
+
+    /// Hands a `delivered` to the group commit, which writes it in order with the
+    /// messages queued before it; `done` hears [`Landed::Delivered`] once it is durable
+    /// (or [`Error::NoSuchConversation`]). Like sends, it never waits for the store.
+    pub fn mark_delivered_queued(&self, mark: DeliveredMark, done: super::commit::AppendWaiter) {
+        self.commit.append(QueuedWrite::Delivered(mark), done);
     }
 
     /// Handles on the trees a message write touches.

@@ -55,7 +55,8 @@ pub use codec::{decode as decode_record, encode as encode_record};
 pub use commit::{CommitStats, GroupCommit, Ticket};
 pub use conversations::MembershipChange;
 pub use messages::{
-    media_id_of, Appended, Landed, NewMessage, OfflineCursor, Page, QueuedMessage, Refused,
+    media_id_of, Appended, DeliveredMark, Landed, NewMessage, OfflineCursor, Page, QueuedMessage,
+    QueuedWrite, Refused,
 };
 pub use records::{ConvRecord, MediaRecord, MemberState, MessageRecord, TokenRecord, UserRecord};
 pub use repair::StartupRepair;

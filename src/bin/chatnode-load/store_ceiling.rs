@@ -1,7 +1,7 @@
 //! The store-only ceiling of `pairs`: the same records per message as the node writes,
-//! through the same store calls (client_id claim, then the message queued for the group
-//! commit, which writes message + dedupe entry + last-seq guard + both members' state in
-//! one transaction per group and fsyncs; a `delivered` update every so often), with no
+//! through the same store calls (the message queued for the group commit, which numbers
+//! it and writes message + dedupe entry + last seq + both members' state in one
+//! transaction per group and fsyncs; a queued `delivered` every so often), with no
 //! network, no JSON and no actors. One task per conversation keeps `window` messages
 //! waiting for durability, like a conversation actor under load.
 
@@ -13,8 +13,9 @@ use std::{
 
 use chatnode::config::Durability;
 use chatnode::protocol::MessageKind;
+use chatnode::store::commit::AppendWaiter;
 use chatnode::store::{
-    now_ms, GroupCommit, Landed, MessageRecord, QueuedMessage, Store, StoreOptions, Ticket,
+    now_ms, DeliveredMark, Landed, MessageRecord, QueuedMessage, Store, StoreOptions,
 };
 use futures_util::{stream::FuturesOrdered, StreamExt};
 
@@ -131,38 +132,19 @@ async fn writer(
                 ts: now_ms(),
                 recalled: false,
             };
-            let (tx, rx) = tokio::sync::oneshot::channel();
             let message = QueuedMessage {
                 conv,
                 record,
                 members: members.clone(),
             };
-            store.append_queued(
-                message,
-                Box::new(move |outcome| {
-                    let _ = tx.send(outcome);
-                }),
-            );
-            waiting.push_back(Box::pin(async move {
-                rx.await
-                    .map_err(|_| chatnode::error::Error::Internal("group commit stopped".into()))?
-                    .and_then(|landed| match landed {
-                        Landed::Stored { .. } => Ok(true),
-                        Landed::Duplicate { .. } => Err(chatnode::error::Error::Internal(
-                            "dedupe hit in a fresh store".into(),
-                        )),
-                    })
-            }) as Settling);
+            waiting.push_back(queued(|done| store.append_queued(message, done)));
             if delivered_every > 0 && seq.is_multiple_of(delivered_every) {
-                let updated = store
-                    .update_member_state(receiver, conv, |s| {
-                        s.delivered_seq = s.delivered_seq.max(seq)
-                    })
-                    .map_err(|e| format!("delivered: {e}"))?;
-                if let Some((_, ticket)) = updated {
-                    let commit = store.commit().clone();
-                    waiting.push_back(Box::pin(settle(commit, ticket, false)) as Settling);
-                }
+                let mark = DeliveredMark {
+                    user: receiver.to_string(),
+                    conv,
+                    upto: seq,
+                };
+                waiting.push_back(queued(|done| store.mark_delivered_queued(mark, done)));
             }
         }
         match waiting.next().await {
@@ -174,16 +156,28 @@ async fn writer(
     }
 }
 
-/// A write waiting for durability: true for a message (counted), false for an update.
+/// A write waiting for durability: true for a stored message (counted), false for a
+/// `delivered`.
 type Settling = std::pin::Pin<
     Box<dyn std::future::Future<Output = Result<bool, chatnode::error::Error>> + Send>,
 >;
 
-/// Waits for `ticket`; says whether it was a message (counted) or a `delivered` update.
-async fn settle(
-    commit: GroupCommit,
-    ticket: Ticket,
-    message: bool,
-) -> Result<bool, chatnode::error::Error> {
-    commit.durable(ticket).await.map(|_| message)
+/// Queues a write through `queue` and waits for where it landed.
+fn queued(queue: impl FnOnce(AppendWaiter)) -> Settling {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    queue(Box::new(move |outcome| {
+        let _ = tx.send(outcome);
+    }));
+    Box::pin(async move {
+        let landed = rx
+            .await
+            .map_err(|_| chatnode::error::Error::Internal("group commit stopped".into()))??;
+        match landed {
+            Landed::Stored { .. } => Ok(true),
+            Landed::Delivered { .. } => Ok(false),
+            Landed::Duplicate { .. } => Err(chatnode::error::Error::Internal(
+                "dedupe hit in a fresh store".into(),
+            )),
+        }
+    })
 }
