@@ -20,7 +20,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use chatnode::config::Durability;
-use chatnode::store::{Landed, QueuedMessage, Store};
+use chatnode::store::{Landed, QueuedMessage, QueuedWrite, Store};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 /// One writer: its conversation, members and last seq.
@@ -84,7 +84,7 @@ fn run(store: &Arc<Store>, writers: &Arc<Vec<Writer>>, path: Path, total: u64) -
                             let done = Box::new(move |r: chatnode::error::Result<Landed>| {
                                 let _ = tx.send(r.map(|_| ()));
                             });
-                            store.append_queued(message, done);
+                            store.queue(QueuedWrite::Message(message), done);
                         }
                         Path::OwnTransaction => {
                             let appended = store.append(w.conv, seq, &record, &w.members).unwrap();

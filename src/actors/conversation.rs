@@ -299,12 +299,7 @@ impl Conversation {
         let id = self.next_id;
         self.next_id += 1;
         let me = ctx.address();
-        let done = move |outcome: Result<()>| {
-            me.do_send(Durable {
-                id,
-                outcome: outcome.map(|()| None),
-            })
-        };
+        let answer = move |outcome: Result<Option<Landed>>| me.do_send(Durable { id, outcome });
         let mut pending = Pending {
             id,
             outcome: None,
@@ -315,27 +310,20 @@ impl Conversation {
         match barrier {
             Barrier::Write(t) => {
                 self.pending.push_back(pending);
-                self.store.commit().after_write(t, Box::new(done));
+                let done = Box::new(move |o: Result<()>| answer(o.map(|()| None)));
+                self.store.commit().after_write(t, done);
             }
             Barrier::Read => {
                 self.pending.push_back(pending);
-                self.store.commit().after_read(Box::new(done));
+                let done = Box::new(move |o: Result<()>| answer(o.map(|()| None)));
+                self.store.commit().after_read(done);
             }
             Barrier::Append(write) => {
                 self.writing += 1;
                 pending.appending = true;
                 self.pending.push_back(pending);
-                let me = ctx.address();
-                let done: store::commit::AppendWaiter = Box::new(move |outcome| {
-                    me.do_send(Durable {
-                        id,
-                        outcome: outcome.map(Some),
-                    })
-                });
-                match write {
-                    QueuedWrite::Message(m) => self.store.append_queued(m, done),
-                    QueuedWrite::Delivered(d) => self.store.mark_delivered_queued(d, done),
-                }
+                self.store
+                    .queue(write, Box::new(move |o| answer(o.map(Some))));
             }
         }
     }
@@ -430,23 +418,27 @@ impl Conversation {
         else {
             return Vec::new();
         };
-        let (session, client_id) = (session.clone(), client_id.clone());
+        let session = session.clone();
+        let ack = |conv, seq, ts| {
+            let frame = ServerFrame::Ack {
+                client_id: client_id.clone(),
+                conv,
+                seq,
+                ts,
+            };
+            Effect::Frame(session.clone(), frame.to_json().into())
+        };
         match landed {
             Landed::Stored { seq, record } => {
+                let ack = ack(self.conv, seq, record.ts);
                 self.last_seq = self.last_seq.max(seq);
                 self.recent.push(seq, &record.sender, &self.members);
-                let ack = ServerFrame::Ack {
-                    client_id,
-                    conv: self.conv,
-                    seq,
-                    ts: record.ts,
-                };
                 let message = ServerFrame::Message {
                     msg: record.view(self.conv, seq),
                 };
                 vec![
                     Effect::DurableUpTo(seq),
-                    Effect::Frame(session.clone(), ack.to_json().into()),
+                    ack,
                     Effect::Deliver(Deliver {
                         users: self.members.clone(),
                         push: Push::Message {
@@ -458,15 +450,7 @@ impl Conversation {
                     }),
                 ]
             }
-            Landed::Duplicate { conv, seq, ts } => {
-                let ack = ServerFrame::Ack {
-                    client_id,
-                    conv,
-                    seq,
-                    ts,
-                };
-                vec![Effect::Frame(session, ack.to_json().into())]
-            }
+            Landed::Duplicate { conv, seq, ts } => vec![ack(conv, seq, ts)],
             Landed::Delivered { .. } => Vec::new(),
         }
     }

@@ -7,7 +7,7 @@
 //! it flushes, the next group gathers, so throughput grows with the number of writers.
 //!
 //! Messages take a shorter road: the conversation actor hands the flush thread the
-//! message itself ([`Store::append_queued`](super::Store::append_queued)), and the
+//! message itself ([`Store::queue`](super::Store::queue)), and the
 //! thread numbers and writes every message queued since its last round in ONE sled
 //! transaction just before the flush. Being the only writer of messages, it gives each
 //! the next seq of its conversation in queue order and checks the dedupe tree inside

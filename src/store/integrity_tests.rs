@@ -373,8 +373,8 @@ fn queued_messages_take_gapless_seqs_and_retries_take_none() {
             record: text(sender, client_id),
             members: members.clone(),
         };
-        store.append_queued(
-            message,
+        store.queue(
+            QueuedWrite::Message(message),
             Box::new(move |landed| {
                 let _ = tx.send((i, landed));
             }),
@@ -427,8 +427,8 @@ fn queued_messages_take_gapless_seqs_and_retries_take_none() {
             conv,
             upto: 4,
         };
-        store.mark_delivered_queued(
-            mark,
+        store.queue(
+            QueuedWrite::Delivered(mark),
             Box::new(move |landed| {
                 let _ = tx.send((user, landed));
             }),

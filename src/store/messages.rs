@@ -264,7 +264,7 @@ pub struct DeliveredMark {
     pub upto: u64,
 }
 
-/// A message for the group commit to number and write ([`Store::append_queued`]).
+/// A message for the group commit to number and write ([`Store::queue`]).
 #[derive(Debug, Clone)]
 pub struct QueuedMessage {
     /// Conversation.
@@ -477,20 +477,15 @@ impl Store {
         self.write(|| trees.write_batch(batch))
     }
 
-    /// Hands `message` to the group commit, which numbers it (the conversation's next
-    /// seq) and writes it with every other message queued meanwhile in one transaction,
-    /// then calls `done` once it is durable (see [`GroupCommit`](super::GroupCommit)).
-    /// Messages of one conversation are numbered in the order they are queued; a retry of
-    /// a stored (sender, client_id) lands as [`Landed::Duplicate`] and takes no seq.
-    pub fn append_queued(&self, message: QueuedMessage, done: super::commit::AppendWaiter) {
-        self.commit.append(QueuedWrite::Message(message), done);
-    }
-
-    /// Hands a `delivered` to the group commit, which writes it in order with the
-    /// messages queued before it; `done` hears [`Landed::Delivered`] once it is durable
-    /// (or [`Error::NoSuchConversation`]). Like sends, it never waits for the store.
-    pub fn mark_delivered_queued(&self, mark: DeliveredMark, done: super::commit::AppendWaiter) {
-        self.commit.append(QueuedWrite::Delivered(mark), done);
+    /// Hands `write` to the group commit, which writes it with everything else queued
+    /// meanwhile in one transaction and calls `done` once it is durable (see
+    /// [`GroupCommit`](super::GroupCommit)). A message gets its conversation's next seq,
+    /// in queue order; a retry of a stored (sender, client_id) lands as
+    /// [`Landed::Duplicate`] and takes no seq; a `delivered` lands as
+    /// [`Landed::Delivered`] (or [`Error::NoSuchConversation`]). The caller never waits
+    /// for the store.
+    pub fn queue(&self, write: QueuedWrite, done: super::commit::AppendWaiter) {
+        self.commit.append(write, done);
     }
 
     /// Handles on the trees a message write touches.

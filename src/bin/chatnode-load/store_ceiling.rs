@@ -15,7 +15,7 @@ use chatnode::config::Durability;
 use chatnode::protocol::MessageKind;
 use chatnode::store::commit::AppendWaiter;
 use chatnode::store::{
-    now_ms, DeliveredMark, Landed, MessageRecord, QueuedMessage, Store, StoreOptions,
+    now_ms, DeliveredMark, Landed, MessageRecord, QueuedMessage, QueuedWrite, Store, StoreOptions,
 };
 use futures_util::{stream::FuturesOrdered, StreamExt};
 
@@ -137,14 +137,18 @@ async fn writer(
                 record,
                 members: members.clone(),
             };
-            waiting.push_back(queued(|done| store.append_queued(message, done)));
+            waiting.push_back(queued(|done| {
+                store.queue(QueuedWrite::Message(message), done)
+            }));
             if delivered_every > 0 && seq.is_multiple_of(delivered_every) {
                 let mark = DeliveredMark {
                     user: receiver.to_string(),
                     conv,
                     upto: seq,
                 };
-                waiting.push_back(queued(|done| store.mark_delivered_queued(mark, done)));
+                waiting.push_back(queued(|done| {
+                    store.queue(QueuedWrite::Delivered(mark), done)
+                }));
             }
         }
         match waiting.next().await {
