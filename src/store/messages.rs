@@ -351,13 +351,11 @@ pub(super) struct MessageTreeSet {
 }
 
 impl MessageTreeSet {
-    /// Writes `batch` in order in one transaction; for each message, `None` if written or
-    /// why it was refused (a refused message changes nothing, the others are written).
-    pub(super) fn write_batch(&self, batch: &[NewMessage]) -> Result<Vec<Option<Refused>>> {
-        let encoded = batch
-            .iter()
-            .map(|m| encode(&m.record))
-            .collect::<Result<Vec<_>>>()?;
+    /// Runs `f` in one transaction over the trees a message write touches.
+    pub(super) fn transact<T>(
+        &self,
+        f: impl Fn(MessageTrees<'_>) -> std::result::Result<T, ConflictableTransactionError<Error>>,
+    ) -> Result<T> {
         tx_result(
             (
                 &self.last_seqs,
@@ -366,17 +364,24 @@ impl MessageTreeSet {
                 &self.members,
                 &self.media_refs,
             )
-                .transaction(|trees| {
-                    let trees = (&trees.0, &trees.1, &trees.2, &trees.3, &trees.4);
-                    batch
-                        .iter()
-                        .zip(&encoded)
-                        .map(|(m, bytes)| {
-                            write_message(trees, m.conv, m.seq, &m.record, bytes, &m.members)
-                        })
-                        .collect()
-                }),
+                .transaction(|t| f((&t.0, &t.1, &t.2, &t.3, &t.4))),
         )
+    }
+
+    /// Writes `batch` in order in one transaction; for each message, `None` if written or
+    /// why it was refused (a refused message changes nothing, the others are written).
+    pub(super) fn write_batch(&self, batch: &[NewMessage]) -> Result<Vec<Option<Refused>>> {
+        let encoded = batch
+            .iter()
+            .map(|m| encode(&m.record))
+            .collect::<Result<Vec<_>>>()?;
+        self.transact(|trees| {
+            batch
+                .iter()
+                .zip(&encoded)
+                .map(|(m, bytes)| write_message(trees, m.conv, m.seq, &m.record, bytes, &m.members))
+                .collect()
+        })
     }
 
     /// Writes `batch` in order in one transaction, each message as the next seq of its
@@ -390,26 +395,16 @@ impl MessageTreeSet {
                 QueuedWrite::Delivered(_) => Ok(Vec::new()),
             })
             .collect::<Result<Vec<_>>>()?;
-        tx_result(
-            (
-                &self.last_seqs,
-                &self.messages,
-                &self.dedupe,
-                &self.members,
-                &self.media_refs,
-            )
-                .transaction(|trees| {
-                    let trees = (&trees.0, &trees.1, &trees.2, &trees.3, &trees.4);
-                    batch
-                        .iter()
-                        .zip(&encoded)
-                        .map(|(w, bytes)| match w {
-                            QueuedWrite::Message(m) => write_next(trees, m, bytes),
-                            QueuedWrite::Delivered(mark) => write_delivered(trees.3, mark),
-                        })
-                        .collect()
-                }),
-        )
+        self.transact(|trees| {
+            batch
+                .iter()
+                .zip(&encoded)
+                .map(|(w, bytes)| match w {
+                    QueuedWrite::Message(m) => write_next(trees, m, bytes),
+                    QueuedWrite::Delivered(mark) => write_delivered(trees.3, mark),
+                })
+                .collect()
+        })
     }
 }
 
@@ -446,26 +441,9 @@ impl Store {
         members: &[String],
     ) -> Result<Appended> {
         let encoded = encode(record)?;
+        let trees = self.message_trees();
         let ((), ticket) = self.write(|| {
-            tx_result(
-                (
-                    &self.last_seqs,
-                    &self.messages,
-                    &self.dedupe,
-                    &self.members,
-                    &self.media_refs,
-                )
-                    .transaction(|trees| {
-                        write_message_or_abort(
-                            (&trees.0, &trees.1, &trees.2, &trees.3, &trees.4),
-                            conv,
-                            seq,
-                            record,
-                            &encoded,
-                            members,
-                        )
-                    }),
-            )
+            trees.transact(|t| write_message_or_abort(t, conv, seq, record, &encoded, members))
         })?;
         Ok(Appended { ticket })
     }
