@@ -188,10 +188,12 @@ impl RecentSenders {
     /// Most seqs remembered (4 bytes each).
     const KEEP: usize = 512;
 
-    /// Records that message `seq` (the next after the last recorded) came from `sender`.
+    /// Records that message `seq` (the next after the last recorded) came from `sender`;
+    /// `members` is the conversation's sorted member list.
     fn push(&mut self, seq: u64, sender: &str, members: &[String]) {
         let next = self.first + self.senders.len() as u64;
-        let index = members.iter().position(|m| m == sender);
+        // The member list is sorted (see `ConvRecord::has_member`).
+        let index = members.binary_search_by(|m| m.as_str().cmp(sender)).ok();
         match index {
             Some(i) if self.senders.is_empty() || seq == next => {
                 if self.senders.is_empty() {

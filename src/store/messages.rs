@@ -123,9 +123,8 @@ fn stored_copy(
     let Some(at) = dedupe.get(dedupe_key(&record.sender, &record.client_id))? else {
         return Ok(None);
     };
-    let at = (|| Ok::<_, Error>((read_be(&at)?, read_be(&at[8..])?)))()
-        .map_err(ConflictableTransactionError::Abort)?;
-    Ok(Some(at))
+    let half = |bytes: &[u8]| read_be(bytes).map_err(ConflictableTransactionError::Abort);
+    Ok(Some((half(&at)?, half(at.get(8..).unwrap_or_default())?)))
 }
 
 /// Writes message `seq` of `conv` and everything it changes, unchecked: the caller has
