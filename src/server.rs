@@ -7,7 +7,12 @@ use std::{
 };
 
 use actix::Actor;
-use actix_web::{dev::ServerHandle, web, App, HttpServer};
+use actix_http::HttpService;
+use actix_service::{fn_service, map_config};
+use actix_web::{
+    dev::{AppConfig, ServerHandle},
+    web, App, HttpServer,
+};
 
 use crate::actors::{
     hub::Hub,
@@ -34,6 +39,29 @@ pub struct Running {
     handles: Vec<ServerHandle>,
     /// data_dir/admin.sock, through which `chatnode backup` reaches this node.
     admin: Option<AdminSocket>,
+}
+
+/// The HTTP/1 service of one worker, for either kind of socket: the app serves requests,
+/// `http::ws::serve` the upgrades (the WebSocket takes the connection over; that module
+/// says why).
+macro_rules! http_service {
+    ($node:expr, $separate_metrics:expr) => {{
+        let (node, ws_node) = ($node.clone(), $node.clone());
+        let app = App::new()
+            .app_data(web::Data::new(node))
+            .configure(|cfg| http::routes(cfg, !$separate_metrics));
+        HttpService::build()
+            .keep_alive(Duration::from_secs(75))
+            .client_request_timeout(Duration::from_secs(10))
+            .client_disconnect_timeout(Duration::from_secs(2))
+            // An `ack` is small: held back until the client acknowledged the previous
+            // segment, it waited up to a whole send interval (Nagle's algorithm).
+            .tcp_nodelay(true)
+            .upgrade(fn_service(move |(req, framed)| {
+                http::ws::serve(ws_node.clone(), req, framed)
+            }))
+            .finish(map_config(app, |()| AppConfig::default()))
+    }};
 }
 
 /// Opens the store and starts serving; must run inside an actix System.
@@ -65,36 +93,29 @@ pub async fn start(settings: Settings) -> Result<Running> {
     };
 
     let separate_metrics = !settings.server.metrics_bind.is_empty();
-    let app_node = node.clone();
-    let mut server = HttpServer::new(move || {
-        App::new()
-            .app_data(web::Data::new(app_node.clone()))
-            .configure(|cfg| http::routes(cfg, !separate_metrics))
-    })
-    .on_connect(no_delay)
-    .disable_signals()
-    .shutdown_timeout(settings.server.shutdown_timeout_secs)
-    .client_request_timeout(Duration::from_secs(10))
-    .client_disconnect_timeout(Duration::from_secs(2))
-    .keep_alive(Duration::from_secs(75))
-    .max_connections(settings.limits.max_connections.saturating_add(1024));
-    if settings.server.workers > 0 {
-        server = server.workers(settings.server.workers);
-    }
     let bind = settings
         .bind_addr()
         .map_err(|e| Error::Internal(e.to_string()))?;
-    let server = match tls::server_config(&settings.tls)? {
-        Some(config) => server.bind_rustls_0_23(bind, config),
-        None => server.bind(bind),
+    let listener =
+        listen(bind).map_err(|e| Error::Internal(format!("cannot listen on {bind}: {e}")))?;
+    let addr = listener.local_addr()?;
+    let mut builder = actix_server::Server::build()
+        .disable_signals()
+        .shutdown_timeout(settings.server.shutdown_timeout_secs)
+        .max_concurrent_connections(settings.limits.max_connections.saturating_add(1024));
+    if settings.server.workers > 0 {
+        builder = builder.workers(settings.server.workers);
     }
-    .map_err(|e| Error::Internal(format!("cannot listen on {bind}: {e}")))?;
-    let addr = server
-        .addrs()
-        .first()
-        .copied()
-        .ok_or_else(|| Error::Internal("bound to no address".into()))?;
-    let server = server.run();
+    let app_node = node.clone();
+    let builder = match tls::server_config(&settings.tls)? {
+        Some(config) => builder.listen("chatnode-tls", listener, move || {
+            http_service!(app_node, separate_metrics).rustls_0_23(config.clone())
+        }),
+        None => builder.listen("chatnode", listener, move || {
+            http_service!(app_node, separate_metrics).tcp()
+        }),
+    }?;
+    let server = builder.run();
     let mut handles = vec![server.handle()];
     actix_web::rt::spawn(server);
 
@@ -178,17 +199,12 @@ impl Running {
     }
 }
 
-/// Turns Nagle's algorithm off on every accepted socket: an `ack` is small, and held
-/// back until the client acknowledged the previous segment it waited up to a whole send
-/// interval (measured: ack latency equal to the pacing interval of the load tool).
-fn no_delay(conn: &dyn std::any::Any, _: &mut actix_web::dev::Extensions) {
-    let tcp = conn
-        .downcast_ref::<actix_web::rt::net::TcpStream>()
-        .or_else(|| {
-            conn.downcast_ref::<tls::Stream>()
-                .map(|tls| tls.get_ref().0)
-        });
-    if let Some(tcp) = tcp {
-        let _ = tcp.set_nodelay(true);
-    }
+/// A listening socket on `addr` with a backlog for bursts of connects (std's is 128).
+fn listen(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    let domain = socket2::Domain::for_address(addr);
+    let socket = socket2::Socket::new(domain, socket2::Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    Ok(socket.into())
 }

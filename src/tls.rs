@@ -59,6 +59,3 @@ pub fn write_self_signed(hosts: &[String], out_dir: &std::path::Path) -> Result<
     key_file.sync_all()?;
     Ok(SelfSigned { cert, key })
 }
-
-/// An accepted TLS connection, as actix-web hands it to `on_connect`.
-pub type Stream = actix_tls::accept::rustls_0_23::TlsStream<actix_web::rt::net::TcpStream>;

@@ -14,9 +14,13 @@ use std::{
 use actix::{
     Actor, ActorContext, ActorFutureExt, AsyncContext, Handler, StreamHandler, WrapFuture,
 };
-use actix_http::ws::{CloseCode, CloseReason, Item};
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_http::{
+    error::PayloadError,
+    ws::{CloseCode, CloseReason, Codec, Item},
+};
+use actix_web::web::{self, Bytes};
 use actix_web_actors::ws;
+use futures_util::Stream;
 
 use super::conversation::{Command, ConvCommand, Outgoing};
 use super::registry::{Connect, Disconnect};
@@ -57,20 +61,19 @@ pub enum Handshake {
     NoToken,
 }
 
-/// Upgrades the request to a WebSocket served by a new session.
-pub fn start(
+/// Runs a new session on `incoming`, the socket's bytes after the handshake; what the
+/// session writes comes out of the returned stream, for the caller to put on the socket.
+pub fn run<S>(
     node: Node,
     slot: ConnectionSlot,
     handshake: Handshake,
-    req: &HttpRequest,
-    stream: web::Payload,
-) -> actix_web::Result<HttpResponse> {
-    let max_frame = node.settings.session.max_frame_bytes;
-    let session = Session::new(node, slot, handshake);
-    ws::WsResponseBuilder::new(session, req, stream)
-        .frame_size(max_frame)
-        .protocols(&["chatnode.v1"])
-        .start()
+    incoming: S,
+) -> impl Stream<Item = Result<Bytes, actix_web::Error>>
+where
+    S: Stream<Item = Result<Bytes, PayloadError>> + 'static,
+{
+    let codec = Codec::new().max_size(node.settings.session.max_frame_bytes);
+    ws::WebsocketContext::with_codec(Session::new(node, slot, handshake), incoming, codec)
 }
 
 enum AuthState {

@@ -4,7 +4,7 @@
 mod accounts;
 mod conversations;
 mod media;
-mod ws;
+pub mod ws;
 
 use actix_web::{
     dev::Payload, error::JsonPayloadError, web, FromRequest, HttpRequest, HttpResponse,
@@ -28,7 +28,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, serve_metrics: bool) {
         web::PathConfig::default().error_handler(|_, _| Error::NotFound("not found".into()).into()),
     )
     .route("/healthz", web::get().to(healthz))
-    .route("/ws", web::get().to(ws::upgrade))
+    .route("/ws", web::get().to(ws::not_upgraded))
     .configure(accounts::routes)
     .configure(conversations::routes)
     .configure(media::routes);
@@ -126,7 +126,12 @@ pub struct AuthUser {
 
 /// The bearer token of a request, if any.
 pub fn bearer(req: &HttpRequest) -> Option<&str> {
-    req.headers()
+    bearer_in(req.headers())
+}
+
+/// The bearer token in `headers`, if any.
+fn bearer_in(headers: &actix_web::http::header::HeaderMap) -> Option<&str> {
+    headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| {

@@ -5,7 +5,9 @@ use std::sync::Arc;
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use serde_json::{json, Value};
 
-use crate::harness::{spawn_app, WsClient};
+use actix_web::rt::time::timeout;
+
+use crate::harness::{spawn_app, WsClient, WAIT};
 
 /// A client that trusts only the certificate at `cert`.
 fn trusting_client(cert: &std::path::Path) -> awc::Client {
@@ -191,8 +193,14 @@ async fn a_flooding_socket_is_refused_then_closed_and_others_keep_chatting() {
     flooder.send_many(frames).await;
     flooder.expect_error("rate_limited").await;
     assert_eq!(flooder.expect_close().await, Some(4008));
-    // Only what fit in the bucket was stored, and bob's own socket still works.
-    let stored = app.history(&a, conv).await.len();
+    // Only what fit in the bucket was stored, and bob's own socket still works. What
+    // was taken may still be on its way to the store when the socket closes.
+    let deadline = std::time::Instant::now() + WAIT;
+    let mut stored = app.history(&a, conv).await.len();
+    while stored == 0 && std::time::Instant::now() < deadline {
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(20)).await;
+        stored = app.history(&a, conv).await.len();
+    }
     assert!((1..=10).contains(&stored), "{stored} stored");
     bob.send_acked(conv, "b1", "still fine").await;
 }
@@ -270,4 +278,120 @@ async fn the_data_dir_holds_no_password_and_no_token() {
             .any(|w| w == secret.as_bytes());
         assert!(!found, "a secret is stored in the clear");
     }
+}
+
+/// Reads from `tcp` until `buf` holds `\r\n\r\n`; the head, and what came after it.
+async fn read_head(tcp: &mut tokio::net::TcpStream) -> (String, Vec<u8>) {
+    use tokio::io::AsyncReadExt;
+    let mut buf = Vec::new();
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let rest = buf.split_off(end + 4);
+            return (String::from_utf8_lossy(&buf).into_owned(), rest);
+        }
+        let mut chunk = [0u8; 1024];
+        let n = timeout(WAIT, tcp.read(&mut chunk)).await.unwrap().unwrap();
+        assert!(n > 0, "closed before the end of the head: {buf:?}");
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// A client's text frame: masked, as RFC 6455 wants from clients.
+fn masked_text(text: &str) -> Vec<u8> {
+    let payload = text.as_bytes();
+    let mask = [0x37u8, 0xfa, 0x21, 0x3d];
+    let mut frame = vec![0x81];
+    if payload.len() < 126 {
+        frame.push(0x80 | payload.len() as u8);
+    } else {
+        frame.push(0x80 | 126);
+        frame.extend_from_slice(&(payload.len() as u16).to_be_bytes());
+    }
+    frame.extend_from_slice(&mask);
+    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    frame
+}
+
+/// The first text frame the server sent (unmasked), reading more from `tcp` as needed.
+async fn server_text(tcp: &mut tokio::net::TcpStream, mut buf: Vec<u8>) -> Value {
+    use tokio::io::AsyncReadExt;
+    loop {
+        if buf.len() >= 2 {
+            assert_eq!(buf[0], 0x81, "a final text frame");
+            let (len, start) = match buf[1] & 0x7f {
+                126 if buf.len() >= 4 => (u16::from_be_bytes([buf[2], buf[3]]) as usize, 4),
+                126 => (usize::MAX, 4),
+                n => (n as usize, 2),
+            };
+            if len != usize::MAX && buf.len() >= start + len {
+                return serde_json::from_slice(&buf[start..start + len]).unwrap();
+            }
+        }
+        let mut chunk = [0u8; 1024];
+        let n = timeout(WAIT, tcp.read(&mut chunk)).await.unwrap().unwrap();
+        assert!(n > 0, "closed before a frame");
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// The node takes WebSocket connections over from the HTTP layer: a frame written in the
+/// same packet as the handshake is read, the subprotocol is answered, and an upgrade
+/// anywhere but /ws (or a /ws request without one) gets a plain HTTP error.
+#[actix_web::test]
+async fn the_handshake_and_a_frame_behind_it_in_one_write() {
+    use tokio::io::AsyncWriteExt;
+    let app = spawn_app(&[]).await;
+    let token = app.register("eager").await;
+    let upgrade = |path: &str| {
+        format!(
+            "GET {path} HTTP/1.1\r\nHost: chat.lan\r\nUpgrade: websocket\r\n\
+             Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+             Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: chatnode.v1\r\n\r\n"
+        )
+    };
+
+    let mut tcp = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let mut bytes = upgrade("/ws").into_bytes();
+    bytes.extend(masked_text(
+        &json!({"type": "auth", "token": token}).to_string(),
+    ));
+    tcp.write_all(&bytes).await.unwrap();
+    let (head, rest) = read_head(&mut tcp).await;
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    let lower = head.to_ascii_lowercase();
+    assert!(
+        lower.contains("sec-websocket-protocol: chatnode.v1"),
+        "{head}"
+    );
+    assert!(
+        lower.contains("sec-websocket-accept: s3pplmbitxaq9kygzzhzrbk+xoo="),
+        "{head}"
+    );
+    let first = server_text(&mut tcp, rest).await;
+    assert_eq!(first["type"], "auth_ok", "{first}");
+    assert_eq!(first["user"], "eager");
+
+    // An upgrade to another path: 404 with the usual error body, then the node hangs up.
+    let mut other = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    other
+        .write_all(upgrade("/api/me").as_bytes())
+        .await
+        .unwrap();
+    let (head, body) = read_head(&mut other).await;
+    assert!(head.starts_with("HTTP/1.1 404"), "{head}");
+    let mut body = body;
+    tokio::io::AsyncReadExt::read_to_end(&mut other, &mut body)
+        .await
+        .unwrap();
+    let body: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(body["error"]["code"], "not_found", "{body}");
+
+    // The node still serves sockets the usual way.
+    let ws = app.connect(&token).await;
+    assert_eq!(ws.auth_ok["user"], "eager");
+
+    // /ws without the upgrade headers is a bad request, not a hang.
+    let plain = app.call("GET", "/ws", None, None).await;
+    assert_eq!(plain.status, 400);
+    assert_eq!(plain.json()["error"]["code"], "bad_request");
 }
