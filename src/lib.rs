@@ -7,6 +7,7 @@
 //!
 //! Follow one message through the files in this order:
 //!
+//! - [`http::ws`]: the WebSocket handshake; then the socket's bytes to and from its session.
 //! - [`actors::session`]: one actor per WebSocket; decodes frames ([`protocol`]),
 //!   checks and rate-limits them ([`limits`]).
 //! - [`actors::hub`]: finds (or revives from the store) the conversation's actor.
