@@ -4,8 +4,8 @@
 //! with the raw connection ([`serve`], installed by `server.rs` as the upgrade service).
 //! Served inside the app, a WebSocket kept actix-http's HTTP/1 dispatcher alive for the
 //! socket's whole life, with its two 8 KiB buffers (measured: 14.6 KiB of node RSS per
-//! idle socket, ~7.5 KiB of it those buffers). Taken over here, an idle socket holds no
-//! read or write buffer at all: reads go through a buffer on the stack.
+//! idle socket). Taken over here, an idle socket holds no read or write buffer at all:
+//! reads go through a buffer on the stack (7.3 KiB per idle socket, docs/benchmarks.md).
 //!
 //! A bad token never fails the handshake: the session says `unauthorized` and closes 4001.
 
@@ -27,7 +27,7 @@ use actix_web::{
     HttpResponse, ResponseError,
 };
 use futures_util::{FutureExt, SinkExt, Stream, StreamExt};
-use tokio::io::AsyncWriteExt;
+use tokio::{io::AsyncWriteExt, time::timeout};
 
 use crate::actors::session::{self, Handshake};
 use crate::auth;
@@ -94,15 +94,20 @@ where
     drop(req);
     framed.send((accepted, BodySize::None).into()).await?;
 
-    // What the client sent right behind the handshake is already in the read buffer.
+    // What the client sent right behind the handshake is already in the read buffer;
+    // a copy of it goes to the session, the 8 KiB buffer goes away.
     let parts = framed.into_parts();
+    let early = (!parts.read_buf.is_empty()).then(|| Bytes::copy_from_slice(&parts.read_buf));
+    drop((parts.read_buf, parts.write_buf));
     let (reader, mut writer) = tokio::io::split(parts.io);
     let incoming = Incoming {
         reader,
-        early: Some(parts.read_buf.freeze()),
+        early,
         reads_in_a_row: 0,
     };
-    drop(parts.write_buf);
+    // A client that takes no bytes for a whole heartbeat timeout is gone (a mobile
+    // network can swallow a connection without a reset for many minutes).
+    let stalled = node.settings.heartbeat_timeout();
     let mut outgoing = std::pin::pin!(session::run(node, slot, handshake, incoming));
     while let Some(first) = outgoing.next().await {
         // Whatever else the session has ready goes out in the same write: under load
@@ -120,8 +125,17 @@ where
             out.extend_from_slice(&chunk);
             chunk = out.freeze();
         }
-        writer.write_all(&chunk).await?;
-        writer.flush().await?;
+        let written = timeout(stalled, async {
+            writer.write_all(&chunk).await?;
+            writer.flush().await
+        });
+        match written.await {
+            Ok(result) => result?,
+            Err(_) => {
+                tracing::debug!("socket took no bytes for a heartbeat timeout; dropped");
+                return Ok(());
+            }
+        }
     }
     let _ = writer.shutdown().await;
     Ok(())
@@ -185,7 +199,7 @@ impl<R: AsyncRead + Unpin> Stream for Incoming<R> {
     type Item = Result<Bytes, PayloadError>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        if let Some(early) = self.early.take().filter(|b| !b.is_empty()) {
+        if let Some(early) = self.early.take() {
             return Poll::Ready(Some(Ok(early)));
         }
         if self.reads_in_a_row >= MAX_READS_IN_A_ROW {

@@ -395,3 +395,79 @@ async fn the_handshake_and_a_frame_behind_it_in_one_write() {
     assert_eq!(plain.status, 400);
     assert_eq!(plain.json()["error"]["code"], "bad_request");
 }
+
+/// The node's `chatnode_sessions_online` gauge.
+async fn sessions_online(app: &crate::harness::TestApp) -> u64 {
+    let metrics = app.call("GET", "/metrics", None, None).await;
+    String::from_utf8_lossy(&metrics.body)
+        .lines()
+        .find_map(|l| l.strip_prefix("chatnode_sessions_online "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("sessions gauge")
+}
+
+/// A client that stops reading (its network swallowed the connection) is dropped once
+/// the node could not hand it a byte for a heartbeat timeout; before, its session waited
+/// on the socket forever, with everything pushed to it piling up in its mailbox.
+#[actix_web::test]
+async fn a_client_that_stops_reading_is_dropped() {
+    use tokio::io::AsyncWriteExt;
+    let app = spawn_app(&[
+        ("CHATNODE__SESSION__HEARTBEAT_TIMEOUT_SECS", "2"),
+        ("CHATNODE__LIMITS__MESSAGES_PER_SEC", "100000"),
+    ])
+    .await;
+    let (talker, sleeper) = (app.register("talker").await, app.register("sleeper").await);
+    let conv = app.direct(&talker, "sleeper").await;
+
+    // The sleeper authenticates, keeps pinging, and never reads a byte.
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    socket.connect(&app.addr.into()).unwrap();
+    let std_stream: std::net::TcpStream = socket.into();
+    std_stream.set_nonblocking(true).unwrap();
+    let mut tcp = tokio::net::TcpStream::from_std(std_stream).unwrap();
+    let head = format!(
+        "GET /ws?token={sleeper} HTTP/1.1\r\nHost: chat.lan\r\nUpgrade: websocket\r\n\
+         Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+         Sec-WebSocket-Version: 13\r\n\r\n"
+    );
+    tcp.write_all(head.as_bytes()).await.unwrap();
+    let pinging = actix_web::rt::spawn(async move {
+        let ping = [0x89u8, 0x80, 1, 2, 3, 4];
+        while tcp.write_all(&ping).await.is_ok() {
+            actix_web::rt::time::sleep(std::time::Duration::from_millis(300)).await;
+        }
+    });
+    let deadline = std::time::Instant::now() + WAIT;
+    while sessions_online(&app).await == 0 && std::time::Instant::now() < deadline {
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        sessions_online(&app).await,
+        1,
+        "the sleeper is authenticated"
+    );
+
+    let mut ws = app.connect(&talker).await;
+    let body = "z".repeat(16_000);
+    for i in 0..400 {
+        ws.send_msg(conv, &format!("m{i}"), &body).await;
+    }
+
+    // ~6 MB pushed at a socket that reads nothing: the node stops writing, waits out
+    // the heartbeat timeout and lets the socket go. The talker keeps pinging.
+    let deadline = std::time::Instant::now() + WAIT;
+    let mut online = sessions_online(&app).await;
+    while online != 1 && std::time::Instant::now() < deadline {
+        ws.send(awc::ws::Message::Ping(Default::default())).await;
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(100)).await;
+        online = sessions_online(&app).await;
+    }
+    assert_eq!(
+        online, 1,
+        "the sleeper's session is gone, the talker's is not"
+    );
+    ws.send_acked(conv, "after", "still here").await;
+    pinging.abort();
+}
