@@ -32,7 +32,7 @@ use tokio::{io::AsyncWriteExt, time::timeout};
 use crate::actors::session::{self, Handshake};
 use crate::auth;
 use crate::error::Error;
-use crate::node::Node;
+use crate::node::{ConnectionSlot, Node};
 
 /// The subprotocol the node speaks, answered when the client offers it.
 const SUBPROTOCOL: &str = "chatnode.v1";
@@ -99,7 +99,22 @@ where
     let parts = framed.into_parts();
     let early = (!parts.read_buf.is_empty()).then(|| Bytes::copy_from_slice(&parts.read_buf));
     drop((parts.read_buf, parts.write_buf));
-    let (reader, mut writer) = tokio::io::split(parts.io);
+    pump(parts.io, early, node, slot, handshake).await
+}
+
+/// Runs a session on `io` until either side ends it: the socket's bytes go to the
+/// session as they come, what the session writes goes to the socket.
+async fn pump<T>(
+    io: T,
+    early: Option<Bytes>,
+    node: Node,
+    slot: ConnectionSlot,
+    handshake: Handshake,
+) -> Result<(), actix_web::Error>
+where
+    T: AsyncRead + AsyncWrite + Unpin + 'static,
+{
+    let (reader, mut writer) = tokio::io::split(io);
     let incoming = Incoming {
         reader,
         early,
@@ -207,8 +222,8 @@ impl<R: AsyncRead + Unpin> Stream for Incoming<R> {
             cx.waker().wake_by_ref();
             return Poll::Pending;
         }
-        let mut buf = [0u8; READ_CHUNK];
-        let mut read = ReadBuf::new(&mut buf);
+        let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); READ_CHUNK];
+        let mut read = ReadBuf::uninit(&mut buf);
         match Pin::new(&mut self.reader).poll_read(cx, &mut read) {
             Poll::Ready(Ok(())) if read.filled().is_empty() => Poll::Ready(None),
             Poll::Ready(Ok(())) => {
