@@ -280,6 +280,15 @@ async fn the_data_dir_holds_no_password_and_no_token() {
     }
 }
 
+/// A WebSocket upgrade request for `target` (path and query), offering `chatnode.v1`.
+fn upgrade(target: &str) -> String {
+    format!(
+        "GET {target} HTTP/1.1\r\nHost: chat.lan\r\nUpgrade: websocket\r\n\
+         Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: chatnode.v1\r\n\r\n"
+    )
+}
+
 /// Reads from `tcp` until `buf` holds `\r\n\r\n`; the head, and what came after it.
 async fn read_head(tcp: &mut tokio::net::TcpStream) -> (String, Vec<u8>) {
     use tokio::io::AsyncReadExt;
@@ -342,14 +351,6 @@ async fn the_handshake_and_a_frame_behind_it_in_one_write() {
     use tokio::io::AsyncWriteExt;
     let app = spawn_app(&[]).await;
     let token = app.register("eager").await;
-    let upgrade = |path: &str| {
-        format!(
-            "GET {path} HTTP/1.1\r\nHost: chat.lan\r\nUpgrade: websocket\r\n\
-             Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
-             Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: chatnode.v1\r\n\r\n"
-        )
-    };
-
     let mut tcp = tokio::net::TcpStream::connect(app.addr).await.unwrap();
     let mut bytes = upgrade("/ws").into_bytes();
     bytes.extend(masked_text(
@@ -427,11 +428,7 @@ async fn a_client_that_stops_reading_is_dropped() {
     let std_stream: std::net::TcpStream = socket.into();
     std_stream.set_nonblocking(true).unwrap();
     let mut tcp = tokio::net::TcpStream::from_std(std_stream).unwrap();
-    let head = format!(
-        "GET /ws?token={sleeper} HTTP/1.1\r\nHost: chat.lan\r\nUpgrade: websocket\r\n\
-         Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
-         Sec-WebSocket-Version: 13\r\n\r\n"
-    );
+    let head = upgrade(&format!("/ws?token={sleeper}"));
     tcp.write_all(head.as_bytes()).await.unwrap();
     let pinging = actix_web::rt::spawn(async move {
         let ping = [0x89u8, 0x80, 1, 2, 3, 4];
