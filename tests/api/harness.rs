@@ -58,6 +58,22 @@ pub async fn spawn_app(overrides: &[(&str, &str)]) -> TestApp {
     }
 }
 
+/// Calls `probe` every 20 ms until what it returns satisfies `done` (bounded by [`WAIT`]);
+/// the last value, for the caller's assertion.
+pub async fn poll_until<T, F, Fut>(mut probe: F, done: impl Fn(&T) -> bool) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = T>,
+{
+    let deadline = std::time::Instant::now() + WAIT;
+    let mut value = probe().await;
+    while !done(&value) && std::time::Instant::now() < deadline {
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+        value = probe().await;
+    }
+    value
+}
+
 /// An HTTP answer: status and body.
 pub struct Answer {
     /// Status code.

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use actix_web::rt::time::timeout;
 
-use crate::harness::{spawn_app, WsClient, WAIT};
+use crate::harness::{poll_until, spawn_app, WsClient, WAIT};
 
 /// A client that trusts only the certificate at `cert`.
 fn trusting_client(cert: &std::path::Path) -> awc::Client {
@@ -195,12 +195,7 @@ async fn a_flooding_socket_is_refused_then_closed_and_others_keep_chatting() {
     assert_eq!(flooder.expect_close().await, Some(4008));
     // Only what fit in the bucket was stored, and bob's own socket still works. What
     // was taken may still be on its way to the store when the socket closes.
-    let deadline = std::time::Instant::now() + WAIT;
-    let mut stored = app.history(&a, conv).await.len();
-    while stored == 0 && std::time::Instant::now() < deadline {
-        actix_web::rt::time::sleep(std::time::Duration::from_millis(20)).await;
-        stored = app.history(&a, conv).await.len();
-    }
+    let stored = poll_until(|| async { app.history(&a, conv).await.len() }, |n| *n > 0).await;
     assert!((1..=10).contains(&stored), "{stored} stored");
     bob.send_acked(conv, "b1", "still fine").await;
 }
@@ -289,19 +284,25 @@ fn upgrade(target: &str) -> String {
     )
 }
 
+/// Appends the next bytes `tcp` gives to `buf` (bounded by [`WAIT`]); the peer must
+/// not have closed.
+async fn read_more(tcp: &mut tokio::net::TcpStream, buf: &mut Vec<u8>) {
+    use tokio::io::AsyncReadExt;
+    let mut chunk = [0u8; 1024];
+    let n = timeout(WAIT, tcp.read(&mut chunk)).await.unwrap().unwrap();
+    assert!(n > 0, "closed early; read so far: {buf:?}");
+    buf.extend_from_slice(&chunk[..n]);
+}
+
 /// Reads from `tcp` until `buf` holds `\r\n\r\n`; the head, and what came after it.
 async fn read_head(tcp: &mut tokio::net::TcpStream) -> (String, Vec<u8>) {
-    use tokio::io::AsyncReadExt;
     let mut buf = Vec::new();
     loop {
         if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
             let rest = buf.split_off(end + 4);
             return (String::from_utf8_lossy(&buf).into_owned(), rest);
         }
-        let mut chunk = [0u8; 1024];
-        let n = timeout(WAIT, tcp.read(&mut chunk)).await.unwrap().unwrap();
-        assert!(n > 0, "closed before the end of the head: {buf:?}");
-        buf.extend_from_slice(&chunk[..n]);
+        read_more(tcp, &mut buf).await;
     }
 }
 
@@ -323,7 +324,6 @@ fn masked_text(text: &str) -> Vec<u8> {
 
 /// The first text frame the server sent (unmasked), reading more from `tcp` as needed.
 async fn server_text(tcp: &mut tokio::net::TcpStream, mut buf: Vec<u8>) -> Value {
-    use tokio::io::AsyncReadExt;
     loop {
         if buf.len() >= 2 {
             assert_eq!(buf[0], 0x81, "a final text frame");
@@ -336,10 +336,7 @@ async fn server_text(tcp: &mut tokio::net::TcpStream, mut buf: Vec<u8>) -> Value
                 return serde_json::from_slice(&buf[start..start + len]).unwrap();
             }
         }
-        let mut chunk = [0u8; 1024];
-        let n = timeout(WAIT, tcp.read(&mut chunk)).await.unwrap().unwrap();
-        assert!(n > 0, "closed before a frame");
-        buf.extend_from_slice(&chunk[..n]);
+        read_more(tcp, &mut buf).await;
     }
 }
 
@@ -436,15 +433,8 @@ async fn a_client_that_stops_reading_is_dropped() {
             actix_web::rt::time::sleep(std::time::Duration::from_millis(300)).await;
         }
     });
-    let deadline = std::time::Instant::now() + WAIT;
-    while sessions_online(&app).await == 0 && std::time::Instant::now() < deadline {
-        actix_web::rt::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    assert_eq!(
-        sessions_online(&app).await,
-        1,
-        "the sleeper is authenticated"
-    );
+    let online = poll_until(|| sessions_online(&app), |n| *n > 0).await;
+    assert_eq!(online, 1, "the sleeper is authenticated");
 
     let mut ws = app.connect(&talker).await;
     let body = "z".repeat(16_000);
