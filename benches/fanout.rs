@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use actix::{Actor, Context, Handler};
 use chatnode::actors::registry::{Connect, Deliver, Registry};
-use chatnode::actors::{Push, SessionRef};
+use chatnode::actors::{Backlog, Push, SessionRef};
 use chatnode::config::Durability;
 use chatnode::store::{Store, StoreOptions};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -75,6 +75,8 @@ fn fanout(c: &mut Criterion) {
                 let session = SessionRef {
                     id: i as u64,
                     recipient: counter.recipient(),
+                    // The counter never takes from it: no limit.
+                    backlog: Arc::new(Backlog::new(usize::MAX)),
                 };
                 assert!(registry
                     .send(Connect {

@@ -59,6 +59,8 @@ pub struct SessionSettings {
     pub auth_timeout_secs: u64,
     /// Largest WebSocket frame.
     pub max_frame_bytes: usize,
+    /// Bytes of pushed frames a session may have waiting before it is closed (4000).
+    pub max_backlog_bytes: usize,
 }
 
 /// `[accounts]`
@@ -185,6 +187,9 @@ impl Settings {
         }
         if self.session.max_frame_bytes < 1024 {
             return bad("session.max_frame_bytes", "must be at least 1024");
+        }
+        if self.session.max_backlog_bytes < 65536 {
+            return bad("session.max_backlog_bytes", "must be at least 65536");
         }
         if self.messages.max_body_bytes == 0 {
             return bad("messages.max_body_bytes", "must be at least 1");

@@ -15,6 +15,8 @@ pub struct Metrics {
     pub rate_limited: AtomicU64,
     /// `send` frames accepted for storing.
     pub sends: AtomicU64,
+    /// Sockets closed because their pushes piled up past `session.max_backlog_bytes`.
+    pub ws_too_far_behind: AtomicU64,
 }
 
 /// Adds one to a counter.
@@ -48,6 +50,11 @@ impl Metrics {
                 &self.rate_limited,
             ),
             ("chatnode_sends_total", "send frames accepted", &self.sends),
+            (
+                "chatnode_ws_too_far_behind_total",
+                "sockets closed because pushes piled up past session.max_backlog_bytes",
+                &self.ws_too_far_behind,
+            ),
         ];
         for (name, help, c) in counters {
             out.push_str(&format!(

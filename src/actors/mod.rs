@@ -8,7 +8,10 @@ pub mod registry;
 pub mod session;
 pub mod supervisor;
 
-use std::sync::Arc;
+use std::sync::{
+    atomic::{AtomicBool, AtomicUsize, Ordering},
+    Arc,
+};
 
 use actix::{Message, Recipient};
 
@@ -47,11 +50,79 @@ pub struct SessionRef {
     pub id: SessionId,
     /// Its mailbox.
     pub recipient: Recipient<Push>,
+    /// The bytes waiting in that mailbox.
+    pub backlog: Arc<Backlog>,
 }
 
 impl SessionRef {
     /// Pushes a frame to this session (dropped if it is gone).
     pub fn frame(&self, frame: Arc<str>) {
-        self.recipient.do_send(Push::Frame(frame));
+        self.push(Push::Frame(frame));
+    }
+
+    /// Pushes to this session, unless its backlog has overflowed: then the push is
+    /// dropped, and the session closes as soon as it runs again.
+    pub fn push(&self, push: Push) {
+        if let Some(bytes) = push.frame_len() {
+            if !self.backlog.add(bytes) {
+                return;
+            }
+        }
+        self.recipient.do_send(push);
+    }
+}
+
+impl Push {
+    /// The bytes of the frame it carries, if it carries one.
+    fn frame_len(&self) -> Option<usize> {
+        match self {
+            Push::Frame(frame) | Push::Message { frame, .. } => Some(frame.len()),
+            Push::Close { .. } => None,
+        }
+    }
+}
+
+/// The frames pushed to a session and not yet handled by it. A session's mailbox is
+/// unbounded, and a socket that takes its bytes slowly (a phone on a bad link in a busy
+/// group) would make it grow without end while the writes wait; past `limit` bytes the
+/// session stops taking pushes and closes (4000, "too far behind"). Its client
+/// reconnects and gets everything from the offline queue: nothing is lost, since
+/// `delivered` only moves on the client's word.
+#[derive(Debug)]
+pub struct Backlog {
+    limit: usize,
+    bytes: AtomicUsize,
+    overflowed: AtomicBool,
+}
+
+impl Backlog {
+    /// An empty backlog that overflows past `limit` bytes.
+    pub fn new(limit: usize) -> Self {
+        Backlog {
+            limit,
+            bytes: AtomicUsize::new(0),
+            overflowed: AtomicBool::new(false),
+        }
+    }
+
+    /// Counts `bytes` more; false (and from then on always false) past the limit.
+    fn add(&self, bytes: usize) -> bool {
+        if self.overflowed.load(Ordering::Relaxed) {
+            return false;
+        }
+        let before = self.bytes.fetch_add(bytes, Ordering::Relaxed);
+        if before.saturating_add(bytes) > self.limit {
+            self.overflowed.store(true, Ordering::Relaxed);
+            return false;
+        }
+        true
+    }
+
+    /// The session took `push` out of its mailbox; whether the backlog has overflowed.
+    pub fn taken(&self, push: &Push) -> bool {
+        if let Some(bytes) = push.frame_len() {
+            self.bytes.fetch_sub(bytes, Ordering::Relaxed);
+        }
+        self.overflowed.load(Ordering::Relaxed)
     }
 }

@@ -61,7 +61,7 @@ impl Registry {
         if let Some(sessions) = self.users.get(user) {
             for (s, _) in sessions {
                 if Some(s.id) != except {
-                    s.recipient.do_send(push.clone());
+                    s.push(push.clone());
                 }
             }
         }
@@ -166,12 +166,12 @@ impl Handler<CloseToken> for Registry {
         if let Some(sessions) = self.users.get(&msg.user) {
             for (s, hash) in sessions {
                 if *hash == msg.token_hash {
-                    s.recipient.do_send(Push::Frame(
+                    s.frame(
                         ServerFrame::error(&crate::error::Error::Unauthorized, None)
                             .to_json()
                             .into(),
-                    ));
-                    s.recipient.do_send(Push::Close {
+                    );
+                    s.push(Push::Close {
                         code: 4001,
                         reason: "logged out",
                     });

@@ -25,7 +25,7 @@ use futures_util::Stream;
 use super::conversation::{Command, ConvCommand, Outgoing};
 use super::registry::{Connect, Disconnect};
 use super::supervisor::{Liveness, Unwatch, Watch};
-use super::{Push, SessionId, SessionRef};
+use super::{Backlog, Push, SessionId, SessionRef};
 use crate::auth;
 use crate::error::{Error, Result};
 use crate::limits::TokenBucket;
@@ -41,6 +41,8 @@ use crate::store::{now_ms, OfflineCursor, Page};
 const DRAIN_PAGE: usize = 200;
 /// Live messages held back while catching up; past this the socket is closed.
 const MAX_HELD: usize = 20_000;
+/// Why a session that fell too far behind its pushes is closed.
+const TOO_FAR_BEHIND: &str = "too far behind; reconnect and sync";
 /// Frames queued behind a direct-chat lookup.
 const MAX_DEFERRED: usize = 256;
 /// Conversations read per step of a `sync`.
@@ -110,6 +112,7 @@ pub struct Session {
     directs: HashMap<String, u64>,
     fragments: Option<Vec<u8>>,
     registered_user: Option<String>,
+    backlog: Arc<Backlog>,
     _slot: ConnectionSlot,
 }
 
@@ -135,6 +138,7 @@ impl Session {
             directs: HashMap::new(),
             fragments: None,
             registered_user: None,
+            backlog: Arc::new(Backlog::new(node.settings.session.max_backlog_bytes)),
             _slot: slot,
             node,
         }
@@ -144,6 +148,7 @@ impl Session {
         SessionRef {
             id: self.id,
             recipient: ctx.address().recipient(),
+            backlog: self.backlog.clone(),
         }
     }
 
@@ -694,11 +699,18 @@ impl Handler<Push> for Session {
     type Result = ();
 
     fn handle(&mut self, push: Push, ctx: &mut Ctx) {
+        if self.backlog.taken(&push) {
+            if !matches!(self.auth, AuthState::Closed) {
+                inc(&self.node.metrics.ws_too_far_behind);
+                self.close(ctx, 4000, TOO_FAR_BEHIND);
+            }
+            return;
+        }
         match push {
             Push::Frame(frame) => ctx.text(&*frame),
             Push::Message { conv, seq, frame } => match &mut self.catch_up {
                 Some(cu) if cu.held.len() < MAX_HELD => cu.held.push((conv, seq, frame)),
-                Some(_) => self.close(ctx, 4000, "too far behind; reconnect and sync"),
+                Some(_) => self.close(ctx, 4000, TOO_FAR_BEHIND),
                 None => self.send_live(ctx, conv, seq, &frame),
             },
             Push::Close { code, reason } => self.close(ctx, code, reason),

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use actix_web::rt::time::timeout;
 
-use crate::harness::{poll_until, spawn_app, WsClient, WAIT};
+use crate::harness::{msgs_of, poll_until, seqs, spawn_app, WsClient, WAIT};
 
 /// A client that trusts only the certificate at `cert`.
 fn trusting_client(cert: &std::path::Path) -> awc::Client {
@@ -419,14 +419,7 @@ async fn a_client_that_stops_reading_is_dropped() {
     let conv = app.direct(&talker, "sleeper").await;
 
     // The sleeper authenticates, keeps pinging, and never reads a byte.
-    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    socket.set_recv_buffer_size(4096).unwrap();
-    socket.connect(&app.addr.into()).unwrap();
-    let std_stream: std::net::TcpStream = socket.into();
-    std_stream.set_nonblocking(true).unwrap();
-    let mut tcp = tokio::net::TcpStream::from_std(std_stream).unwrap();
-    let head = upgrade(&format!("/ws?token={sleeper}"));
-    tcp.write_all(head.as_bytes()).await.unwrap();
+    let mut tcp = upgraded_with_small_buffer(&app, &sleeper).await;
     let pinging = actix_web::rt::spawn(async move {
         let ping = [0x89u8, 0x80, 1, 2, 3, 4];
         while tcp.write_all(&ping).await.is_ok() {
@@ -457,4 +450,108 @@ async fn a_client_that_stops_reading_is_dropped() {
     );
     ws.send_acked(conv, "after", "still here").await;
     pinging.abort();
+}
+
+/// A raw socket with a 4 KiB receive buffer, upgraded as the owner of `token`.
+async fn upgraded_with_small_buffer(
+    app: &crate::harness::TestApp,
+    token: &str,
+) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    socket.connect(&app.addr.into()).unwrap();
+    let std_stream: std::net::TcpStream = socket.into();
+    std_stream.set_nonblocking(true).unwrap();
+    let mut tcp = tokio::net::TcpStream::from_std(std_stream).unwrap();
+    let head = upgrade(&format!("/ws?token={token}"));
+    tcp.write_all(head.as_bytes()).await.unwrap();
+    tcp
+}
+
+/// The (opcode, payload) of each server frame in `bytes` (unmasked, as servers send).
+fn server_frames(mut bytes: &[u8]) -> Vec<(u8, Vec<u8>)> {
+    let mut out = Vec::new();
+    while bytes.len() >= 2 {
+        let (len, head) = match bytes[1] & 0x7f {
+            126 => (u16::from_be_bytes([bytes[2], bytes[3]]) as usize, 4),
+            127 => (
+                u64::from_be_bytes(bytes[2..10].try_into().unwrap()) as usize,
+                10,
+            ),
+            n => (n as usize, 2),
+        };
+        if bytes.len() < head + len {
+            break;
+        }
+        out.push((bytes[0] & 0x0f, bytes[head..head + len].to_vec()));
+        bytes = &bytes[head + len..];
+    }
+    out
+}
+
+/// A client that reads too slowly for what is pushed to it is closed (4000) once its
+/// backlog passes `session.max_backlog_bytes`, instead of the node queueing for it
+/// without bound; it reconnects and gets every message from its offline queue.
+#[actix_web::test]
+async fn a_reader_too_far_behind_is_closed_and_loses_nothing() {
+    use tokio::io::AsyncReadExt;
+    const SENT: u64 = 600;
+    let app = spawn_app(&[
+        ("CHATNODE__SESSION__MAX_BACKLOG_BYTES", "65536"),
+        ("CHATNODE__LIMITS__MESSAGES_PER_SEC", "100000"),
+    ])
+    .await;
+    let (talker, slow) = (app.register("talker").await, app.register("slow").await);
+    let conv = app.direct(&talker, "slow").await;
+    let mut tcp = upgraded_with_small_buffer(&app, &slow).await;
+    let online = poll_until(|| sessions_online(&app), |n| *n > 0).await;
+    assert_eq!(online, 1, "the slow reader is authenticated");
+
+    // ~10 MB while `slow` reads nothing: more than the kernel's socket buffers hold,
+    // so the rest waits in the node, past the 64 KiB allowed.
+    let mut ws = app.connect(&talker).await;
+    let body = "z".repeat(16_000);
+    for i in 0..SENT {
+        ws.send_msg(conv, &format!("m{i}"), &body).await;
+    }
+    ws.ack_for(&format!("m{}", SENT - 1)).await;
+
+    // `slow` reads again: what the kernel held, then the close.
+    let mut bytes = Vec::new();
+    while timeout(WAIT, tcp.read_buf(&mut bytes))
+        .await
+        .unwrap()
+        .unwrap()
+        > 0
+    {}
+    let start = bytes.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    let frames = server_frames(&bytes[start..]);
+    let live = frames
+        .iter()
+        .filter(|(op, p)| *op == 1 && String::from_utf8_lossy(p).contains(r#""type":"message""#))
+        .count() as u64;
+    let close = frames
+        .iter()
+        .find(|(op, _)| *op == 8)
+        .expect("a close frame");
+    assert_eq!(u16::from_be_bytes([close.1[0], close.1[1]]), 4000);
+    assert!(
+        String::from_utf8_lossy(&close.1[2..]).contains("too far behind"),
+        "close reason: {:?}",
+        String::from_utf8_lossy(&close.1[2..])
+    );
+    assert!(
+        live < SENT,
+        "the backlog was cut, not written out: {live} live messages"
+    );
+
+    // Nothing was lost: the reconnect drains every message, in order.
+    let again = app.connect(&slow).await;
+    assert_eq!(
+        seqs(&msgs_of(&again.drained)),
+        (1..=SENT).collect::<Vec<_>>()
+    );
+    ws.send_acked(conv, "after", "the talker is still here")
+        .await;
 }
