@@ -44,7 +44,7 @@ pub struct ServerSettings {
     pub metrics_bind: String,
     /// Grace period on shutdown.
     pub shutdown_timeout_secs: u64,
-    /// HTTP worker threads; 0 = one per core.
+    /// HTTP worker threads; 0 = one per core less one, at least one.
     pub workers: usize,
 }
 
