@@ -91,6 +91,11 @@ pub async fn metrics(node: web::Data<Node>) -> HttpResponse {
             commit.batched_messages,
         ),
         (
+            "chatnode_store_queued_us",
+            "microseconds batched messages waited for their group to begin, summed",
+            commit.queued_us,
+        ),
+        (
             "chatnode_store_write_us",
             "microseconds spent writing message batches",
             commit.write_us,
