@@ -410,24 +410,16 @@ async fn sessions_online(app: &crate::harness::TestApp) -> u64 {
 #[actix_web::test]
 async fn a_client_that_stops_reading_is_dropped() {
     use tokio::io::AsyncWriteExt;
-    let app = spawn_app(&[
-        ("CHATNODE__SESSION__HEARTBEAT_TIMEOUT_SECS", "2"),
-        ("CHATNODE__LIMITS__MESSAGES_PER_SEC", "100000"),
-    ])
-    .await;
-    let (talker, sleeper) = (app.register("talker").await, app.register("sleeper").await);
-    let conv = app.direct(&talker, "sleeper").await;
+    let (app, talker, conv, mut tcp) =
+        talker_and_raw_reader(("CHATNODE__SESSION__HEARTBEAT_TIMEOUT_SECS", "2")).await;
 
-    // The sleeper authenticates, keeps pinging, and never reads a byte.
-    let mut tcp = upgraded_with_small_buffer(&app, &sleeper).await;
+    // The reader keeps pinging and never reads a byte.
     let pinging = actix_web::rt::spawn(async move {
         let ping = [0x89u8, 0x80, 1, 2, 3, 4];
         while tcp.write_all(&ping).await.is_ok() {
             actix_web::rt::time::sleep(std::time::Duration::from_millis(300)).await;
         }
     });
-    let online = poll_until(|| sessions_online(&app), |n| *n > 0).await;
-    assert_eq!(online, 1, "the sleeper is authenticated");
 
     let mut ws = app.connect(&talker).await;
     let body = "z".repeat(16_000);
@@ -446,27 +438,33 @@ async fn a_client_that_stops_reading_is_dropped() {
     }
     assert_eq!(
         online, 1,
-        "the sleeper's session is gone, the talker's is not"
+        "the reader's session is gone, the talker's is not"
     );
     ws.send_acked(conv, "after", "still here").await;
     pinging.abort();
 }
 
-/// A raw socket with a 4 KiB receive buffer, upgraded as the owner of `token`.
-async fn upgraded_with_small_buffer(
-    app: &crate::harness::TestApp,
-    token: &str,
-) -> tokio::net::TcpStream {
+/// A node with `setting` (and no rate limit), a `talker` in a direct chat with `reader`,
+/// and `reader` authenticated on a raw socket with a 4 KiB receive buffer that nothing
+/// reads yet: the node, the talker's token, the chat and the socket.
+async fn talker_and_raw_reader(
+    setting: (&str, &str),
+) -> (crate::harness::TestApp, String, u64, tokio::net::TcpStream) {
     use tokio::io::AsyncWriteExt;
+    let app = spawn_app(&[setting, ("CHATNODE__LIMITS__MESSAGES_PER_SEC", "100000")]).await;
+    let (talker, reader) = (app.register("talker").await, app.register("reader").await);
+    let conv = app.direct(&talker, "reader").await;
     let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
     socket.set_recv_buffer_size(4096).unwrap();
     socket.connect(&app.addr.into()).unwrap();
     let std_stream: std::net::TcpStream = socket.into();
     std_stream.set_nonblocking(true).unwrap();
     let mut tcp = tokio::net::TcpStream::from_std(std_stream).unwrap();
-    let head = upgrade(&format!("/ws?token={token}"));
+    let head = upgrade(&format!("/ws?token={reader}"));
     tcp.write_all(head.as_bytes()).await.unwrap();
-    tcp
+    let online = poll_until(|| sessions_online(&app), |n| *n > 0).await;
+    assert_eq!(online, 1, "the reader is authenticated");
+    (app, talker, conv, tcp)
 }
 
 /// The (opcode, payload) of each server frame in `bytes` (unmasked, as servers send).
@@ -497,18 +495,10 @@ fn server_frames(mut bytes: &[u8]) -> Vec<(u8, Vec<u8>)> {
 async fn a_reader_too_far_behind_is_closed_and_loses_nothing() {
     use tokio::io::AsyncReadExt;
     const SENT: u64 = 600;
-    let app = spawn_app(&[
-        ("CHATNODE__SESSION__MAX_BACKLOG_BYTES", "65536"),
-        ("CHATNODE__LIMITS__MESSAGES_PER_SEC", "100000"),
-    ])
-    .await;
-    let (talker, slow) = (app.register("talker").await, app.register("slow").await);
-    let conv = app.direct(&talker, "slow").await;
-    let mut tcp = upgraded_with_small_buffer(&app, &slow).await;
-    let online = poll_until(|| sessions_online(&app), |n| *n > 0).await;
-    assert_eq!(online, 1, "the slow reader is authenticated");
+    let (app, talker, conv, mut tcp) =
+        talker_and_raw_reader(("CHATNODE__SESSION__MAX_BACKLOG_BYTES", "65536")).await;
 
-    // ~10 MB while `slow` reads nothing: more than the kernel's socket buffers hold,
+    // ~10 MB while the reader reads nothing: more than the kernel's socket buffers hold,
     // so the rest waits in the node, past the 64 KiB allowed.
     let mut ws = app.connect(&talker).await;
     let body = "z".repeat(16_000);
@@ -517,7 +507,7 @@ async fn a_reader_too_far_behind_is_closed_and_loses_nothing() {
     }
     ws.ack_for(&format!("m{}", SENT - 1)).await;
 
-    // `slow` reads again: what the kernel held, then the close.
+    // The reader reads again: what the kernel held, then the close.
     let mut bytes = Vec::new();
     while timeout(WAIT, tcp.read_buf(&mut bytes))
         .await
@@ -547,7 +537,7 @@ async fn a_reader_too_far_behind_is_closed_and_loses_nothing() {
     );
 
     // Nothing was lost: the reconnect drains every message, in order.
-    let again = app.connect(&slow).await;
+    let again = app.connect(&app.login("reader").await).await;
     assert_eq!(
         seqs(&msgs_of(&again.drained)),
         (1..=SENT).collect::<Vec<_>>()
