@@ -108,23 +108,35 @@ fn serve(settings: Settings) -> Result<(), chatnode::error::Error> {
         let scheme = if tls { "https" } else { "http" };
         tracing::info!("chatnode listening on {scheme}://{}", running.addr);
         println!("chatnode listening on {scheme}://{}", running.addr);
-        wait_for_signal().await;
+        wait_for_signal(&running).await;
         tracing::info!("shutting down");
         running.shutdown().await
     })
 }
 
-async fn wait_for_signal() {
+/// Waits for SIGTERM or Ctrl-C; a SIGHUP on the way reloads the TLS certificate (as
+/// nginx does), so `systemctl reload` or a renewal hook need no restart.
+async fn wait_for_signal(running: &chatnode::server::Running) {
     use tokio::signal::unix::{signal, SignalKind};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-        }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
+    let (Ok(mut term), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::hangup()),
+    ) else {
+        let _ = tokio::signal::ctrl_c().await;
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => return,
+            _ = term.recv() => return,
+            _ = hup.recv() => match running.reload_tls() {
+                Ok(true) => tracing::info!("tls certificate reloaded"),
+                Ok(false) => tracing::info!("SIGHUP: TLS is off, nothing to reload"),
+                Err(e) => tracing::error!(
+                    error = %e,
+                    "tls certificate not reloaded; the one in use stays"
+                ),
+            },
         }
     }
 }

@@ -39,6 +39,8 @@ pub struct Running {
     handles: Vec<ServerHandle>,
     /// data_dir/admin.sock, through which `chatnode backup` reaches this node.
     admin: Option<AdminSocket>,
+    /// The served certificate, when TLS is on.
+    certificate: Option<Arc<tls::Certificate>>,
 }
 
 /// The HTTP/1 service of one worker, for either kind of socket: the app serves requests,
@@ -105,8 +107,10 @@ pub async fn start(settings: Settings) -> Result<Running> {
         .max_concurrent_connections(settings.limits.max_connections.saturating_add(1024));
     builder = builder.workers(worker_count(settings.server.workers));
     let app_node = node.clone();
-    let builder = match tls::server_config(&settings.tls)? {
-        Some(config) => builder.listen("chatnode-tls", listener, move || {
+    let tls = tls::server_config(&settings.tls)?;
+    let certificate = tls.as_ref().map(|t| t.certificate.clone());
+    let builder = match tls {
+        Some(tls::Tls { config, .. }) => builder.listen("chatnode-tls", listener, move || {
             http_service!(app_node, separate_metrics).rustls_0_23(config.clone())
         }),
         None => builder.listen("chatnode", listener, move || {
@@ -152,6 +156,7 @@ pub async fn start(settings: Settings) -> Result<Running> {
         node,
         handles,
         admin,
+        certificate,
     })
 }
 
@@ -177,6 +182,16 @@ fn startup_repair(store: &Store) -> Result<()> {
 }
 
 impl Running {
+    /// Re-reads the TLS certificate and key (on SIGHUP); `false` if TLS is off. New
+    /// connections get the new certificate, open ones keep theirs; on an error the
+    /// certificate in use stays.
+    pub fn reload_tls(&self) -> Result<bool> {
+        match &self.certificate {
+            Some(c) => c.reload().map(|()| true),
+            None => Ok(false),
+        }
+    }
+
     /// Graceful stop: close every socket with 1001, stop accepting, flush the store.
     pub async fn shutdown(mut self) -> Result<()> {
         drop(self.admin.take());

@@ -587,8 +587,18 @@ pub fn msgs_of(frames: &[Value]) -> Vec<Value> {
     frames.iter().map(|f| f["msg"].clone()).collect()
 }
 
+/// A child process, killed and reaped when dropped: a failing test leaves no node behind.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Starts the real `chatnode` binary on 127.0.0.1:0 with its store in `data_dir` and
-/// `env` on top, and waits for its `chatnode listening on http://ADDR` line. Every other
+/// `env` on top, and waits for its `chatnode listening on http(s)://ADDR` line. Every other
 /// stdout line goes to `on_line` (stdout is read to the end, so the node never blocks).
 pub fn start_binary(
     data_dir: &std::path::Path,
@@ -616,7 +626,8 @@ pub fn start_binary(
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines() {
             let Ok(line) = line else { break };
-            match line.trim().strip_prefix("chatnode listening on http://") {
+            let line_addr = line.trim().strip_prefix("chatnode listening on ");
+            match line_addr.and_then(|a| a.strip_prefix("http://").or(a.strip_prefix("https://"))) {
                 Some(addr) => {
                     let _ = tx.send(addr.to_string());
                 }

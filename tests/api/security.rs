@@ -27,6 +27,84 @@ fn trusting_client(cert: &std::path::Path) -> awc::Client {
         .finish()
 }
 
+/// Whether a new client that trusts only the certificate at `cert` completes a TLS
+/// handshake with the node at `addr` (and gets /healthz): which certificate is served.
+async fn handshakes(cert: &std::path::Path, addr: std::net::SocketAddr) -> bool {
+    let client = trusting_client(cert);
+    match client.get(format!("https://{addr}/healthz")).send().await {
+        Ok(resp) => resp.status().as_u16() == 200,
+        Err(_) => false,
+    }
+}
+
+/// A renewed certificate is served after SIGHUP, without a restart: new connections
+/// get it and a WebSocket opened before goes on; a broken file leaves the one in use.
+#[actix_web::test]
+async fn sighup_reloads_the_tls_certificate() {
+    let (served, renewed) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let hosts = ["127.0.0.1".to_string()];
+    let files = chatnode::tls::write_self_signed(&hosts, served.path()).unwrap();
+    let first = served.path().join("first.pem");
+    std::fs::copy(&files.cert, &first).unwrap();
+    let next = chatnode::tls::write_self_signed(&hosts, renewed.path()).unwrap();
+
+    let data = tempfile::tempdir().unwrap();
+    let (lines, log) = std::sync::mpsc::channel();
+    let (cert, key) = (files.cert.to_str().unwrap(), files.key.to_str().unwrap());
+    let env = [
+        ("CHATNODE__TLS__CERT", cert),
+        ("CHATNODE__TLS__KEY", key),
+        ("RUST_LOG", "info"),
+    ];
+    let (node, addr) = crate::harness::start_binary(data.path(), &env, move |line| {
+        let _ = lines.send(line);
+    });
+    let node = crate::harness::KillOnDrop(node);
+    let hup_and_wait_for = |said: &str| {
+        // SAFETY: kill only sends a signal to the child we started.
+        assert_eq!(unsafe { libc::kill(node.0.id() as i32, libc::SIGHUP) }, 0);
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match log.recv_timeout(left) {
+                Ok(line) if line.contains(said) => return,
+                Ok(_) => {}
+                Err(_) => panic!("the node did not log {said:?} within {WAIT:?}"),
+            }
+        }
+    };
+    assert!(handshakes(&first, addr).await && !handshakes(&next.cert, addr).await);
+    let client = trusting_client(&first);
+    let (status, body) = https_post(
+        &client,
+        format!("https://{addr}/api/register"),
+        None,
+        json!({"username": "alice", "password": crate::harness::PASSWORD}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let token = body["token"].as_str().unwrap();
+    let mut alice = WsClient::open(client.ws(format!("wss://{addr}/ws?token={token}"))).await;
+    alice.ready().await;
+
+    // Renewed: the files are replaced, then SIGHUP.
+    std::fs::copy(&next.cert, &files.cert).unwrap();
+    std::fs::copy(&next.key, &files.key).unwrap();
+    hup_and_wait_for("tls certificate reloaded");
+    assert!(
+        handshakes(&next.cert, addr).await,
+        "new connections get the renewed one"
+    );
+    assert!(!handshakes(&first, addr).await, "and no longer the old one");
+    alice.barrier().await;
+
+    // A broken file: the renewed certificate stays in use.
+    std::fs::write(&files.cert, "not a certificate").unwrap();
+    hup_and_wait_for("tls certificate not reloaded");
+    assert!(handshakes(&next.cert, addr).await);
+    alice.barrier().await;
+}
+
 async fn https_post(
     client: &awc::Client,
     url: String,
