@@ -22,7 +22,8 @@ struct Cli {
 enum Cmd {
     /// Serve HTTP and WebSocket (what running with no command does).
     Serve,
-    /// Verify the store in server.data_dir (stop the node first); exits 1 if anything is wrong.
+    /// Verify the store in server.data_dir; exits 1 if anything is wrong. With the node
+    /// running, a consistent snapshot of it is checked (rebuilt under data_dir, then removed).
     Check,
     /// Write a consistent backup of the store and its media into FILE; works while the
     /// node runs (through data_dir/admin.sock) and when it does not.

@@ -68,12 +68,35 @@ pub fn print_report(report: &CheckReport, out: &mut dyn Write) -> std::io::Resul
     Ok(false)
 }
 
-/// `chatnode check`: verifies the stopped store of `settings`; `Ok(false)` if anything
-/// is wrong (the binary exits non-zero).
+/// `chatnode check`: verifies the store of `settings`; `Ok(false)` if anything is wrong
+/// (the binary exits non-zero). A stopped store is opened and checked in place. A
+/// running node's store cannot be (sled locks it, and it changes under the check), so
+/// the node streams a consistent snapshot of it, as for a backup, which is rebuilt in a
+/// scratch directory under data_dir (same disk, room for one more copy) and checked there.
 pub fn check(settings: &Settings) -> Result<bool, AdminError> {
-    let store = open_stopped(settings, &settings.server.data_dir, "check")?;
+    let data_dir = &settings.server.data_dir;
+    if socket::node_running(data_dir)? {
+        return check_running(settings, data_dir);
+    }
+    let store = open_stopped(settings, data_dir, "check")?;
     let report = store.check()?;
     Ok(print_report(&report, &mut std::io::stdout().lock())?)
+}
+
+/// [`check`] of the node running on `data_dir`: backup, restore (which checks), clean up.
+fn check_running(settings: &Settings, data_dir: &Path) -> Result<bool, AdminError> {
+    let scratch = data_dir.join(format!("check-{}.tmp", std::process::id()));
+    let _ = fs::remove_dir_all(&scratch);
+    fs::create_dir_all(&scratch)?;
+    let checked = (|| {
+        let file = scratch.join("snapshot.chatnode-backup");
+        backup(settings, &file)?;
+        let outcome = restore(settings, &file, &scratch.join("store"))?;
+        println!("check: that was a consistent snapshot of the running node");
+        Ok(outcome.check_ok)
+    })();
+    let _ = fs::remove_dir_all(&scratch);
+    checked
 }
 
 /// What a backup wrote.

@@ -159,3 +159,15 @@ pub fn connect(data_dir: &Path) -> Result<Option<UnixStream>, AdminError> {
         Err(source) => Err(AdminError::Io { path, source }),
     }
 }
+
+/// Whether a node runs on `data_dir`: its admin socket answers a `ping`.
+pub fn node_running(data_dir: &Path) -> Result<bool, AdminError> {
+    let Some(stream) = connect(data_dir)? else {
+        return Ok(false);
+    };
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
+    writeln!(&stream, "{}", json!({"op": "ping"}))?;
+    let mut answer = String::new();
+    BufReader::new(&stream).read_line(&mut answer)?;
+    Ok(answer.contains(r#""ok":true"#))
+}

@@ -168,6 +168,19 @@ fn backup_and_restore_round_trip() {
             chatnode_async(data.path(), &["backup", live_file.to_str().expect("path")]).await;
         assert!(ok, "backup of a running node failed:\n{text}");
         assert!(text.contains("streamed by the running node"), "{text}");
+        // the check of a running node: a snapshot of it, rebuilt aside and checked
+        let (ok, text) = chatnode_async(data.path(), &["check"]).await;
+        assert!(ok, "check of a running node failed:\n{text}");
+        assert!(
+            text.contains("check: ok") && text.contains("running node"),
+            "{text}"
+        );
+        let left: Vec<_> = std::fs::read_dir(data.path())
+            .expect("data dir")
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().starts_with("check-"))
+            .collect();
+        assert!(left.is_empty(), "the check cleaned up after itself");
         actix_web::rt::time::sleep(std::time::Duration::from_millis(100)).await;
         stop.set(true);
         for w in writers {
