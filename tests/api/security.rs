@@ -44,8 +44,12 @@ async fn sighup_reloads_the_tls_certificate() {
     let (served, renewed) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let hosts = ["127.0.0.1".to_string()];
     let files = chatnode::tls::write_self_signed(&hosts, served.path()).unwrap();
-    let first = served.path().join("first.pem");
+    let (first, first_key) = (
+        served.path().join("first.pem"),
+        served.path().join("first.key"),
+    );
     std::fs::copy(&files.cert, &first).unwrap();
+    std::fs::copy(&files.key, &first_key).unwrap();
     let next = chatnode::tls::write_self_signed(&hosts, renewed.path()).unwrap();
 
     let data = tempfile::tempdir().unwrap();
@@ -98,8 +102,11 @@ async fn sighup_reloads_the_tls_certificate() {
     assert!(!handshakes(&first, addr).await, "and no longer the old one");
     alice.barrier().await;
 
-    // A broken file: the renewed certificate stays in use.
+    // A broken file, then a key that is not the certificate's: the renewed pair stays.
     std::fs::write(&files.cert, "not a certificate").unwrap();
+    hup_and_wait_for("tls certificate not reloaded");
+    std::fs::copy(&next.cert, &files.cert).unwrap();
+    std::fs::copy(&first_key, &files.key).unwrap();
     hup_and_wait_for("tls certificate not reloaded");
     assert!(handshakes(&next.cert, addr).await);
     alice.barrier().await;
