@@ -101,11 +101,11 @@ pub async fn start(settings: Settings) -> Result<Running> {
     let listener =
         listen(bind).map_err(|e| Error::Internal(format!("cannot listen on {bind}: {e}")))?;
     let addr = listener.local_addr()?;
-    let mut builder = actix_server::Server::build()
+    let builder = actix_server::Server::build()
         .disable_signals()
         .shutdown_timeout(settings.server.shutdown_timeout_secs)
-        .max_concurrent_connections(settings.limits.max_connections.saturating_add(1024));
-    builder = builder.workers(worker_count(settings.server.workers));
+        .max_concurrent_connections(settings.limits.max_connections.saturating_add(1024))
+        .workers(worker_count(settings.server.workers));
     let app_node = node.clone();
     let tls = tls::server_config(&settings.tls)?;
     let certificate = tls.as_ref().map(|t| t.certificate.clone());

@@ -2,7 +2,7 @@
 
 use std::{
     fs::{self, File},
-    io::{BufRead, BufReader, BufWriter, Write},
+    io::{BufReader, BufWriter, Write},
     path::{Path, PathBuf},
 };
 
@@ -187,19 +187,7 @@ fn create_tmp(path: &Path) -> Result<File, AdminError> {
 }
 
 fn backup_from_node(stream: std::os::unix::net::UnixStream, tmp: &Path) -> Result<(), AdminError> {
-    (&stream).write_all(b"{\"op\":\"backup\"}\n")?;
-    let mut input = BufReader::with_capacity(256 * 1024, &stream);
-    let mut line = String::new();
-    input.read_line(&mut line)?;
-    let answer: serde_json::Value = serde_json::from_str(&line)
-        .map_err(|_| AdminError::Node(format!("unexpected answer {line:?}")))?;
-    if answer.get("ok").and_then(|v| v.as_bool()) != Some(true) {
-        let why = answer
-            .get("error")
-            .and_then(|v| v.as_str())
-            .unwrap_or("no reason given");
-        return Err(AdminError::Node(why.to_string()));
-    }
+    let (answer, input) = socket::request(&stream, "backup")?;
     let estimate = answer.get("estimate").and_then(|v| v.as_u64()).unwrap_or(0);
     let mut progress = Progress::new("backup", estimate, "entries");
     let tee = Tee {

@@ -160,14 +160,34 @@ pub fn connect(data_dir: &Path) -> Result<Option<UnixStream>, AdminError> {
     }
 }
 
+/// Sends `op` on `stream` and reads the node's answer line; the answer, and the reader
+/// positioned after it (a backup streams on behind its answer). An answer without
+/// `"ok": true` is the node's refusal.
+pub fn request<'a>(
+    stream: &'a UnixStream,
+    op: &str,
+) -> Result<(serde_json::Value, BufReader<&'a UnixStream>), AdminError> {
+    writeln!(&*stream, "{}", json!({ "op": op }))?;
+    let mut input = BufReader::with_capacity(256 * 1024, stream);
+    let mut line = String::new();
+    input.read_line(&mut line)?;
+    let answer: serde_json::Value = serde_json::from_str(&line)
+        .map_err(|_| AdminError::Node(format!("unexpected answer {line:?}")))?;
+    if answer.get("ok").and_then(|v| v.as_bool()) != Some(true) {
+        let why = answer
+            .get("error")
+            .and_then(|v| v.as_str())
+            .unwrap_or("no reason given");
+        return Err(AdminError::Node(why.to_string()));
+    }
+    Ok((answer, input))
+}
+
 /// Whether a node runs on `data_dir`: its admin socket answers a `ping`.
 pub fn node_running(data_dir: &Path) -> Result<bool, AdminError> {
     let Some(stream) = connect(data_dir)? else {
         return Ok(false);
     };
-    stream.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
-    writeln!(&stream, "{}", json!({"op": "ping"}))?;
-    let mut answer = String::new();
-    BufReader::new(&stream).read_line(&mut answer)?;
-    Ok(answer.contains(r#""ok":true"#))
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    Ok(request(&stream, "ping").is_ok())
 }
