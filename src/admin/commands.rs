@@ -12,22 +12,23 @@ use super::{socket, write_backup, AdminError};
 use crate::config::Settings;
 use crate::store::{CheckReport, Importer, SnapshotSink, Store, StoreOptions};
 
+/// What the store says when another handle holds its lock.
+const LOCKED: &str = "in use by another chatnode process";
+
 /// Opens the store of `data_dir` for an admin command, explaining a lock held by a
 /// running node.
 fn open_stopped(settings: &Settings, data_dir: &Path, what: &str) -> Result<Store, AdminError> {
     let mut opts = StoreOptions::from_settings(settings);
     opts.data_dir = data_dir.to_path_buf();
     Store::open_existing(&opts).map_err(|e| match AdminError::from(e) {
-        AdminError::Store(msg) if msg.contains("in use by another chatnode process") => {
-            AdminError::Store(format!(
-                "{msg}; {what} needs the node stopped{}",
-                if what == "backup" {
-                    ", or its admin socket answering (it does not)"
-                } else {
-                    ""
-                }
-            ))
-        }
+        AdminError::Store(msg) if msg.contains(LOCKED) => AdminError::Store(format!(
+            "{msg}; {what} needs the node stopped{}",
+            if what == "backup" {
+                ", or its admin socket answering (it does not)"
+            } else {
+                ""
+            }
+        )),
         other => other,
     })
 }
@@ -338,7 +339,7 @@ pub fn restore(
             return Err(e);
         }
     };
-    let store = open_stopped(settings, data_dir, "restore")?;
+    let store = reopen_rebuilt(settings, data_dir)?;
     let report = store.check()?;
     let check_ok = print_report(&report, &mut std::io::stdout().lock())?;
     println!(
@@ -350,6 +351,23 @@ pub fn restore(
         media_files,
         check_ok,
     })
+}
+
+/// Opens the store [`rebuild`] has just written and closed. sled's background threads
+/// can hold its file lock for a moment after the last handle is gone, so a lock is
+/// waited out (bounded) here: nobody else can hold it, the directory was empty.
+fn reopen_rebuilt(settings: &Settings, data_dir: &Path) -> Result<Store, AdminError> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match open_stopped(settings, data_dir, "restore") {
+            Err(AdminError::Store(msg))
+                if msg.contains(LOCKED) && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            opened => return opened,
+        }
+    }
 }
 
 fn rebuild(file: &Path, data_dir: &Path, total: u64) -> Result<(u64, u64), AdminError> {
