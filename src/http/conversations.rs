@@ -260,8 +260,9 @@ struct SearchQuery {
     limit: Option<usize>,
 }
 
-/// Most recent messages per conversation that a search looks at.
-const SEARCH_SCAN: usize = 50_000;
+/// Most messages one search looks at, over all the caller's conversations together
+/// (newest first): a few hundred ms of one blocking thread on a Pi.
+const SEARCH_BUDGET: usize = 200_000;
 
 async fn search(
     node: web::Data<Node>,
@@ -289,9 +290,9 @@ async fn search(
                 .map(|(c, _)| c)
                 .collect(),
         };
-        store.search(&convs, &q, limit, SEARCH_SCAN)
+        store.search(&convs, &q, limit, SEARCH_BUDGET)
     })
     .await?;
     node.store.commit().visible().await?;
-    Ok(HttpResponse::Ok().json(json!({"hits": hits})))
+    Ok(HttpResponse::Ok().json(json!({"hits": hits.hits, "complete": hits.complete})))
 }

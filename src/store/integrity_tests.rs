@@ -1,4 +1,4 @@
-//! Tests of `check`, the start-up repair and snapshots, on real stores in temp dirs.
+//! Tests of `check`, the start-up repair, snapshots and search, on real stores in temp dirs.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::{
@@ -457,4 +457,41 @@ fn queued_messages_take_gapless_seqs_and_retries_take_none() {
         4
     );
     assert!(store.check().unwrap().is_ok());
+}
+
+/// Search walks all conversations together, newest first, and stops at its budget.
+#[test]
+fn search_merges_conversations_newest_first_within_a_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, first, names) = populated(dir.path(), 0);
+    let second = block_on(store.create_group("bob", "h", &names)).unwrap().0;
+    // ts 1..=8, alternating conversations; odd ts mention "tea"
+    let mut seqs = [0u64; 2];
+    for ts in 1..=8u64 {
+        let which = (ts % 2) as usize;
+        seqs[which] += 1;
+        let mut record = text("ann", &format!("s{ts}"));
+        record.ts = ts;
+        record.body = if ts % 2 == 1 {
+            format!("Tea at {ts}")
+        } else {
+            format!("coffee {ts}")
+        };
+        let conv = [first, second][which];
+        let _ = store.append(conv, seqs[which], &record, &names).unwrap();
+    }
+    let convs = [first, second];
+    let ts_of = |found: &SearchHits| found.hits.iter().map(|m| m.ts).collect::<Vec<_>>();
+
+    let found = store.search(&convs, "TEA", 3, 1000).unwrap();
+    assert_eq!(ts_of(&found), [7, 5, 3]);
+    assert!(found.complete, "limit reached: nothing newer was missed");
+    let found = store.search(&convs, "at", 10, 1000).unwrap();
+    assert_eq!(ts_of(&found), [7, 5, 3, 1]);
+    assert!(found.complete, "every message looked at");
+    // a budget of 3 looks at ts 8, 7, 6 only
+    let found = store.search(&convs, "tea", 10, 3).unwrap();
+    assert_eq!(ts_of(&found), [7]);
+    assert!(!found.complete, "older messages were not looked at");
+    assert!(store.search(&[], "tea", 10, 3).unwrap().complete);
 }

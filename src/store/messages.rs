@@ -1,7 +1,7 @@
 //! Messages: the gapless append, history pages, recall, the offline queue and search.
 
 use std::{
-    collections::{BTreeSet, VecDeque},
+    collections::{BTreeSet, BinaryHeap, VecDeque},
     sync::Arc,
 };
 
@@ -658,36 +658,108 @@ impl Store {
     }
 
     /// Messages of `convs` whose body contains `needle` (case-insensitive, any script:
-    /// Chinese matches without spaces), newest first. Looks at most `scan_limit` recent
-    /// messages per conversation.
+    /// Chinese matches without spaces), newest first across all of them. The
+    /// conversations are walked together from their newest message back, by time, so
+    /// the first `limit` hits found are the newest there are; at most `budget` messages
+    /// are looked at in all, which bounds what one request costs however many
+    /// conversations or messages the caller has.
     pub fn search(
         &self,
         convs: &[u64],
         needle: &str,
         limit: usize,
-        scan_limit: usize,
-    ) -> Result<Vec<MessageView>> {
+        budget: usize,
+    ) -> Result<SearchHits> {
         let needle = needle.to_lowercase();
-        let mut hits = Vec::new();
+        let mut walks = Vec::with_capacity(convs.len());
+        let mut heads = BinaryHeap::with_capacity(convs.len());
         for &conv in convs {
-            let mut found = 0;
-            let range = self
+            let mut walk = self
                 .messages
-                .range(message_key(conv, 0)..message_key(conv + 1, 0));
-            for kv in range.rev().take(scan_limit) {
-                let (k, v) = kv?;
-                let record: MessageRecord = decode(&v)?;
-                if !record.recalled && record.body.to_lowercase().contains(&needle) {
-                    hits.push(record.view(conv, read_be(&k[8..])?));
-                    found += 1;
-                    if found == limit {
-                        break;
-                    }
-                }
+                .range(message_key(conv, 0)..message_key(conv + 1, 0))
+                .rev();
+            if let Some(head) = next_head(&mut walk, walks.len())? {
+                heads.push(head);
+            }
+            walks.push(walk);
+        }
+        let mut hits = Vec::new();
+        let mut looked = 0;
+        while hits.len() < limit && looked < budget {
+            let Some(Head {
+                seq, walk, record, ..
+            }) = heads.pop()
+            else {
+                break;
+            };
+            looked += 1;
+            if !record.recalled && record.body.to_lowercase().contains(&needle) {
+                hits.push(record.view(convs[walk], seq));
+            }
+            if let Some(next) = next_head(&mut walks[walk], walk)? {
+                heads.push(next);
             }
         }
-        hits.sort_by(|a, b| b.ts.cmp(&a.ts).then(b.seq.cmp(&a.seq)));
-        hits.truncate(limit);
-        Ok(hits)
+        Ok(SearchHits {
+            complete: hits.len() == limit || heads.is_empty(),
+            hits,
+        })
     }
+}
+
+/// What [`Store::search`] found.
+#[derive(Debug, Clone, Default)]
+pub struct SearchHits {
+    /// The hits, newest first.
+    pub hits: Vec<MessageView>,
+    /// Whether an unbounded search would have found the same: `limit` hits were found
+    /// or every message was looked at (false: the budget ran out first).
+    pub complete: bool,
+}
+
+/// The next (older) message of one conversation in a search, ordered by time.
+struct Head {
+    ts: u64,
+    seq: u64,
+    /// Index of its conversation's walk.
+    walk: usize,
+    record: MessageRecord,
+}
+
+impl PartialEq for Head {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == std::cmp::Ordering::Equal
+    }
+}
+
+impl Eq for Head {}
+
+impl PartialOrd for Head {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Head {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.ts, self.seq, self.walk).cmp(&(other.ts, other.seq, other.walk))
+    }
+}
+
+/// Decodes the next message of `walk` (a conversation's messages, newest first).
+fn next_head(
+    walk: &mut impl Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>,
+    index: usize,
+) -> Result<Option<Head>> {
+    let Some(kv) = walk.next() else {
+        return Ok(None);
+    };
+    let (k, v) = kv?;
+    let record: MessageRecord = decode(&v)?;
+    Ok(Some(Head {
+        ts: record.ts,
+        seq: read_be(k.get(8..).unwrap_or_default())?,
+        walk: index,
+        record,
+    }))
 }

@@ -56,7 +56,7 @@ pub use commit::{CommitStats, GroupCommit, Ticket};
 pub use conversations::MembershipChange;
 pub use messages::{
     media_id_of, Appended, DeliveredMark, Landed, NewMessage, OfflineCursor, Page, QueuedMessage,
-    QueuedWrite, Refused,
+    QueuedWrite, Refused, SearchHits,
 };
 pub use records::{ConvRecord, MediaRecord, MemberState, MessageRecord, TokenRecord, UserRecord};
 pub use repair::StartupRepair;

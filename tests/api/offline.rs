@@ -525,6 +525,7 @@ async fn search_finds_chinese_without_spaces_only_in_own_conversations() {
     assert_eq!(hits.len(), 1, "{v}");
     assert_eq!(hits[0]["body"], "你好世界");
     assert_eq!(hits[0]["conv"], ab);
+    assert_eq!(v["complete"], true, "every message was looked at");
     let (_, v) = app
         .get(&format!("/api/search?q={}", encode("好世")), &tc)
         .await;
