@@ -62,7 +62,7 @@ impl Node {
             if let Some(conversation) = crate::views::current_view(&self.store, conv, member)? {
                 self.registry.do_send(Deliver {
                     users: vec![member.clone()].into(),
-                    push: Push::Frame(ServerFrame::ConvUpdate { conversation }.to_json().into()),
+                    push: Push::Frame(ServerFrame::conv_update(conversation).to_json().into()),
                     except: None,
                 });
             }

@@ -168,9 +168,9 @@ pub struct SendFrame {
     /// text, image, voice or video.
     #[serde(default)]
     pub kind: MessageKind,
-    /// Text or caption.
+    /// Text or caption: required for `text`, may be left out when `media_url` is given.
     #[serde(default)]
-    pub body: String,
+    pub body: Option<String>,
     /// Optional link from POST /api/media.
     #[serde(default)]
     pub media_url: Option<String>,
@@ -268,10 +268,15 @@ pub enum ServerFrame {
         /// More in the direction asked.
         has_more: bool,
     },
-    /// A conversation was created or changed.
+    /// A conversation was created or changed. Built with [`ServerFrame::conv_update`].
     ConvUpdate {
-        /// The conversation, from the receiver's view.
-        conversation: ConversationView,
+        /// The conversation object's fields at the top level, as PROTOCOL.md's table
+        /// reads ("conv_update | conversation object").
+        #[serde(flatten)]
+        fields: Box<ConversationView>,
+        /// The same object under `conversation`, as the node first sent it: kept so
+        /// that clients written against either reading work.
+        conversation: Box<ConversationView>,
     },
     /// Heartbeat answer.
     Pong {
@@ -300,6 +305,15 @@ impl ServerFrame {
         }
     }
 
+    /// The `conv_update` frame for `view`.
+    pub fn conv_update(view: ConversationView) -> Self {
+        let view = Box::new(view);
+        ServerFrame::ConvUpdate {
+            fields: view.clone(),
+            conversation: view,
+        }
+    }
+
     /// Serializes the frame; frames are plain data, so this cannot fail in practice.
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_else(|_| {
@@ -308,26 +322,57 @@ impl ServerFrame {
     }
 }
 
-/// A decoded client frame, or the error frame that answers it.
-pub fn decode_client_frame(text: &str) -> Result<ClientFrame, (Error, Option<String>)> {
-    let value: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| (Error::bad(format!("not JSON: {e}")), None))?;
+/// A client frame that cannot be run, and what answers it.
+#[derive(Debug)]
+pub struct BadFrame {
+    /// The error to send.
+    pub error: Error,
+    /// Its `ref`: the frame's client_id, else its type.
+    pub reference: Option<String>,
+    /// The conversation the frame names, if it names one: a non-member must get
+    /// `no_such_conversation` instead, before any other check (PROTOCOL.md).
+    pub conv: Option<u64>,
+}
+
+impl BadFrame {
+    fn new(error: Error) -> Self {
+        BadFrame {
+            error,
+            reference: None,
+            conv: None,
+        }
+    }
+}
+
+/// A decoded client frame, or why it cannot be run.
+pub fn decode_client_frame(text: &str) -> Result<ClientFrame, BadFrame> {
+    let value: serde_json::Value = serde_json::from_str(text)
+        .map_err(|e| BadFrame::new(Error::bad(format!("not JSON: {e}"))))?;
     let obj = value
         .as_object()
-        .ok_or_else(|| (Error::bad("a frame must be a JSON object"), None))?;
+        .ok_or_else(|| BadFrame::new(Error::bad("a frame must be a JSON object")))?;
     let frame_type = obj
         .get("type")
         .and_then(|t| t.as_str())
         .map(str::to_owned)
-        .ok_or_else(|| (Error::bad("missing field `type`"), None))?;
+        .ok_or_else(|| BadFrame::new(Error::bad("missing field `type`")))?;
     let reference = obj
         .get("client_id")
         .and_then(|c| c.as_str())
         .map(str::to_owned)
         .unwrap_or_else(|| frame_type.clone());
-    let frame: ClientFrame = serde_json::from_value(value)
-        .map_err(|e| (Error::bad(e.to_string()), Some(reference.clone())))?;
-    validate(&frame).map_err(|e| (e, Some(reference)))?;
+    let conv = obj
+        .get("conv")
+        .and_then(|c| c.as_u64())
+        .filter(|c| (1..=MAX_CONV_ID).contains(c));
+    let bad = |error| BadFrame {
+        error,
+        reference: Some(reference.clone()),
+        conv,
+    };
+    let frame: ClientFrame =
+        serde_json::from_value(value).map_err(|e| bad(Error::bad(e.to_string())))?;
+    validate(&frame).map_err(bad)?;
     Ok(frame)
 }
 
@@ -356,6 +401,9 @@ fn validate(frame: &ClientFrame) -> Result<(), Error> {
             }
             if s.kind == MessageKind::System {
                 return Err(Error::bad("kind `system` is written by the node only"));
+            }
+            if s.body.is_none() && s.media_url.is_none() {
+                return Err(Error::bad("missing field `body`"));
             }
             if let Some(url) = &s.media_url {
                 if url.len() > 256 {
@@ -400,6 +448,8 @@ pub fn valid_username(name: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
     use super::*;
 
     #[test]
@@ -413,11 +463,69 @@ mod tests {
         ));
         let err = decode_client_frame(r#"{"type":"send","client_id":"c9"}"#);
         match err {
-            Err((e, r)) => {
-                assert_eq!(e.code(), "bad_frame");
-                assert_eq!(r.as_deref(), Some("c9"));
+            Err(bad) => {
+                assert_eq!(bad.error.code(), "bad_frame");
+                assert_eq!(bad.reference.as_deref(), Some("c9"));
+                assert_eq!(bad.conv, None);
             }
             Ok(_) => panic!("a send without a target must fail"),
+        }
+    }
+
+    #[test]
+    fn a_bad_frame_names_its_conversation_and_body_is_required_for_text() {
+        let bad = decode_client_frame(r#"{"type":"send","conv":7,"client_id":"c1","kind":"text"}"#);
+        match bad {
+            Err(bad) => {
+                assert_eq!(bad.error.code(), "bad_frame");
+                assert_eq!(bad.conv, Some(7));
+            }
+            Ok(_) => panic!("a text without a body must fail"),
+        }
+        let image = decode_client_frame(
+            r#"{"type":"send","conv":7,"client_id":"c2","kind":"image","media_url":"/media/x"}"#,
+        );
+        assert!(image.is_ok(), "an image may come without a caption");
+    }
+
+    #[test]
+    fn conv_update_has_the_object_flat_and_nested() {
+        let view = ConversationView {
+            conv: 5,
+            kind: ConvKind::Group,
+            name: "g".into(),
+            members: vec!["a".into(), "b".into()],
+            last_seq: 0,
+            last_message: None,
+            unread: 0,
+            pinned: false,
+            read_seq: 0,
+            delivered_seq: 0,
+        };
+        let json: serde_json::Value =
+            serde_json::from_str(&ServerFrame::conv_update(view).to_json()).unwrap();
+        assert_eq!(json["type"], "conv_update");
+        assert_eq!(json["conv"], 5);
+        assert_eq!(json["kind"], "group");
+        assert_eq!(json["conversation"]["conv"], 5);
+        assert_eq!(json["conversation"]["members"], json["members"]);
+    }
+
+    #[test]
+    fn ping_ts_is_echoed_exactly() {
+        for ts in ["1796556591.5908859", "0.1", "12345", "-7", "1e300"] {
+            let frame = decode_client_frame(&format!(r#"{{"type":"ping","ts":{ts}}}"#));
+            let Ok(ClientFrame::Ping { ts: echoed }) = frame else {
+                panic!("ping {ts} not decoded");
+            };
+            let pong = ServerFrame::Pong { ts: echoed }.to_json();
+            // read back with std's parser (correctly rounded), not serde_json's
+            let text = pong.split(r#""ts":"#).nth(1).unwrap().trim_end_matches('}');
+            assert_eq!(
+                text.parse::<f64>().unwrap(),
+                ts.parse::<f64>().unwrap(),
+                "{ts} came back as {pong}"
+            );
         }
     }
 
@@ -425,7 +533,16 @@ mod tests {
     fn unknown_type_and_garbage_are_bad_frames() {
         for text in ["nope", "[1,2]", r#"{"type":"fly"}"#, r#"{"conv":1}"#] {
             let r = decode_client_frame(text);
-            assert!(matches!(r, Err((Error::BadRequest(_), _))), "{text}");
+            assert!(
+                matches!(
+                    r,
+                    Err(BadFrame {
+                        error: Error::BadRequest(_),
+                        ..
+                    })
+                ),
+                "{text}"
+            );
         }
     }
 

@@ -87,6 +87,16 @@ pub enum Command {
         /// Origin.
         session: SessionRef,
     },
+    /// A frame naming this conversation that cannot be run: its origin gets `error`
+    /// once membership is checked, so a non-member hears `no_such_conversation` first.
+    Refuse {
+        /// Origin.
+        session: SessionRef,
+        /// What a member is told.
+        error: Error,
+        /// The frame's `ref`.
+        reference: String,
+    },
     /// Add and remove group members (HTTP); answered once durable.
     ChangeMembers {
         /// Usernames to add.
@@ -119,6 +129,9 @@ impl Command {
             Command::Read { session, .. } => Some((session, "read".into())),
             Command::Recall { session, .. } => Some((session, "recall".into())),
             Command::Typing { session } => Some((session, "typing".into())),
+            Command::Refuse {
+                session, reference, ..
+            } => Some((session, reference.clone())),
             Command::ChangeMembers { .. } => None,
         }
     }
@@ -388,7 +401,7 @@ impl Conversation {
                         Ok(Some(conversation)) => self.registry.do_send(Deliver {
                             users: vec![user].into(),
                             push: Push::Frame(
-                                ServerFrame::ConvUpdate { conversation }.to_json().into(),
+                                ServerFrame::conv_update(conversation).to_json().into(),
                             ),
                             except: None,
                         }),
@@ -899,6 +912,7 @@ impl Conversation {
                 self.change_members(ctx, user, add, remove, reply);
                 Ok(())
             }
+            Command::Refuse { error, .. } => Err(error),
         };
         if let (Err(e), Some((session, reference))) = (outcome, origin) {
             session.frame(ServerFrame::error(&e, Some(reference)).to_json().into());

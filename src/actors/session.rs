@@ -425,8 +425,32 @@ impl Session {
                     self.dispatch(ctx, frame);
                 }
             }
-            Err((err, reference)) => self.error(ctx, &err, reference),
+            Err(bad) => match (bad.conv, bad.reference) {
+                (Some(conv), Some(reference)) => self.refuse(ctx, conv, bad.error, reference),
+                (_, reference) => self.error(ctx, &bad.error, reference),
+            },
         }
+    }
+
+    /// Answers a frame naming `conv` that cannot be run, through the conversation: a
+    /// non-member gets `no_such_conversation` before any other check (PROTOCOL.md).
+    fn refuse(&mut self, ctx: &mut Ctx, conv: u64, error: Error, reference: String) {
+        let Some(user) = self.user().map(str::to_owned) else {
+            return;
+        };
+        if matches!(error, Error::BadRequest(_)) {
+            inc(&self.node.metrics.bad_frames);
+        }
+        let session = self.me(ctx);
+        self.node.hub.do_send(ConvCommand {
+            conv,
+            user,
+            cmd: Command::Refuse {
+                session,
+                error,
+                reference,
+            },
+        });
     }
 
     fn rate_limited(&mut self, ctx: &mut Ctx, reference: String) {
@@ -505,12 +529,13 @@ impl Session {
     }
 
     fn send(&mut self, ctx: &mut Ctx, user: String, send: SendFrame) {
-        if send.body.len() > self.node.settings.messages.max_body_bytes {
-            let err = Error::TooLarge(format!(
-                "body is over {} bytes",
-                self.node.settings.messages.max_body_bytes
-            ));
-            return self.error(ctx, &err, Some(send.client_id));
+        let max = self.node.settings.messages.max_body_bytes;
+        if send.body.as_ref().is_some_and(|b| b.len() > max) {
+            let err = Error::TooLarge(format!("body is over {max} bytes"));
+            return match send.conv {
+                Some(conv) => self.refuse(ctx, conv, err, send.client_id),
+                None => self.error(ctx, &err, Some(send.client_id)),
+            };
         }
         let conv = match (send.conv, &send.to) {
             (Some(conv), _) => conv,
@@ -526,7 +551,7 @@ impl Session {
             message: Outgoing {
                 client_id: send.client_id,
                 kind: send.kind,
-                body: send.body,
+                body: send.body.unwrap_or_default(),
                 media_url: send.media_url,
             },
         };

@@ -157,14 +157,33 @@ struct Pin {
     pinned: bool,
 }
 
+/// `who`'s membership of `conv`, checked before anything else about a request: a
+/// non-member gets 404 whatever else is wrong with it (PROTOCOL.md).
+fn member_first(node: &Node, conv: u64, who: &AuthUser) -> Result<()> {
+    node.store
+        .member_state(&who.user, conv)?
+        .map(|_| ())
+        .ok_or(Error::NoSuchConversation)
+}
+
+/// A body or query whose parse error is answered only after [`member_first`].
+fn parsed<T>(part: std::result::Result<T, actix_web::Error>) -> Result<T> {
+    part.map_err(|e| match e.as_error::<Error>() {
+        Some(Error::TooLarge(m)) => Error::TooLarge(m.clone()),
+        Some(other) => Error::bad(other.to_string()),
+        None => Error::bad(e.to_string()),
+    })
+}
+
 async fn pin(
     node: web::Data<Node>,
     who: AuthUser,
     path: web::Path<u64>,
-    body: web::Json<Pin>,
+    body: std::result::Result<web::Json<Pin>, actix_web::Error>,
 ) -> Result<HttpResponse> {
     let conv = path.into_inner();
-    let pinned = body.pinned;
+    member_first(&node, conv, &who)?;
+    let pinned = parsed(body)?.pinned;
     let (_, ticket) = node
         .store
         .update_member_state(&who.user, conv, |s| s.pinned = pinned)?
@@ -185,10 +204,11 @@ async fn members(
     node: web::Data<Node>,
     who: AuthUser,
     path: web::Path<u64>,
-    body: web::Json<MemberChange>,
+    body: std::result::Result<web::Json<MemberChange>, actix_web::Error>,
 ) -> Result<HttpResponse> {
     let conv = path.into_inner();
-    let MemberChange { add, remove } = body.into_inner();
+    member_first(&node, conv, &who)?;
+    let MemberChange { add, remove } = parsed(body)?.into_inner();
     if add.len() + remove.len() > node.settings.limits.max_group_members {
         return Err(Error::bad("too many members in one change"));
     }
@@ -237,14 +257,15 @@ async fn messages(
     node: web::Data<Node>,
     who: AuthUser,
     path: web::Path<u64>,
-    query: web::Query<PageQuery>,
+    query: std::result::Result<web::Query<PageQuery>, actix_web::Error>,
 ) -> Result<HttpResponse> {
     let conv = path.into_inner();
+    member_first(&node, conv, &who)?;
     let PageQuery {
         before,
         after,
         limit,
-    } = query.into_inner();
+    } = parsed(query)?.into_inner();
     let limit = limit.unwrap_or(20).clamp(1, 100);
     let store = node.store.clone();
     let page =

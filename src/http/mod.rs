@@ -21,6 +21,10 @@ pub fn routes(cfg: &mut web::ServiceConfig, serve_metrics: bool) {
     cfg.app_data(
         web::JsonConfig::default()
             .limit(64 * 1024)
+            // the body is read as JSON whatever it is labelled: a browser's fetch() sends
+            // a string body as text/plain unless told otherwise
+            .content_type_required(false)
+            .content_type(|_| true)
             .error_handler(|e: JsonPayloadError, _| bad_json(e).into()),
     )
     .app_data(web::QueryConfig::default().error_handler(|e, _| Error::bad(e.to_string()).into()))

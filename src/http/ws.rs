@@ -10,8 +10,11 @@
 //! A bad token never fails the handshake: the session says `unauthorized` and closes 4001.
 
 use std::{
+    cell::RefCell,
     pin::Pin,
+    rc::Rc,
     task::{Context, Poll},
+    time::Duration,
 };
 
 use actix_codec::{AsyncRead, AsyncWrite, Framed, ReadBuf};
@@ -46,6 +49,14 @@ const WRITE_BATCH: usize = 32 * 1024;
 /// Reads in a row before the session gets to decode what came: a flooding client
 /// cannot keep the reader looping.
 const MAX_READS_IN_A_ROW: u8 = 8;
+
+/// After the session has written its close frame, the socket is read (and what comes
+/// thrown away) until the client closes too, for at most this long and this many
+/// bytes. Closed with unread bytes in its receive queue, a socket sends a reset, and
+/// a client still writing (a flood, the rest of an oversized frame) then loses the
+/// close frame and its code (4008, 4009) with it.
+const LINGER: Duration = Duration::from_secs(2);
+const LINGER_BYTES: usize = 1 << 20;
 
 /// Serves one `Connection: Upgrade` request: a WebSocket on /ws, an HTTP error
 /// otherwise. Returns once the socket is closed.
@@ -115,15 +126,34 @@ where
     T: AsyncRead + AsyncWrite + Unpin + 'static,
 {
     let (reader, mut writer) = tokio::io::split(io);
+    // shared with the session's input, so that it can be drained after the session ends
+    let reader = Rc::new(RefCell::new(reader));
     let incoming = Incoming {
-        reader,
+        reader: reader.clone(),
         early,
         reads_in_a_row: 0,
     };
     // A client that takes no bytes for a whole heartbeat timeout is gone (a mobile
     // network can swallow a connection without a reset for many minutes).
     let stalled = node.settings.heartbeat_timeout();
-    let mut outgoing = std::pin::pin!(session::run(node, slot, handshake, incoming));
+    let outgoing = session::run(node, slot, handshake, incoming);
+    // The session (its registry entry, its presence) ends with `relay`, not after the
+    // linger.
+    if relay(outgoing, &mut writer, stalled).await? {
+        let _ = writer.shutdown().await;
+        linger(&reader).await;
+    }
+    Ok(())
+}
+
+/// Writes what the session sends to the socket until the session ends; false if the
+/// client stopped taking bytes (it is gone: nothing to linger for).
+async fn relay<W: AsyncWrite + Unpin>(
+    outgoing: impl Stream<Item = Result<Bytes, actix_web::Error>>,
+    writer: &mut W,
+    stalled: Duration,
+) -> Result<bool, actix_web::Error> {
+    let mut outgoing = std::pin::pin!(outgoing);
     while let Some(first) = outgoing.next().await {
         // Whatever else the session has ready goes out in the same write: under load
         // that is one syscall (and one packet) for many frames.
@@ -148,12 +178,35 @@ where
             Ok(result) => result?,
             Err(_) => {
                 tracing::debug!("socket took no bytes for a heartbeat timeout; dropped");
-                return Ok(());
+                return Ok(false);
             }
         }
     }
-    let _ = writer.shutdown().await;
-    Ok(())
+    Ok(true)
+}
+
+/// Reads and drops what the client still sends, until it closes, for at most
+/// [`LINGER`] and [`LINGER_BYTES`].
+async fn linger<R: AsyncRead + Unpin>(reader: &RefCell<R>) {
+    let drain = async {
+        let mut buf = [0u8; 4096];
+        let mut total = 0;
+        loop {
+            let read = std::future::poll_fn(|cx| {
+                let mut chunk = ReadBuf::new(&mut buf);
+                let mut reader = reader.borrow_mut();
+                Pin::new(&mut *reader)
+                    .poll_read(cx, &mut chunk)
+                    .map_ok(|()| chunk.filled().len())
+            })
+            .await;
+            match read {
+                Ok(n) if n > 0 && total + n <= LINGER_BYTES => total += n,
+                _ => break,
+            }
+        }
+    };
+    let _ = timeout(LINGER, drain).await;
 }
 
 /// Writes `res` (headers and body) and closes the connection after it.
@@ -204,7 +257,7 @@ fn find_token(req: &Request) -> Option<String> {
 
 /// The socket's bytes as the session's input stream. Holds no buffer between reads.
 struct Incoming<R> {
-    reader: R,
+    reader: Rc<RefCell<R>>,
     /// Bytes that came with the handshake's read, handed over first.
     early: Option<Bytes>,
     reads_in_a_row: u8,
@@ -224,7 +277,8 @@ impl<R: AsyncRead + Unpin> Stream for Incoming<R> {
         }
         let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); READ_CHUNK];
         let mut read = ReadBuf::uninit(&mut buf);
-        match Pin::new(&mut self.reader).poll_read(cx, &mut read) {
+        let polled = Pin::new(&mut *self.reader.borrow_mut()).poll_read(cx, &mut read);
+        match polled {
             Poll::Ready(Ok(())) if read.filled().is_empty() => Poll::Ready(None),
             Poll::Ready(Ok(())) => {
                 self.reads_in_a_row += 1;

@@ -430,6 +430,17 @@ async fn bad_frames_are_answered_and_the_socket_stays_usable() {
     assert_eq!(e["ref"], "no-target");
     a.send(Message::Binary(vec![1u8, 2, 3].into())).await;
     a.expect_error("bad_frame").await;
+    a.send_json(json!({"type": "send", "conv": conv, "client_id": "no-body", "kind": "text"}))
+        .await;
+    let e = a.expect_error("bad_frame").await;
+    assert_eq!(e["ref"], "no-body", "a text without a body");
+    // `ts` comes back as the same number, also where it is not exactly a short decimal
+    a.send_text(r#"{"type":"ping","ts":1796556591.5908859}"#)
+        .await;
+    assert_eq!(
+        a.next_of_type("pong").await["ts"].as_f64(),
+        Some(1_796_556_591.590_885_9)
+    );
 
     // Still open and working.
     a.send_json(json!({"type": "ping", "ts": 42})).await;
@@ -499,6 +510,10 @@ async fn a_non_member_gets_the_same_answer_as_for_a_missing_conversation() {
         ("DELETE", "", None),
         ("PUT", "/pin", Some(json!({"pinned": true}))),
         ("POST", "/members", Some(json!({"add": ["carol"]}))),
+        // membership comes before any other check: bad input from a non-member is 404
+        ("GET", "/messages?limit=abc", None),
+        ("PUT", "/pin", Some(json!({"pinned": "yes"}))),
+        ("POST", "/members", Some(json!({"add": "carol"}))),
     ] {
         let real = app
             .call(
@@ -561,6 +576,33 @@ async fn a_non_member_gets_the_same_answer_as_for_a_missing_conversation() {
             c.send_json(frame).await;
             let e = c.expect_error("no_such_conversation").await;
             assert_eq!(e["ref"], t);
+            answers.push(e["message"].clone());
+        }
+        // frames that would be refused for other reasons: membership is checked first
+        for (frame, reference) in [
+            (
+                json!({"type": "send", "conv": target, "client_id": "huge", "kind": "text",
+                       "body": "x".repeat(20_000)}),
+                "huge",
+            ),
+            (
+                json!({"type": "send", "conv": target, "client_id": "x".repeat(65),
+                       "kind": "text", "body": "hi"}),
+                &*"x".repeat(65),
+            ),
+            (
+                json!({"type": "send", "conv": target, "client_id": "sys", "kind": "system",
+                       "body": "hi"}),
+                "sys",
+            ),
+            (
+                json!({"type": "read", "conv": target, "seq": "one"}),
+                "read",
+            ),
+        ] {
+            c.send_json(frame).await;
+            let e = c.expect_error("no_such_conversation").await;
+            assert_eq!(e["ref"], reference);
             answers.push(e["message"].clone());
         }
         c.send_json(json!({"type": "sync", "convs": {target.to_string(): 0}}))

@@ -18,7 +18,14 @@ async fn group_of_three_with_a_member_added_and_one_removed() {
 
     let conv = app.group(&ta, "team", &["ben", "cat"]).await;
     for ws in [&mut a, &mut b, &mut c] {
-        let up = ws.next_of_type("conv_update").await["conversation"].clone();
+        let frame = ws.next_of_type("conv_update").await;
+        let up = frame["conversation"].clone();
+        // the object's fields also stand at the top level of the frame
+        for field in [
+            "conv", "kind", "name", "members", "last_seq", "unread", "pinned",
+        ] {
+            assert_eq!(frame[field], up[field], "{field} in {frame}");
+        }
         assert_eq!(up["conv"], conv);
         assert_eq!(up["kind"], "group");
         assert_eq!(up["name"], "team");

@@ -633,3 +633,54 @@ async fn a_reader_too_far_behind_is_closed_and_loses_nothing() {
     ws.send_acked(conv, "after", "the talker is still here")
         .await;
 }
+
+/// A client still writing when the node closes on it (here the rest of an oversized
+/// frame and more behind it, as a flood would) still reads the close frame with its
+/// code: the node reads and drops what keeps coming until the client closes, instead
+/// of answering it with a reset that makes the client lose the close frame.
+#[actix_web::test]
+async fn a_client_still_writing_gets_the_close_code() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app(&[("CHATNODE__SESSION__MAX_FRAME_BYTES", "2048")]).await;
+    let token = app.register("writer").await;
+    let mut tcp = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    tcp.write_all(upgrade(&format!("/ws?token={token}")).as_bytes())
+        .await
+        .unwrap();
+    let (head, mut got) = read_head(&mut tcp).await;
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    let (mut rd, mut wr) = tcp.into_split();
+    let writing = async {
+        wr.write_all(&masked_text(&"b".repeat(3000))).await?;
+        // ~400 KB more over ~0.2 s, as a client that has not read the close yet would
+        let junk = masked_text(&"j".repeat(4000));
+        for _ in 0..100 {
+            wr.write_all(&junk).await?;
+            actix_web::rt::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+        Ok::<(), std::io::Error>(())
+    };
+    let reading = async {
+        let mut chunk = [0u8; 4096];
+        loop {
+            match timeout(WAIT, rd.read(&mut chunk)).await.unwrap() {
+                Ok(0) => return Ok(()),
+                Ok(n) => got.extend_from_slice(&chunk[..n]),
+                Err(e) => return Err(e),
+            }
+        }
+    };
+    let (wrote, read) = tokio::join!(writing, reading);
+    wrote.expect("the node kept reading until the client was done");
+    read.expect("the socket ended with a close, not a reset");
+    let frames = server_frames(&got);
+    let close = frames
+        .iter()
+        .find(|(op, _)| *op == 8)
+        .expect("a close frame");
+    assert_eq!(
+        u16::from_be_bytes([close.1[0], close.1[1]]),
+        4009,
+        "{frames:?}"
+    );
+}
