@@ -185,8 +185,8 @@ impl Settings {
         if self.session.heartbeat_timeout_secs == 0 {
             return bad("session.heartbeat_timeout_secs", "must be at least 1");
         }
-        if self.session.max_frame_bytes < 1024 {
-            return bad("session.max_frame_bytes", "must be at least 1024");
+        if self.session.max_frame_bytes < 128 {
+            return bad("session.max_frame_bytes", "must be at least 128");
         }
         if self.session.max_backlog_bytes < 65536 {
             return bad("session.max_backlog_bytes", "must be at least 65536");
