@@ -181,6 +181,26 @@ impl Handler<CloseToken> for Registry {
     }
 }
 
+/// Which of the users who share a conversation with `user` are online now: presence
+/// frames only tell of changes, so a client that just connected asks this once
+/// (`GET /api/presence`).
+#[derive(Message)]
+#[rtype(result = "Vec<String>")]
+pub struct OnlinePeers {
+    /// Whose peers.
+    pub user: String,
+}
+
+impl Handler<OnlinePeers> for Registry {
+    type Result = Vec<String>;
+
+    fn handle(&mut self, msg: OnlinePeers, _: &mut Context<Self>) -> Vec<String> {
+        let mut online = self.peers(&msg.user);
+        online.retain(|peer| self.users.contains_key(peer));
+        online
+    }
+}
+
 /// How many users and sessions are online (for /metrics).
 #[derive(Message)]
 #[rtype(result = "OnlineCounts")]

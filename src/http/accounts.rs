@@ -1,11 +1,11 @@
-//! POST /api/register, /api/login, /api/logout; GET /api/me.
+//! POST /api/register, /api/login, /api/logout; GET /api/me, /api/presence.
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
 use super::AuthUser;
-use crate::actors::registry::CloseToken;
+use crate::actors::registry::{CloseToken, OnlinePeers};
 use crate::auth;
 use crate::error::{Error, Result};
 use crate::node::Node;
@@ -16,7 +16,8 @@ pub(super) fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/api/register", web::post().to(register))
         .route("/api/login", web::post().to(login))
         .route("/api/logout", web::post().to(logout))
-        .route("/api/me", web::get().to(me));
+        .route("/api/me", web::get().to(me))
+        .route("/api/presence", web::get().to(presence));
 }
 
 #[derive(Deserialize)]
@@ -122,4 +123,11 @@ async fn logout(node: web::Data<Node>, who: AuthUser) -> Result<HttpResponse> {
 
 async fn me(who: AuthUser) -> HttpResponse {
     HttpResponse::Ok().json(json!({"user": who.user}))
+}
+
+/// GET /api/presence: who of the caller's peers (users sharing a conversation with it)
+/// is online now, sorted. `presence` frames then tell of every change.
+async fn presence(node: web::Data<Node>, who: AuthUser) -> Result<HttpResponse> {
+    let online = node.registry.send(OnlinePeers { user: who.user }).await?;
+    Ok(HttpResponse::Ok().json(json!({ "online": online })))
 }

@@ -439,6 +439,10 @@ async fn presence_is_per_user_not_per_device() {
     );
     let mut b2 = app.connect(&tb).await;
     a.assert_none_of_type("presence").await;
+    // A client that connects later asks who is online already; carl shares nothing.
+    let (status, online) = app.get("/api/presence", &tb).await;
+    assert_eq!((status, online), (200, json!({"online": ["alice"]})));
+    assert_eq!(app.get("/api/presence", &tc).await.1, json!({"online": []}));
 
     // Closing one of two sockets: still online.
     b1.close().await;
@@ -457,6 +461,7 @@ async fn presence_is_per_user_not_per_device() {
         a.next_of_type("presence").await,
         json!({"type": "presence", "user": "bob", "online": false})
     );
+    assert_eq!(app.get("/api/presence", &ta).await.1, json!({"online": []}));
     let _b3 = app.connect(&tb).await;
     assert_eq!(a.next_of_type("presence").await["online"], true);
     a.assert_none_of_type("presence").await;
