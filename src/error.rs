@@ -36,6 +36,9 @@ pub enum Error {
     /// Too many requests or frames.
     #[error("rate limited")]
     RateLimited,
+    /// The path exists but does not take this method; names the methods it takes.
+    #[error("this path takes {0} only")]
+    MethodNotAllowed(&'static str),
     /// The user already holds `limits.max_sessions_per_user` sockets.
     #[error("too many sessions for this user")]
     TooManySessions,
@@ -66,6 +69,7 @@ impl Error {
             Error::Forbidden(_) => "forbidden",
             Error::NoSuchConversation => "no_such_conversation",
             Error::NotFound(_) => "not_found",
+            Error::MethodNotAllowed(_) => "method_not_allowed",
             Error::NotMember(_) => "not_member",
             Error::Conflict => "conflict",
             Error::RateLimited | Error::TooManySessions => "rate_limited",
@@ -116,6 +120,7 @@ impl ResponseError for Error {
             Error::Unauthorized => StatusCode::UNAUTHORIZED,
             Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::NoSuchConversation | Error::NotFound(_) => StatusCode::NOT_FOUND,
+            Error::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Error::NotMember(_) | Error::NotSender => StatusCode::FORBIDDEN,
             Error::Conflict => StatusCode::CONFLICT,
             Error::RateLimited | Error::TooManySessions => StatusCode::TOO_MANY_REQUESTS,
@@ -133,7 +138,10 @@ impl ResponseError for Error {
             Error::BadRequest(_) => "bad_request",
             other => other.code(),
         };
-        HttpResponse::build(self.status_code())
-            .json(json!({"error": {"code": code, "message": self.client_message()}}))
+        let mut res = HttpResponse::build(self.status_code());
+        if let Error::MethodNotAllowed(allow) = self {
+            res.insert_header((actix_web::http::header::ALLOW, *allow));
+        }
+        res.json(json!({"error": {"code": code, "message": self.client_message()}}))
     }
 }

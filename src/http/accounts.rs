@@ -4,7 +4,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::AuthUser;
+use super::{resource, AuthUser};
 use crate::actors::registry::{CloseToken, OnlinePeers};
 use crate::auth;
 use crate::error::{Error, Result};
@@ -13,11 +13,11 @@ use crate::protocol::valid_username;
 use crate::store::{now_ms, UserRecord};
 
 pub(super) fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/api/register", web::post().to(register))
-        .route("/api/login", web::post().to(login))
-        .route("/api/logout", web::post().to(logout))
-        .route("/api/me", web::get().to(me))
-        .route("/api/presence", web::get().to(presence));
+    cfg.service(resource("/api/register", "POST").route(web::post().to(register)))
+        .service(resource("/api/login", "POST").route(web::post().to(login)))
+        .service(resource("/api/logout", "POST").route(web::post().to(logout)))
+        .service(resource("/api/me", "GET").route(web::get().to(me)))
+        .service(resource("/api/presence", "GET").route(web::get().to(presence)));
 }
 
 #[derive(Deserialize)]

@@ -5,7 +5,7 @@ use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::oneshot;
 
-use super::AuthUser;
+use super::{resource, AuthUser};
 use crate::actors::conversation::{Command, ConvCommand};
 use crate::actors::session::history_page;
 use crate::error::{Error, Result};
@@ -14,17 +14,20 @@ use crate::protocol::{valid_username, ConvKind, ConversationView};
 use crate::views;
 
 pub(super) fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/api/conversations", web::post().to(create))
-        .route("/api/conversations", web::get().to(list))
-        .route("/api/conversations/{conv}", web::get().to(get))
-        .route("/api/conversations/{conv}", web::delete().to(hide))
-        .route("/api/conversations/{conv}/members", web::post().to(members))
-        .route("/api/conversations/{conv}/pin", web::put().to(pin))
-        .route(
-            "/api/conversations/{conv}/messages",
-            web::get().to(messages),
-        )
-        .route("/api/search", web::get().to(search));
+    cfg.service(
+        resource("/api/conversations", "GET, POST")
+            .route(web::post().to(create))
+            .route(web::get().to(list)),
+    )
+    .service(
+        resource("/api/conversations/{conv}", "GET, DELETE")
+            .route(web::get().to(get))
+            .route(web::delete().to(hide)),
+    )
+    .service(resource("/api/conversations/{conv}/members", "POST").route(web::post().to(members)))
+    .service(resource("/api/conversations/{conv}/pin", "PUT").route(web::put().to(pin)))
+    .service(resource("/api/conversations/{conv}/messages", "GET").route(web::get().to(messages)))
+    .service(resource("/api/search", "GET").route(web::get().to(search)));
 }
 
 /// Runs blocking store work off the async threads.

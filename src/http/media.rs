@@ -7,15 +7,15 @@ use std::io::Write;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 
-use super::{bearer, AuthUser};
+use super::{bearer, resource, AuthUser};
 use crate::auth;
 use crate::error::{Error, Result};
 use crate::node::Node;
 use crate::store::{now_ms, MediaRecord};
 
 pub(super) fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/api/media", web::post().to(upload))
-        .route("/media/{id}", web::get().to(fetch));
+    cfg.service(resource("/api/media", "POST").route(web::post().to(upload)))
+        .service(resource("/media/{id}", "GET").route(web::get().to(fetch)));
 }
 
 fn allowed_type(ct: &str) -> bool {

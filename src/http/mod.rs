@@ -31,17 +31,29 @@ pub fn routes(cfg: &mut web::ServiceConfig, serve_metrics: bool) {
     .app_data(
         web::PathConfig::default().error_handler(|_, _| Error::NotFound("not found".into()).into()),
     )
-    .route("/healthz", web::get().to(healthz))
-    .route("/ws", web::get().to(ws::not_upgraded))
+    .service(
+        resource("/healthz", "GET, HEAD")
+            .route(web::get().to(healthz))
+            .route(web::head().to(healthz)),
+    )
+    .service(resource("/ws", "GET").route(web::get().to(ws::not_upgraded)))
     .configure(accounts::routes)
     .configure(conversations::routes)
     .configure(media::routes);
     if serve_metrics {
-        cfg.route("/metrics", web::get().to(metrics));
+        cfg.service(resource("/metrics", "GET").route(web::get().to(metrics)));
     }
     cfg.default_service(web::to(|| async {
         Err::<HttpResponse, Error>(Error::NotFound("no such route".into()))
     }));
+}
+
+/// The routes of one path; any method not among them gets 405 with `allow` as its
+/// `Allow` header, where a path that does not exist gets 404.
+fn resource(path: &str, allow: &'static str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(move || async move {
+        Err::<HttpResponse, Error>(Error::MethodNotAllowed(allow))
+    }))
 }
 
 fn bad_json(e: JsonPayloadError) -> Error {

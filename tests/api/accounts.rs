@@ -11,6 +11,18 @@ async fn register_login_and_duplicates() {
     let (status, me) = app.get("/api/me", &token).await;
     assert_eq!(status, 200);
     assert_eq!(me["user"], "alice");
+    // a path that exists but not with this method is 405, one that does not exist 404
+    let wrong = app.call("DELETE", "/api/me", Some(&token), None).await;
+    assert_eq!(wrong.status, 405);
+    assert_eq!(wrong.json()["error"]["code"], "method_not_allowed");
+    let wrong = app
+        .call("PUT", "/api/conversations", Some(&token), None)
+        .await;
+    assert_eq!(wrong.status, 405);
+    let missing = app.call("GET", "/api/nothing", Some(&token), None).await;
+    assert_eq!(missing.status, 404);
+    assert_eq!(missing.json()["error"]["code"], "not_found");
+    assert_eq!(app.call("HEAD", "/healthz", None, None).await.status, 200);
 
     let dup = app
         .call(
