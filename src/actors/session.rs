@@ -426,6 +426,10 @@ impl Session {
                 }
             }
             Err(bad) => match (bad.conv, bad.reference) {
+                // a trip to the conversation: it takes from the frame budget
+                (Some(_), Some(reference)) if !self.frames.try_take() => {
+                    self.rate_limited(ctx, reference)
+                }
                 (Some(conv), Some(reference)) => self.refuse(ctx, conv, bad.error, reference),
                 (_, reference) => self.error(ctx, &bad.error, reference),
             },
