@@ -5,7 +5,7 @@
 //! Served inside the app, a WebSocket kept actix-http's HTTP/1 dispatcher alive for the
 //! socket's whole life, with its two 8 KiB buffers (measured: 14.6 KiB of node RSS per
 //! idle socket). Taken over here, an idle socket holds no read or write buffer at all:
-//! reads go through a buffer on the stack (7.3 KiB per idle socket, docs/benchmarks.md).
+//! reads go through a buffer on the stack (6.6 KiB per idle socket, docs/benchmarks.md).
 //!
 //! A bad token never fails the handshake: the session says `unauthorized` and closes 4001.
 
