@@ -4,6 +4,7 @@
 mod accounts;
 mod conversations;
 mod media;
+mod client;
 pub mod ws;
 
 use actix_web::{
@@ -37,6 +38,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, serve_metrics: bool) {
             .route(web::head().to(healthz)),
     )
     .service(resource("/ws", "GET").route(web::get().to(ws::not_upgraded)))
+    .service(resource("/", "GET").route(web::get().to(client::index)))
     .configure(accounts::routes)
     .configure(conversations::routes)
     .configure(media::routes);

@@ -23,6 +23,10 @@ async fn register_login_and_duplicates() {
     assert_eq!(missing.status, 404);
     assert_eq!(missing.json()["error"]["code"], "not_found");
     assert_eq!(app.call("HEAD", "/healthz", None, None).await.status, 200);
+    // the bundled web client, public
+    let page = app.call("GET", "/", None, None).await;
+    assert_eq!(page.status, 200);
+    assert!(String::from_utf8_lossy(&page.body).contains("chatnode"));
 
     let dup = app
         .call(
