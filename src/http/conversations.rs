@@ -85,6 +85,18 @@ async fn create(
                 node.store.find_or_create_direct(&who.user, other).await?;
             if created {
                 node.announce(conv, &record.members)?;
+            } else if node
+                .store
+                .member_state(&who.user, conv)?
+                .is_some_and(|s| s.hidden)
+            {
+                // opening a chat one had hidden brings it back to one's list
+                if let Some((_, ticket)) = node
+                    .store
+                    .update_member_state(&who.user, conv, |s| s.hidden = false)?
+                {
+                    node.store.commit().durable(ticket).await?;
+                }
             }
             let view = durable_view(&node, conv, &who.user).await?;
             Ok(if created {

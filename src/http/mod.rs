@@ -2,9 +2,9 @@
 //! actor, map errors once through [`crate::error::Error`].
 
 mod accounts;
+mod client;
 mod conversations;
 mod media;
-mod client;
 pub mod ws;
 
 use actix_web::{

@@ -272,6 +272,19 @@ async fn unread_counters_through_read_recall_devices_and_hiding() {
     assert_eq!(listed_unread(&app, &ta, conv).await, Some(1));
     a.send_acked(conv, "m6", "six").await;
     assert_eq!(listed_unread(&app, &tb, conv).await, Some(1));
+    // Hidden again, then opened again by hand (direct create): back in the list at once.
+    let hide = app
+        .call(
+            "DELETE",
+            &format!("/api/conversations/{conv}"),
+            Some(&tb),
+            None,
+        )
+        .await;
+    assert_eq!(hide.status, 204);
+    assert_eq!(listed_unread(&app, &tb, conv).await, None);
+    assert_eq!(app.direct(&tb, "alice").await, conv);
+    assert_eq!(listed_unread(&app, &tb, conv).await, Some(1));
 
     // Group: system messages never count.
     let group = app.group(&ta, "g", &["bob", "cora"]).await;
