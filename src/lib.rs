@@ -17,7 +17,8 @@
 //! - back in [`actors::conversation`]: once durable, `ack` to the sender and push to
 //!   every member's sessions through the [`actors::registry`].
 //!
-//! Around it: [`http`] (routes), [`auth`] (passwords, tokens), [`config`] (settings),
+//! Around it: [`http`] (routes, and the browser client `web/index.html` at `/`),
+//! [`auth`] (passwords, tokens), [`config`] (settings),
 //! [`error`] (one mapping to HTTP codes and error frames), [`actors::supervisor`]
 //! (closes silent sockets), [`memory`] (keeps RSS flat), [`server`] (start and graceful stop), [`admin`]
 //! (`chatnode check`, `backup`, `restore`, and the node's admin socket).
