@@ -85,6 +85,13 @@ pub struct ConversationView {
     pub read_seq: u64,
     /// This member's delivered position.
     pub delivered_seq: u64,
+    /// Direct chats only: the other member's read position, so a client can show which
+    /// of its own messages were read after a reload (`receipt` frames tell of changes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer_read_seq: Option<u64>,
+    /// Direct chats only: the other member's delivered position.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer_delivered_seq: Option<u64>,
 }
 
 /// Frames a client sends.
@@ -501,6 +508,8 @@ mod tests {
             pinned: false,
             read_seq: 0,
             delivered_seq: 0,
+            peer_read_seq: None,
+            peer_delivered_seq: None,
         };
         let json: serde_json::Value =
             serde_json::from_str(&ServerFrame::conv_update(view).to_json()).unwrap();

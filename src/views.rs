@@ -19,14 +19,17 @@ pub fn conversation_view(
         0 => None,
         seq => store.message(conv, seq)?.map(|m| m.view(conv, seq)),
     };
+    let peer = match record.kind {
+        ConvKind::Group => None,
+        ConvKind::Direct => record.members.iter().find(|m| m.as_str() != user),
+    };
     let name = match record.kind {
         ConvKind::Group => record.name.clone(),
-        ConvKind::Direct => record
-            .members
-            .iter()
-            .find(|m| m.as_str() != user)
-            .cloned()
-            .unwrap_or_else(|| user.to_string()),
+        ConvKind::Direct => peer.cloned().unwrap_or_else(|| user.to_string()),
+    };
+    let peer_state = match peer {
+        Some(peer) => store.member_state(peer, conv)?,
+        None => None,
     };
     Ok(ConversationView {
         conv,
@@ -39,6 +42,8 @@ pub fn conversation_view(
         pinned: state.pinned,
         read_seq: state.read_seq.min(last_seq),
         delivered_seq: state.delivered_seq.min(last_seq),
+        peer_read_seq: peer_state.as_ref().map(|s| s.read_seq.min(last_seq)),
+        peer_delivered_seq: peer_state.as_ref().map(|s| s.delivered_seq.min(last_seq)),
     })
 }
 

@@ -207,6 +207,21 @@ async fn read_sends_a_receipt_and_tells_the_readers_other_devices() {
     );
     // The sender's own counters are untouched by bob's read.
     assert_eq!(listed_unread(&app, &ta, conv).await, Some(0));
+    // A client of alice's that starts later reads bob's positions from the conversation.
+    let view = app.conversation(&ta, conv).await;
+    assert_eq!(
+        (
+            view["peer_read_seq"].as_u64(),
+            view["peer_delivered_seq"].as_u64()
+        ),
+        (Some(3), Some(3))
+    );
+    let group = app.group(&ta, "g", &["bob"]).await;
+    assert!(app
+        .conversation(&ta, group)
+        .await
+        .get("peer_read_seq")
+        .is_none());
 }
 
 #[actix_web::test]

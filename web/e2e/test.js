@@ -125,6 +125,9 @@ async function sendText(page, text) { await page.type('#text', text); await page
   await B.click('#convList li');
   await waitShown(B, () => document.querySelectorAll('#msgs .msg').length === 4, 'B history after reload');
   check(JSON.stringify(await shown(B)) === JSON.stringify(['hello 1', 'hello 2', 'hi b', 'while you were away']), 'B history after reload is complete and ordered');
+  // B's own message was read by A before the reload: still marked read (peer_read_seq)
+  const bTick = await B.$eval('#msgs .msg.mine .tick', e => e.className);
+  check(bTick.includes('read'), 'after reload B still sees its message read by A (' + bTick + ')');
   await waitShown(B, () => !document.querySelector('#convList .badge'), 'badge cleared');
   check(true, 'opening clears the badge');
 
