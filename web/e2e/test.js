@@ -20,19 +20,24 @@ const consoleLog = [];
 
 function check(cond, what) { console.log((cond ? 'PASS ' : 'FAIL ') + what); if (!cond) failures++; }
 
-async function startServer() {
-  server = spawn(BIN, [], { env: { ...process.env, CHATNODE__SERVER__BIND: `127.0.0.1:${PORT}`, CHATNODE__SERVER__DATA_DIR: DATA,
-    CHATNODE__LIMITS__LOGINS_PER_MIN: '1000', RUST_LOG: 'warn' }, stdio: ['ignore', fs.openSync(LOG, 'a'), fs.openSync(LOG, 'a')] });
+// The main node (port PORT, data dir DATA) is `server`; extra nodes (18801+) are in `extra`.
+let extra = [];
+async function startNode(port, data, env) {
+  const proc = spawn(BIN, [], { env: { ...process.env, CHATNODE__SERVER__BIND: `127.0.0.1:${port}`, CHATNODE__SERVER__DATA_DIR: data,
+    CHATNODE__LIMITS__LOGINS_PER_MIN: '1000', RUST_LOG: 'warn', ...(env || {}) }, stdio: ['ignore', fs.openSync(LOG, 'a'), fs.openSync(LOG, 'a')] });
   for (let i = 0; i < 100; i++) {
-    try { const r = await fetch(BASE + '/healthz'); if (r.ok) return; } catch (e) { /* not yet */ }
+    try { const r = await fetch(`http://127.0.0.1:${port}/healthz`); if (r.ok) return proc; } catch (e) { /* not yet */ }
     await sleep(100);
   }
-  throw new Error('server did not start');
+  proc.kill('SIGKILL');
+  throw new Error('server did not start on ' + port);
 }
-async function killServer() { const p = server; server = null; p.kill('SIGKILL'); await new Promise(r => p.once('exit', r)); }
+async function startServer() { server = await startNode(PORT, DATA); }
+async function killProc(p) { if (p.exitCode !== null || p.signalCode !== null) return; const gone = new Promise(r => p.once('exit', r)); p.kill('SIGKILL'); await gone; }
+async function killServer() { const p = server; server = null; await killProc(p); }
 
-async function api(method, path, token, body) {
-  const r = await fetch(BASE + path, { method, headers: token ? { Authorization: 'Bearer ' + token } : {}, body: body && JSON.stringify(body) });
+async function api(method, path, token, body, base = BASE) {
+  const r = await fetch(base + path, { method, headers: token ? { Authorization: 'Bearer ' + token } : {}, body: body && JSON.stringify(body) });
   return r.status === 204 ? null : r.json();
 }
 
@@ -43,11 +48,36 @@ const shown = page => page.evaluate(() => [...document.querySelectorAll('#msgs .
   b.querySelectorAll('.meta, .sender').forEach(x => x.remove());
   return b.textContent + (e.classList.contains('pending') ? ' [pending]' : '');
 }));
-const waitShown = (page, pred, what, timeout = 10000) =>
-  page.waitForFunction(pred, { timeout, polling: 100 }).catch(() => { throw new Error('timeout waiting: ' + what); });
+const waitShown = (page, pred, what, timeout = 10000, ...args) =>
+  page.waitForFunction(pred, { timeout, polling: 100 }, ...args).catch(() => { throw new Error('timeout waiting: ' + what); });
+// Class names of the rows in the open conversation whose text is exactly `text`.
+const rowsWith = (page, text) => page.evaluate(t => [...document.querySelectorAll('#msgs .msg')].filter(e => {
+  const b = e.querySelector('.bubble').cloneNode(true); b.querySelectorAll('.meta, .sender').forEach(x => x.remove());
+  return b.textContent === t;
+}).map(e => e.className), text);
+const isLive = () => document.querySelector('#connDot').classList.contains('on');
+// Every stored message of a conversation, oldest first (pages of 100).
+async function allMessages(conv, token, base = BASE) {
+  const out = [];
+  for (let after = 0; ;) {
+    const r = await api('GET', `/api/conversations/${conv}/messages?after=${after}&limit=100`, token, undefined, base);
+    out.push(...r.messages);
+    if (!r.has_more || !r.messages.length) return out;
+    after = r.messages[r.messages.length - 1].seq;
+  }
+}
+function watch(name, page) {
+  page.on('console', m => consoleLog.push(`${name} ${m.type()}: ${m.text()}`));
+  page.on('pageerror', e => consoleLog.push(`${name} PAGEERROR: ${e.message}`));
+}
+const openWith = (page, name) => page.evaluate(n => {
+  const li = [...document.querySelectorAll('#convList li')].find(l => l.querySelector('.cname')?.textContent === n);
+  if (!li) throw new Error('no conversation named ' + n);
+  li.click();
+}, name);
 
-async function register(page, name) {
-  await page.goto(BASE + '/');
+async function register(page, name, base = BASE) {
+  await page.goto(base + '/');
   await page.waitForSelector('#lu', { visible: true });
   await page.type('#lu', name); await page.type('#lp', 'password123');
   await page.click('#regBtn');
@@ -64,10 +94,7 @@ async function sendText(page, text) { await page.type('#text', text); await page
   const A = await ctxA.newPage(), B = await ctxB.newPage();
   await A.setViewport({ width: 1100, height: 720 });
   await B.setViewport({ width: 390, height: 780, isMobile: true, deviceScaleFactor: 1 });
-  for (const [n, p] of [['A', A], ['B', B]]) {
-    p.on('console', m => consoleLog.push(`${n} ${m.type()}: ${m.text()}`));
-    p.on('pageerror', e => consoleLog.push(`${n} PAGEERROR: ${e.message}`));
-  }
+  watch('A', A); watch('B', B);
   const sfx = Date.now().toString(36).slice(-5);
   const alice = 'alice' + sfx, bob = 'bob' + sfx, carol = 'carol' + sfx;
 
@@ -240,8 +267,134 @@ async function sendText(page, text) { await page.type('#text', text); await page
   const seqs = await B.$$eval('#msgs [data-seq]', l => l.map(e => +e.dataset.seq));
   check(seqs.length === seqs[seqs.length - 1] && seqs.every((q, i) => q === i + 1), `Load older: seqs 1..${seqs.length} contiguous, no duplicates`);
 
-  // logout on another device (HTTP) closes B's socket with 4001 -> login screen
   const bobTok = await B.evaluate(() => localStorage.getItem('chatnode.token'));
+
+  // ===== two devices of one user: alice logs in on a second browser (A2) =====
+  const ctxA2 = await browser.createBrowserContext(), A2 = await ctxA2.newPage();
+  await A2.setViewport({ width: 1100, height: 720 }); watch('A2', A2);
+  await A2.goto(BASE + '/'); await A2.waitForSelector('#lu', { visible: true });
+  await A2.type('#lu', alice); await A2.type('#lp', 'password123');
+  await A2.click('#loginForm button[type=submit]');
+  await A2.waitForSelector('#app:not(.hidden)');
+  await waitShown(A2, isLive, 'A2 connected');
+  await openWith(A, bob); await openWith(A2, bob);
+  await waitShown(A, c => S.open === c && S.loaded.has(c), 'A chat open', 10000, conv);
+  await waitShown(A2, c => S.open === c && S.loaded.has(c), 'A2 chat open', 10000, conv);
+  await sendText(A, 'from device one');
+  await waitShown(A2, () => [...document.querySelectorAll('#msgs .msg')].some(e => e.textContent.includes('from device one')), 'A2 gets device one');
+  await waitShown(A, () => S.outbox.size === 0, 'A acked device one');
+  await sendText(A2, 'from device two');
+  await waitShown(A, () => [...document.querySelectorAll('#msgs .msg')].some(e => e.textContent.includes('from device two')), 'A gets device two');
+  await waitShown(A2, () => S.outbox.size === 0, 'A2 acked device two');
+  await sendText(B, 'to both devices');
+  for (const p of [A, A2]) await waitShown(p, () => [...document.querySelectorAll('#msgs .msg')].some(e => e.textContent.includes('to both devices')), 'both get B');
+  await waitShown(B, () => [...document.querySelectorAll('#msgs .msg')].some(e => e.textContent.includes('from device two')), 'B gets device two');
+  await sleep(500);
+  for (const [n, p] of [['A', A], ['A2', A2]]) {
+    const one = await rowsWith(p, 'from device one'), two = await rowsWith(p, 'from device two'), both = await rowsWith(p, 'to both devices');
+    check(one.length === 1 && one[0] === 'msg mine' && two.length === 1 && two[0] === 'msg mine',
+      `${n}: both devices' messages shown once as alice's own, not pending (${JSON.stringify([one, two])})`);
+    check(both.length === 1 && both[0] === 'msg theirs', `${n}: bob's message shown once (${JSON.stringify(both)})`);
+    const tail = (await shown(p)).slice(-3);
+    check(JSON.stringify(tail) === JSON.stringify(['from device one', 'from device two', 'to both devices']), `${n}: in seq order`);
+  }
+  for (const t of ['from device one', 'from device two']) check((await rowsWith(B, t)).length === 1, `B: "${t}" once`);
+  check(!(await A2.$('#convList .badge')) && !(await A.$('#convList .badge')), 'no unread badge on either device while the chat is open');
+
+  // ===== outbox survives a reload while the node is down (kill -9) =====
+  const html = await (await fetch(BASE + '/')).text();
+  await killServer();
+  await waitShown(A, () => !document.querySelector('#connNote').classList.contains('hidden'), 'A notices disconnect (2)');
+  await sendText(A, 'outbox across reload');
+  await sleep(300);
+  check((await shown(A)).includes('outbox across reload [pending]'), 'A shows the send as pending while the node is down');
+  // the browser still has the page (as from its cache) while the node is down
+  const serveCached = req => {
+    if (req.url() === BASE + '/' && !server) req.respond({ status: 200, contentType: 'text/html; charset=utf-8', body: html });
+    else req.continue();
+  };
+  await A.setRequestInterception(true); A.on('request', serveCached);
+  await A.reload(); await A.waitForSelector('#app:not(.hidden)');
+  await sleep(1000);
+  const ob = await A.evaluate(() => [...S.outbox.values()].map(i => i.body));
+  check(JSON.stringify(ob) === '["outbox across reload"]', 'after a reload with the node down the send is still in the outbox: ' + JSON.stringify(ob));
+  await startServer();
+  await waitShown(A, () => document.querySelector('#connDot').classList.contains('on') && S.outbox.size === 0
+    && localStorage.getItem('chatnode.outbox.' + S.me) === '[]', 'A flushes its outbox after restart', 40000);
+  A.off('request', serveCached); await A.setRequestInterception(false);
+  await openWith(A, bob);
+  await waitShown(A, () => [...document.querySelectorAll('#msgs .msg')].some(e => e.textContent.includes('outbox across reload')), 'A shows it');
+  for (const p of [A2, B]) await waitShown(p, () => [...document.querySelectorAll('#msgs .msg')].some(e => e.textContent.includes('outbox across reload')), 'others get it', 40000);
+  await sleep(800);
+  for (const [n, p, cls] of [['A', A, 'msg mine'], ['A2', A2, 'msg mine'], ['B', B, 'msg theirs']]) {
+    const r = await rowsWith(p, 'outbox across reload');
+    check(r.length === 1 && r[0] === cls, `${n}: the reloaded outbox message is shown once (${JSON.stringify(r)})`);
+  }
+  check((await allMessages(conv, bobTok)).filter(m => m.body === 'outbox across reload').length === 1, 'node stored the reloaded outbox message once');
+
+  // ===== gap fill by sync: B offline (no reload) while alice sends 150 =====
+  await B.evaluate(() => {
+    window.__rx = { message: 0, sync: 0 };
+    const orig = window.handle;
+    window.handle = f => {
+      if (f.type === 'message') window.__rx.message++;
+      if (f.type === 'sync_batch') window.__rx.sync += (f.messages || []).length;
+      orig(f);
+    };
+  });
+  const bTop0 = await B.evaluate(c => S.top.get(c), conv);
+  const gapRound = async (n, prefix) => {
+    await B.setOfflineMode(true);
+    await B.evaluate(() => ws && ws.close());
+    await waitShown(B, () => !document.querySelector('#connDot').classList.contains('on'), 'B offline');
+    await A.evaluate((c, n, p) => { for (let i = 0; i < n; i++) queueSend(c, 'text', p + i); }, conv, n, prefix);
+    await waitShown(A, () => S.outbox.size === 0, 'A acked ' + n, 60000);
+    // bob's other device takes them off bob's offline queue: only `sync` can fill B's gap
+    const top = (await api('GET', `/api/conversations/${conv}`, bobTok)).last_seq;
+    await A.evaluate((tok, c, seq) => new Promise((res, rej) => {
+      const s = new WebSocket(location.origin.replace(/^http/, 'ws') + '/ws', ['chatnode.v1', 'token.' + tok]);
+      s.onmessage = ev => { if (JSON.parse(ev.data).type === 'sync_done') { s.send(JSON.stringify({ type: 'delivered', conv: c, seq })); setTimeout(() => { s.close(); res(); }, 500); } };
+      s.onerror = () => rej(new Error('other device socket failed'));
+      setTimeout(() => rej(new Error('other device timeout')), 10000);
+    }), bobTok, conv, top);
+    const dv = (await api('GET', `/api/conversations/${conv}`, bobTok)).delivered_seq;
+    check(dv === top, `bob's other device confirmed delivery up to ${top} (delivered_seq ${dv})`);
+    await B.evaluate(() => { window.__rx.message = 0; window.__rx.sync = 0; });
+    await B.setOfflineMode(false);
+    return top;
+  };
+  const top1 = await gapRound(150, 'gap ');
+  await waitShown(B, n => isLive && document.querySelector('#connDot').classList.contains('on')
+    && [...document.querySelectorAll('#msgs .msg')].filter(e => e.textContent.startsWith('gap ')).length >= n, 'B gap filled', 40000, 150);
+  await sleep(1000);
+  const gap = (await shown(B)).filter(t => /^gap \d+$/.test(t));
+  check(gap.length === 150 && gap.every((t, i) => t === 'gap ' + i), `B: all 150 sent while it was offline appear once, in order (${gap.length})`);
+  const bSeqs = await B.$$eval('#msgs [data-seq]', l => l.map(e => +e.dataset.seq));
+  check(bSeqs.every((q, i) => i === 0 || q === bSeqs[i - 1] + 1) && bSeqs[bSeqs.length - 1] === top1 && bSeqs.includes(bTop0),
+    `B: open conversation seqs contiguous up to ${top1}, no duplicates (${bSeqs[0]}..${bSeqs[bSeqs.length - 1]}, ${bSeqs.length} rows)`);
+  const rx = await B.evaluate(() => window.__rx);
+  check(rx.sync >= 150, 'the gap was filled by sync (' + JSON.stringify(rx) + ')');
+  await waitShown(B, () => !document.querySelector('#convList .badge') && document.title === 'chatnode', 'B no badge', 5000).catch(() => {});
+  check(!(await B.$('#convList .badge')) && (await B.title()) === 'chatnode', 'B: open conversation has no unread badge (title ' + await B.title() + ')');
+  await sleep(500);
+  const bobConv = await api('GET', `/api/conversations/${conv}`, bobTok);
+  check(bobConv.unread === 0 && bobConv.read_seq === top1, `node: bob has read it all (unread ${bobConv.unread}, read_seq ${bobConv.read_seq})`);
+  // again with B on the conversation list: the badge counts what came in
+  await B.click('#backBtn');
+  const top2 = await gapRound(5, 'list gap ');
+  await waitShown(B, () => document.querySelector('#connDot').classList.contains('on') && document.querySelector('#convList .badge')?.textContent === '5', 'B badge 5 after gap', 40000)
+    .catch(async e => { console.log('badge now: ' + await B.evaluate(() => document.querySelector('#convList .badge')?.textContent)); throw e; });
+  await sleep(500);
+  check((await B.$eval('#convList .badge', e => e.textContent)) === '5' && (await B.title()) === '(5) chatnode', 'B (on the list): badge and title show 5 unread after the gap fill');
+  await openWith(B, alice);
+  await waitShown(B, () => !document.querySelector('#convList .badge'), 'B badge cleared after opening');
+  const lg = (await shown(B)).filter(t => /^list gap \d+$/.test(t));
+  const bSeqs2 = await B.$$eval('#msgs [data-seq]', l => l.map(e => +e.dataset.seq));
+  check(lg.length === 5 && lg.every((t, i) => t === 'list gap ' + i) && bSeqs2.every((q, i) => i === 0 || q === bSeqs2[i - 1] + 1) && bSeqs2[bSeqs2.length - 1] === top2,
+    'B: opening shows the 5 once, in order, seqs contiguous; badge cleared');
+  await ctxA2.close();
+
+  // logout on another device (HTTP) closes B's socket with 4001 -> login screen
   await api('POST', '/api/logout', bobTok);
   await waitShown(B, () => !document.querySelector('#login').classList.contains('hidden'), 'B back at login');
   check(true, 'token revoked -> close 4001 -> login screen: ' + await B.$eval('#lerr', e => e.textContent));
@@ -261,5 +414,6 @@ async function sendText(page, text) { await page.type('#text', text); await page
   console.log('FATAL', e.message);
   console.log(consoleLog.join('\n'));
   if (server) await killServer();
+  for (const p of extra) await killProc(p);
   process.exit(2);
 });
