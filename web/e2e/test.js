@@ -70,11 +70,12 @@ function watch(name, page) {
   page.on('console', m => consoleLog.push(`${name} ${m.type()}: ${m.text()}`));
   page.on('pageerror', e => consoleLog.push(`${name} PAGEERROR: ${e.message}`));
 }
-const openWith = (page, name) => page.evaluate(n => {
+// Opens the conversation listed under `name` (waiting for the list to show it).
+const openWith = (page, name) => waitShown(page, n => {
   const li = [...document.querySelectorAll('#convList li')].find(l => l.querySelector('.cname')?.textContent === n);
-  if (!li) throw new Error('no conversation named ' + n);
-  li.click();
-}, name);
+  if (li) li.click();
+  return !!li;
+}, 'a conversation named ' + name, 10000, name);
 
 async function register(page, name, base = BASE) {
   await page.goto(base + '/');
@@ -89,7 +90,10 @@ async function sendText(page, text) { await page.type('#text', text); await page
 (async () => {
   fs.mkdirSync(SHOTS, { recursive: true });
   await startServer();
-  const browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] });
+  const browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true,
+    // a page served by request interception (the "cached" page of the outbox check) has no address,
+    // so Chromium's local network access checks would block its socket to 127.0.0.1
+    args: ['--no-sandbox', '--disable-features=LocalNetworkAccessChecks,LocalNetworkAccessChecksWebSockets'] });
   const ctxA = await browser.createBrowserContext(), ctxB = await browser.createBrowserContext();
   const A = await ctxA.newPage(), B = await ctxB.newPage();
   await A.setViewport({ width: 1100, height: 720 });
@@ -343,6 +347,7 @@ async function sendText(page, text) { await page.type('#text', text); await page
     };
   });
   const bTop0 = await B.evaluate(c => S.top.get(c), conv);
+  const titleB0 = await B.title();   // other conversations' unread (the group) stay as they are
   const gapRound = async (n, prefix) => {
     await B.setOfflineMode(true);
     await B.evaluate(() => ws && ws.close());
@@ -364,7 +369,7 @@ async function sendText(page, text) { await page.type('#text', text); await page
     return top;
   };
   const top1 = await gapRound(150, 'gap ');
-  await waitShown(B, n => isLive && document.querySelector('#connDot').classList.contains('on')
+  await waitShown(B, n => document.querySelector('#connDot').classList.contains('on')
     && [...document.querySelectorAll('#msgs .msg')].filter(e => e.textContent.startsWith('gap ')).length >= n, 'B gap filled', 40000, 150);
   await sleep(1000);
   const gap = (await shown(B)).filter(t => /^gap \d+$/.test(t));
@@ -374,20 +379,24 @@ async function sendText(page, text) { await page.type('#text', text); await page
     `B: open conversation seqs contiguous up to ${top1}, no duplicates (${bSeqs[0]}..${bSeqs[bSeqs.length - 1]}, ${bSeqs.length} rows)`);
   const rx = await B.evaluate(() => window.__rx);
   check(rx.sync >= 150, 'the gap was filled by sync (' + JSON.stringify(rx) + ')');
-  await waitShown(B, () => !document.querySelector('#convList .badge') && document.title === 'chatnode', 'B no badge', 5000).catch(() => {});
-  check(!(await B.$('#convList .badge')) && (await B.title()) === 'chatnode', 'B: open conversation has no unread badge (title ' + await B.title() + ')');
+  const badgeOf = (page, c) => page.evaluate(c => document.querySelector(`#convList li[data-conv="${c}"] .badge`)?.textContent || '', c);
+  await waitShown(B, c => !document.querySelector(`#convList li[data-conv="${c}"] .badge`), 'B no badge', 5000, conv).catch(() => {});
+  check((await badgeOf(B, conv)) === '' && (await B.title()) === titleB0,
+    `B: the open conversation has no unread badge, title unchanged (badge "${await badgeOf(B, conv)}", title ${await B.title()})`);
   await sleep(500);
   const bobConv = await api('GET', `/api/conversations/${conv}`, bobTok);
   check(bobConv.unread === 0 && bobConv.read_seq === top1, `node: bob has read it all (unread ${bobConv.unread}, read_seq ${bobConv.read_seq})`);
   // again with B on the conversation list: the badge counts what came in
   await B.click('#backBtn');
   const top2 = await gapRound(5, 'list gap ');
-  await waitShown(B, () => document.querySelector('#connDot').classList.contains('on') && document.querySelector('#convList .badge')?.textContent === '5', 'B badge 5 after gap', 40000)
-    .catch(async e => { console.log('badge now: ' + await B.evaluate(() => document.querySelector('#convList .badge')?.textContent)); throw e; });
-  await sleep(500);
-  check((await B.$eval('#convList .badge', e => e.textContent)) === '5' && (await B.title()) === '(5) chatnode', 'B (on the list): badge and title show 5 unread after the gap fill');
+  await waitShown(B, c => document.querySelector('#connDot').classList.contains('on') && S.phase === 'live'
+    && document.querySelector(`#convList li[data-conv="${c}"] .badge`)?.textContent === '5', 'B badge 5 after gap', 40000, conv).catch(() => {});
+  await sleep(1000);
+  const titleN = t => Number((/^\((\d+)\)/.exec(t) || [0, 0])[1]);
+  check((await badgeOf(B, conv)) === '5' && titleN(await B.title()) === titleN(titleB0) + 5,
+    `B (on the list): badge and title count the 5 that came in (badge "${await badgeOf(B, conv)}", title ${await B.title()})`);
   await openWith(B, alice);
-  await waitShown(B, () => !document.querySelector('#convList .badge'), 'B badge cleared after opening');
+  await waitShown(B, c => !document.querySelector(`#convList li[data-conv="${c}"] .badge`), 'B badge cleared after opening', 10000, conv);
   const lg = (await shown(B)).filter(t => /^list gap \d+$/.test(t));
   const bSeqs2 = await B.$$eval('#msgs [data-seq]', l => l.map(e => +e.dataset.seq));
   check(lg.length === 5 && lg.every((t, i) => t === 'list gap ' + i) && bSeqs2.every((q, i) => i === 0 || q === bSeqs2[i - 1] + 1) && bSeqs2[bSeqs2.length - 1] === top2,
@@ -402,6 +411,58 @@ async function sendText(page, text) { await page.type('#text', text); await page
   await A.click('#logoutBtn');
   await waitShown(A, () => !document.querySelector('#login').classList.contains('hidden') && !localStorage.getItem('chatnode.token'), 'A logout');
   check(true, 'logout button returns to login and forgets the token');
+
+  // ===== rate limit 5/s (second node on PORT+1): bursts arrive once and in order; a 4008 close is survived =====
+  const PORT4 = PORT + 1, BASE4 = `http://127.0.0.1:${PORT4}`;
+  const node4 = await startNode(PORT4, path.join(WORK, 'data4'), { CHATNODE__LIMITS__MESSAGES_PER_SEC: '5' });
+  extra.push(node4);
+  const ctxC = await browser.createBrowserContext(), ctxD = await browser.createBrowserContext();
+  const C = await ctxC.newPage(), D = await ctxD.newPage();
+  await C.setViewport({ width: 1100, height: 720 }); await D.setViewport({ width: 1100, height: 720 });
+  watch('C', C); watch('D', D);
+  const cu = 'cara' + sfx, du = 'dan' + sfx;
+  await register(C, cu, BASE4); await register(D, du, BASE4);
+  for (const p of [C, D]) await p.evaluate(() => {
+    window.__closes = [];
+    const orig = window.onClosed;
+    window.onClosed = (code, reason) => { window.__closes.push(code); orig(code, reason); };
+  });
+  await C.click('#newBtn'); await C.type('#nMembers', du); await C.click('#newForm button[type=submit]');
+  await C.waitForSelector('#conv:not(.hidden)');
+  const conv4 = await C.evaluate(() => S.open), cTok = await C.evaluate(() => S.token);
+  await waitShown(D, () => document.querySelector('#convList li[data-conv]'), 'D sees the chat');
+  await D.click('#convList li[data-conv]');
+  await waitShown(D, c => S.open === c && S.loaded.has(c), 'D opens the chat', 10000, conv4);
+  const N4 = 40;
+  const t4 = Date.now();
+  await C.evaluate(n => { for (let i = 0; i < n; i++) queueSend(S.open, 'text', 'slow ' + i); }, N4);
+  await waitShown(C, () => S.outbox.size === 0 && !document.querySelector('#msgs .pending'), 'C burst acked', 90000);
+  const took = Date.now() - t4;
+  await waitShown(D, n => document.querySelectorAll('#msgs .msg').length >= n, 'D gets the burst', 20000, N4);
+  await sleep(500);
+  const want4 = Array.from({ length: N4 }, (_, i) => 'slow ' + i);
+  const cList = await shown(C), dList = await shown(D);
+  check(JSON.stringify(cList) === JSON.stringify(want4), `5/s node: C shows a burst of ${N4} once each, in order, acked (${took} ms)`);
+  check(JSON.stringify(dList) === JSON.stringify(want4), '5/s node: D gets the burst once each, in order' + (JSON.stringify(dList) === JSON.stringify(want4) ? '' : ': ' + JSON.stringify(dList)));
+  const st4 = await allMessages(conv4, cTok, BASE4);
+  check(JSON.stringify(st4.map(m => m.body)) === JSON.stringify(want4) && new Set(st4.map(m => m.client_id)).size === N4, '5/s node: stored once each, in send order');
+  const closes4 = await C.evaluate(() => window.__closes);
+  check(closes4.length === 0, '5/s node: the client paces its sends, the burst causes no close (' + JSON.stringify(closes4) + ')');
+  // provoke 4008: 40 raw frames on C's socket, past its pacing
+  await C.evaluate(c => { for (let i = 0; i < 40; i++) ws.send(JSON.stringify({ type: 'typing', conv: c })); }, conv4);
+  await waitShown(C, () => window.__closes.includes(4008), 'C closed with 4008');
+  check(true, 'flooding closes C\'s socket with 4008: ' + await C.$eval('#connNote', e => e.textContent));
+  await waitShown(C, () => document.querySelector('#connDot').classList.contains('on'), 'C reconnects after 4008', 40000);
+  for (let i = 0; i < 3; i++) await sendText(C, 'after 4008 #' + i);
+  await waitShown(C, () => S.outbox.size === 0 && !document.querySelector('#msgs .pending'), 'C sends after 4008', 30000);
+  await waitShown(D, n => document.querySelectorAll('#msgs .msg').length >= n, 'D gets them', 20000, N4 + 3);
+  await sleep(500);
+  const want4b = [...want4, 'after 4008 #0', 'after 4008 #1', 'after 4008 #2'];
+  check(JSON.stringify(await shown(C)) === JSON.stringify(want4b), 'after 4008 and reconnect: C sends work, nothing duplicated');
+  check(JSON.stringify(await shown(D)) === JSON.stringify(want4b), 'after 4008: D sees each message once, in order');
+  check((await allMessages(conv4, cTok, BASE4)).length === N4 + 3, 'after 4008: node stored each once');
+  await ctxC.close(); await ctxD.close();
+  extra = extra.filter(p => p !== node4); await killProc(node4);
 
   await browser.close();
   await killServer();
