@@ -19,6 +19,16 @@ async fn send_n(ws: &mut WsClient, conv: u64, prefix: &str, from: u64, n: u64) {
 }
 
 /// The unread counter of `conv` in the caller's list (`None` if not listed).
+/// Hides `conv` for the token's user (DELETE) and checks it left that user's list.
+async fn hide(app: &TestApp, token: &str, conv: u64) {
+    let path = format!("/api/conversations/{conv}");
+    assert_eq!(
+        app.call("DELETE", &path, Some(token), None).await.status,
+        204
+    );
+    assert_eq!(listed_unread(app, token, conv).await, None);
+}
+
 async fn listed_unread(app: &TestApp, token: &str, conv: u64) -> Option<u64> {
     app.conversations(token)
         .await
@@ -273,31 +283,13 @@ async fn unread_counters_through_read_recall_devices_and_hiding() {
     assert_eq!(listed_unread(&app, &ta, conv).await, Some(1));
 
     // Hidden: gone from bob's list (not alice's), back with the next message.
-    let hide = app
-        .call(
-            "DELETE",
-            &format!("/api/conversations/{conv}"),
-            Some(&tb),
-            None,
-        )
-        .await;
-    assert_eq!(hide.status, 204);
-    assert_eq!(listed_unread(&app, &tb, conv).await, None);
+    hide(&app, &tb, conv).await;
     assert_eq!(app.conversation(&tb, conv).await["unread"], 0);
     assert_eq!(listed_unread(&app, &ta, conv).await, Some(1));
     a.send_acked(conv, "m6", "six").await;
     assert_eq!(listed_unread(&app, &tb, conv).await, Some(1));
     // Hidden again, then opened again by hand (direct create): back in the list at once.
-    let hide = app
-        .call(
-            "DELETE",
-            &format!("/api/conversations/{conv}"),
-            Some(&tb),
-            None,
-        )
-        .await;
-    assert_eq!(hide.status, 204);
-    assert_eq!(listed_unread(&app, &tb, conv).await, None);
+    hide(&app, &tb, conv).await;
     assert_eq!(app.direct(&tb, "alice").await, conv);
     assert_eq!(listed_unread(&app, &tb, conv).await, Some(1));
 
