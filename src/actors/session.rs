@@ -9,6 +9,7 @@
 use std::{
     collections::{BTreeMap, HashMap, VecDeque},
     sync::{atomic::Ordering, Arc},
+    time::Duration,
 };
 
 use actix::{
@@ -47,6 +48,11 @@ const TOO_FAR_BEHIND: &str = "too far behind; reconnect and sync";
 const MAX_DEFERRED: usize = 256;
 /// Conversations read per step of a `sync`.
 const SYNC_STEP: usize = 16;
+/// How long a flooding socket is kept, reading nothing more, before its 4008 close: the
+/// acks of what it had sent before are on their way (a group commit takes milliseconds),
+/// and a client that counts acks against the history then finds every stored message
+/// acked.
+const FLOOD_GRACE: Duration = Duration::from_secs(1);
 
 /// How the socket's handshake went.
 pub enum Handshake {
@@ -111,6 +117,8 @@ pub struct Session {
     deferred: VecDeque<ClientFrame>,
     directs: HashMap<String, u64>,
     fragments: Option<Vec<u8>>,
+    /// Closing for flooding: frames are no longer read, the 4008 follows.
+    closing: bool,
     registered_user: Option<String>,
     backlog: Arc<Backlog>,
     _slot: ConnectionSlot,
@@ -137,6 +145,7 @@ impl Session {
             deferred: VecDeque::new(),
             directs: HashMap::new(),
             fragments: None,
+            closing: false,
             registered_user: None,
             backlog: Arc::new(Backlog::new(node.settings.session.max_backlog_bytes)),
             _slot: slot,
@@ -475,7 +484,15 @@ impl Session {
                 .saturating_mul(2)
                 .max(20)
         {
-            self.close(ctx, 4008, "rate limited");
+            self.close_for_flooding(ctx);
+        }
+    }
+
+    /// Stops reading the socket's frames and closes it with 4008 after [`FLOOD_GRACE`].
+    fn close_for_flooding(&mut self, ctx: &mut Ctx) {
+        if !self.closing {
+            self.closing = true;
+            ctx.run_later(FLOOD_GRACE, |act, ctx| act.close(ctx, 4008, "rate limited"));
         }
     }
 
@@ -701,6 +718,9 @@ impl Actor for Session {
 impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for Session {
     fn handle(&mut self, msg: Result<ws::Message, ws::ProtocolError>, ctx: &mut Ctx) {
         self.liveness.touch();
+        if self.closing && !matches!(msg, Ok(ws::Message::Close(_))) {
+            return;
+        }
         match msg {
             Ok(ws::Message::Text(text)) => self.on_text(ctx, &text),
             Ok(ws::Message::Ping(p)) => ctx.pong(&p),

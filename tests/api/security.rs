@@ -278,10 +278,21 @@ async fn a_flooding_socket_is_refused_then_closed_and_others_keep_chatting() {
     flooder.send_many(frames).await;
     flooder.expect_error("rate_limited").await;
     assert_eq!(flooder.expect_close().await, Some(4008));
-    // Only what fit in the bucket was stored, and bob's own socket still works. What
-    // was taken may still be on its way to the store when the socket closes.
-    let stored = poll_until(|| async { app.history(&a, conv).await.len() }, |n| *n > 0).await;
-    assert!((1..=10).contains(&stored), "{stored} stored");
+    // Only what fit in the bucket was stored, every stored message was acked before the
+    // close (so a client can trust its acks), and bob's own socket still works.
+    let acked: Vec<Value> = flooder
+        .take_of_type("ack")
+        .iter()
+        .map(|a| a["client_id"].clone())
+        .collect();
+    let history = app.history(&a, conv).await;
+    assert!(
+        (1..=10).contains(&history.len()),
+        "{} stored",
+        history.len()
+    );
+    let stored: Vec<Value> = history.iter().map(|m| m["client_id"].clone()).collect();
+    assert_eq!(stored, acked, "stored and acked");
     bob.send_acked(conv, "b1", "still fine").await;
 }
 
