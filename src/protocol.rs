@@ -105,9 +105,8 @@ pub enum ClientFrame {
     },
     /// Heartbeat; `ts` is echoed.
     Ping {
-        /// Any number.
-        #[serde(default)]
-        ts: Option<serde_json::Number>,
+        /// Any number (required: a missing field is `bad_frame`, PROTOCOL.md).
+        ts: serde_json::Number,
     },
     /// Send a message to `conv`, or to the direct chat with `to`.
     Send(SendFrame),
@@ -288,7 +287,7 @@ pub enum ServerFrame {
     /// Heartbeat answer.
     Pong {
         /// Echo of the ping's ts.
-        ts: Option<serde_json::Number>,
+        ts: serde_json::Number,
     },
     /// Something was wrong with a frame.
     Error {
@@ -518,6 +517,26 @@ mod tests {
         assert_eq!(json["kind"], "group");
         assert_eq!(json["conversation"]["conv"], 5);
         assert_eq!(json["conversation"]["members"], json["members"]);
+    }
+
+    #[test]
+    fn ping_needs_a_number() {
+        for text in [
+            r#"{"type":"ping"}"#,
+            r#"{"type":"ping","ts":null}"#,
+            r#"{"type":"ping","ts":"1"}"#,
+        ] {
+            assert!(
+                matches!(
+                    decode_client_frame(text),
+                    Err(BadFrame {
+                        error: Error::BadRequest(_),
+                        ..
+                    })
+                ),
+                "{text}"
+            );
+        }
     }
 
     #[test]

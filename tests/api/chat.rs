@@ -434,6 +434,12 @@ async fn bad_frames_are_answered_and_the_socket_stays_usable() {
         .await;
     let e = a.expect_error("bad_frame").await;
     assert_eq!(e["ref"], "no-body", "a text without a body");
+    a.send_json(json!({"type": "ping"})).await;
+    assert_eq!(
+        a.expect_error("bad_frame").await["ref"],
+        "ping",
+        "ping needs its ts"
+    );
     // `ts` comes back as the same number, also where it is not exactly a short decimal
     a.send_text(r#"{"type":"ping","ts":1796556591.5908859}"#)
         .await;
