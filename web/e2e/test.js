@@ -336,6 +336,35 @@ async function sendText(page, text) { await page.type('#text', text); await page
   }
   check((await allMessages(conv, bobTok)).filter(m => m.body === 'outbox across reload').length === 1, 'node stored the reloaded outbox message once');
 
+  // ===== two tabs of one user in one browser share the saved outbox: nothing typed in a tab
+  // that is closed while the node is down is lost =====
+  const A3 = await ctxA.newPage();
+  await A3.setViewport({ width: 1100, height: 720 }); watch('A3', A3);
+  await A3.goto(BASE + '/'); await A3.waitForSelector('#app:not(.hidden)');
+  await openWith(A3, bob);
+  await killServer();
+  for (const p of [A, A3]) await waitShown(p, () => !document.querySelector('#connNote').classList.contains('hidden'), 'tabs notice disconnect');
+  await sendText(A, 'from tab one'); await sendText(A3, 'from tab two');
+  await sleep(300);
+  const saved = () => A.evaluate(() => JSON.parse(localStorage.getItem('chatnode.outbox.' + S.me) || '[]').map(i => i.body).sort());
+  check(JSON.stringify(await saved()) === '["from tab one","from tab two"]', 'both tabs\' pending sends are saved: ' + JSON.stringify(await saved()));
+  await A3.close();
+  await startServer();
+  await waitShown(A, () => document.querySelector('#connDot').classList.contains('on') && S.outbox.size === 0, 'tab one flushes its own send', 40000);
+  check(JSON.stringify(await saved()) === '["from tab two"]', 'the closed tab\'s send is still saved after tab one\'s ack: ' + JSON.stringify(await saved()));
+  await A.reload(); await A.waitForSelector('#app:not(.hidden)');
+  await waitShown(A, () => document.querySelector('#connDot').classList.contains('on') && S.outbox.size === 0
+    && localStorage.getItem('chatnode.outbox.' + S.me) === '[]', 'the reloaded tab sends what the closed one left', 40000);
+  await openWith(A, bob);
+  for (const t of ['from tab one', 'from tab two']) {
+    await waitShown(B, tt => [...document.querySelectorAll('#msgs .msg')].some(e => e.textContent.includes(tt)), 'B gets ' + t, 40000, t);
+  }
+  await sleep(500);
+  for (const t of ['from tab one', 'from tab two']) {
+    check((await rowsWith(B, t)).length === 1, `B: "${t}" once`);
+    check((await allMessages(conv, bobTok)).filter(m => m.body === t).length === 1, `node stored "${t}" once`);
+  }
+
   // ===== gap fill by sync: B offline (no reload) while alice sends 150 =====
   await B.evaluate(() => {
     window.__rx = { message: 0, sync: 0 };
