@@ -143,7 +143,7 @@ where
     // linger, which is boxed too: it is needed only for the moment of closing.
     if relay(outgoing, &mut writer, stalled).await? {
         let _ = writer.shutdown().await;
-        Box::pin(linger(&reader)).await;
+        Box::pin(linger(reader)).await;
     }
     Ok(())
 }
@@ -187,24 +187,19 @@ async fn relay<W: AsyncWrite + Unpin>(
 }
 
 /// Reads and drops what the client still sends, until it closes, for at most
-/// [`LINGER`] and [`LINGER_BYTES`].
-async fn linger<R: AsyncRead + Unpin>(reader: &RefCell<R>) {
+/// [`LINGER`] and [`LINGER_BYTES`]; through the same reader as the session's input.
+async fn linger<R: AsyncRead + Unpin>(reader: Rc<RefCell<R>>) {
+    let mut rest = Incoming {
+        reader,
+        early: None,
+        reads_in_a_row: 0,
+    };
     let drain = async {
-        // on the heap: an array here would sit in every socket's future for its life
-        let mut buf = vec![0u8; 4096];
         let mut total = 0;
-        loop {
-            let read = std::future::poll_fn(|cx| {
-                let mut chunk = ReadBuf::new(&mut buf);
-                let mut reader = reader.borrow_mut();
-                Pin::new(&mut *reader)
-                    .poll_read(cx, &mut chunk)
-                    .map_ok(|()| chunk.filled().len())
-            })
-            .await;
-            match read {
-                Ok(n) if n > 0 && total + n <= LINGER_BYTES => total += n,
-                _ => break,
+        while let Some(Ok(chunk)) = rest.next().await {
+            total += chunk.len();
+            if total > LINGER_BYTES {
+                break;
             }
         }
     };
