@@ -196,6 +196,9 @@ pub enum ServerFrame {
         server_time: u64,
         /// How often the node expects a frame.
         heartbeat_ms: u64,
+        /// How long after sending a message its sender may recall it (an addition to
+        /// the contract: a client shows its "recall" button only while it would work).
+        recall_window_ms: u64,
     },
     /// A stored message.
     Message {

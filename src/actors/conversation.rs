@@ -97,6 +97,12 @@ pub enum Command {
         /// The frame's `ref`.
         reference: String,
     },
+    /// Answer [`Push::Settled`] once everything the session sent here before is
+    /// answered (a flooding socket waits for it, so its acks arrive before the close).
+    Settle {
+        /// Origin.
+        session: SessionRef,
+    },
     /// Add and remove group members (HTTP); answered once durable.
     ChangeMembers {
         /// Usernames to add.
@@ -132,7 +138,7 @@ impl Command {
             Command::Refuse {
                 session, reference, ..
             } => Some((session, reference.clone())),
-            Command::ChangeMembers { .. } => None,
+            Command::ChangeMembers { .. } | Command::Settle { .. } => None,
         }
     }
 }
@@ -154,6 +160,8 @@ struct Durable {
 enum Effect {
     /// Push one frame to one session (an ack).
     Frame(SessionRef, Arc<str>),
+    /// Tell one session that what it sent before is answered.
+    Settled(SessionRef),
     /// Fan out through the registry.
     Deliver(Deliver),
     /// Everything up to this seq is durable.
@@ -343,6 +351,20 @@ impl Conversation {
         }
     }
 
+    /// Answers `session` with [`Push::Settled`] once every entry queued before is
+    /// released (their acks and errors go out first, to the same mailbox).
+    fn settle(&mut self, session: SessionRef) {
+        self.pending.push_back(Pending {
+            id: self.next_id,
+            outcome: Some(Ok(())),
+            effects: vec![Effect::Settled(session)],
+            waiter: None,
+            appending: false,
+        });
+        self.next_id += 1;
+        self.release();
+    }
+
     /// Runs the head of the queue while it is resolved.
     fn release(&mut self) {
         while self.pending.front().is_some_and(|p| p.outcome.is_some()) {
@@ -378,6 +400,7 @@ impl Conversation {
     fn run(&mut self, effect: Effect) {
         match effect {
             Effect::Frame(session, frame) => session.frame(frame),
+            Effect::Settled(session) => session.push(Push::Settled),
             Effect::Deliver(d) => self.registry.do_send(d),
             Effect::DurableUpTo(seq) => self.durable_seq = self.durable_seq.max(seq),
             Effect::ConvUpdate(users) => {
@@ -913,6 +936,10 @@ impl Conversation {
                 Ok(())
             }
             Command::Refuse { error, .. } => Err(error),
+            Command::Settle { session } => {
+                self.settle(session);
+                Ok(())
+            }
         };
         if let (Err(e), Some((session, reference))) = (outcome, origin) {
             session.frame(ServerFrame::error(&e, Some(reference)).to_json().into());

@@ -130,6 +130,7 @@ impl Command {
             Command::ChangeMembers { reply, .. } => {
                 let _ = reply.send(Err(err));
             }
+            Command::Settle { session } => session.push(super::Push::Settled),
             other => {
                 if let Some((session, reference)) = other.origin() {
                     session.frame(

@@ -34,6 +34,10 @@ pub enum Push {
         /// The encoded frame.
         frame: Arc<str>,
     },
+    /// Everything the session had asked of one conversation before its
+    /// [`Command::Settle`](conversation::Command::Settle) is answered: the acks are
+    /// ahead of this in the mailbox.
+    Settled,
     /// Close the socket with this code (heartbeat, logout, shutdown, flooding).
     Close {
         /// WebSocket close code.
@@ -77,7 +81,7 @@ impl Push {
     fn frame_len(&self) -> Option<usize> {
         match self {
             Push::Frame(frame) | Push::Message { frame, .. } => Some(frame.len()),
-            Push::Close { .. } => None,
+            Push::Close { .. } | Push::Settled => None,
         }
     }
 }

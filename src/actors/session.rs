@@ -7,7 +7,7 @@
 //! released without the ones already sent, so every conversation arrives in seq order.
 
 use std::{
-    collections::{BTreeMap, HashMap, VecDeque},
+    collections::{BTreeMap, HashMap, HashSet, VecDeque},
     sync::{atomic::Ordering, Arc},
     time::Duration,
 };
@@ -48,11 +48,11 @@ const TOO_FAR_BEHIND: &str = "too far behind; reconnect and sync";
 const MAX_DEFERRED: usize = 256;
 /// Conversations read per step of a `sync`.
 const SYNC_STEP: usize = 16;
-/// How long a flooding socket is kept, reading nothing more, before its 4008 close: the
-/// acks of what it had sent before are on their way (a group commit takes milliseconds),
-/// and a client that counts acks against the history then finds every stored message
-/// acked.
-const FLOOD_GRACE: Duration = Duration::from_secs(1);
+/// Longest a flooding socket is kept, reading nothing more, before its 4008 close. It
+/// closes as soon as every conversation it sent to has answered what it sent (so a
+/// client that counts acks against the history finds every stored message acked);
+/// this bounds the wait if a commit stalls.
+const FLOOD_GRACE: Duration = Duration::from_secs(5);
 
 /// How the socket's handshake went.
 pub enum Handshake {
@@ -119,6 +119,11 @@ pub struct Session {
     fragments: Option<Vec<u8>>,
     /// Closing for flooding: frames are no longer read, the 4008 follows.
     closing: bool,
+    /// Conversations this socket sent a `send` to (or a refused frame naming one): a
+    /// flood close waits until each of them has answered.
+    asked: HashSet<u64>,
+    /// Of those, how many have not answered yet while closing.
+    unsettled: usize,
     registered_user: Option<String>,
     backlog: Arc<Backlog>,
     _slot: ConnectionSlot,
@@ -146,6 +151,8 @@ impl Session {
             directs: HashMap::new(),
             fragments: None,
             closing: false,
+            asked: HashSet::new(),
+            unsettled: 0,
             registered_user: None,
             backlog: Arc::new(Backlog::new(node.settings.session.max_backlog_bytes)),
             _slot: slot,
@@ -205,6 +212,7 @@ impl Session {
                 session: self.id.to_string(),
                 server_time: now_ms(),
                 heartbeat_ms: self.node.settings.session.heartbeat_interval_secs * 1000,
+                recall_window_ms: self.node.settings.messages.recall_window_secs * 1000,
             },
         );
         self.catch_up = Some(CatchUp::default());
@@ -455,6 +463,7 @@ impl Session {
             inc(&self.node.metrics.bad_frames);
         }
         let session = self.me(ctx);
+        self.asked.insert(conv);
         self.node.hub.do_send(ConvCommand {
             conv,
             user,
@@ -488,12 +497,31 @@ impl Session {
         }
     }
 
-    /// Stops reading the socket's frames and closes it with 4008 after [`FLOOD_GRACE`].
+    /// Stops reading the socket's frames and closes it with 4008 once every conversation
+    /// it sent to has answered (see [`Push::Settled`]), or after [`FLOOD_GRACE`].
     fn close_for_flooding(&mut self, ctx: &mut Ctx) {
-        if !self.closing {
-            self.closing = true;
-            ctx.run_later(FLOOD_GRACE, |act, ctx| act.close(ctx, 4008, "rate limited"));
+        if self.closing {
+            return;
         }
+        self.closing = true;
+        let session = self.me(ctx);
+        let asked = std::mem::take(&mut self.asked);
+        if let Some(user) = self.user().map(str::to_owned) {
+            self.unsettled = asked.len();
+            for conv in asked {
+                let session = session.clone();
+                let cmd = Command::Settle { session };
+                self.node.hub.do_send(ConvCommand {
+                    conv,
+                    user: user.clone(),
+                    cmd,
+                });
+            }
+        }
+        if self.unsettled == 0 {
+            return self.close(ctx, 4008, "rate limited");
+        }
+        ctx.run_later(FLOOD_GRACE, |act, ctx| act.close(ctx, 4008, "rate limited"));
     }
 
     fn dispatch(&mut self, ctx: &mut Ctx, frame: ClientFrame) {
@@ -566,7 +594,12 @@ impl Session {
             },
             (None, None) => return,
         };
+        if self.closing {
+            // read before the flood was seen: not stored, not acked; the client resends
+            return;
+        }
         inc(&self.node.metrics.sends);
+        self.asked.insert(conv);
         let cmd = Command::Send {
             session: self.me(ctx),
             message: Outgoing {
@@ -762,6 +795,12 @@ impl Handler<Push> for Session {
                 Some(_) => self.close(ctx, 4000, TOO_FAR_BEHIND),
                 None => self.send_live(ctx, conv, seq, &frame),
             },
+            Push::Settled => {
+                self.unsettled = self.unsettled.saturating_sub(1);
+                if self.closing && self.unsettled == 0 {
+                    self.close(ctx, 4008, "rate limited");
+                }
+            }
             Push::Close { code, reason } => self.close(ctx, code, reason),
         }
     }

@@ -96,6 +96,7 @@ async fn four_ways_to_authenticate_a_socket() {
         assert_eq!(ws.auth_ok["type"], "auth_ok");
         assert_eq!(ws.auth_ok["user"], "alice");
         assert_eq!(ws.auth_ok["heartbeat_ms"], 30_000);
+        assert_eq!(ws.auth_ok["recall_window_ms"], 120_000);
         assert!(ws.auth_ok["session"].is_string());
         assert!(ws.auth_ok["server_time"].as_u64().unwrap() > 0);
     };

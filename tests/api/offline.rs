@@ -376,6 +376,8 @@ async fn recall_outside_the_window_or_by_another_is_refused() {
     let conv = app.direct(&ta, "bob").await;
     let mut a = app.connect(&ta).await;
     let mut b = app.connect(&tb).await;
+    // the client is told the window, so it can hide a recall that would be refused
+    assert_eq!(a.auth_ok["recall_window_ms"], 0);
     a.send_acked(conv, "m1", "too late to take back").await;
     actix_web::rt::time::sleep(Duration::from_millis(20)).await;
     a.send_json(json!({"type": "recall", "conv": conv, "seq": 1}))

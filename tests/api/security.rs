@@ -269,31 +269,40 @@ async fn garbage_at_a_live_socket_never_stops_the_node() {
 async fn a_flooding_socket_is_refused_then_closed_and_others_keep_chatting() {
     let app = spawn_app(&[("CHATNODE__LIMITS__MESSAGES_PER_SEC", "5")]).await;
     let (a, b) = (app.register("alice").await, app.register("bob").await);
-    let conv = app.direct(&a, "bob").await;
+    let direct = app.direct(&a, "bob").await;
+    let group = app.group(&a, "team", &["bob"]).await;
     let mut flooder = app.connect(&a).await;
     let mut bob = app.connect(&b).await;
+    // Two conversations and one the flooder is not in: the close waits for the answers
+    // of all three.
     let frames = (0..200)
-        .map(|i| json!({"type": "send", "conv": conv, "client_id": format!("f{i}"), "body": "x"}))
+        .map(|i| {
+            let conv = [direct, group, 999_999][i % 3];
+            json!({"type": "send", "conv": conv, "client_id": format!("f{i}"), "body": "x"})
+        })
         .collect();
     flooder.send_many(frames).await;
     flooder.expect_error("rate_limited").await;
     assert_eq!(flooder.expect_close().await, Some(4008));
     // Only what fit in the bucket was stored, every stored message was acked before the
     // close (so a client can trust its acks), and bob's own socket still works.
-    let acked: Vec<Value> = flooder
+    let mut acked: Vec<Value> = flooder
         .take_of_type("ack")
         .iter()
         .map(|a| a["client_id"].clone())
         .collect();
-    let history = app.history(&a, conv).await;
-    assert!(
-        (1..=10).contains(&history.len()),
-        "{} stored",
-        history.len()
-    );
-    let stored: Vec<Value> = history.iter().map(|m| m["client_id"].clone()).collect();
+    let mut stored: Vec<Value> = Vec::new();
+    for conv in [direct, group] {
+        let history = app.history(&a, conv).await;
+        let sent = history.iter().filter(|m| m["kind"] != "system");
+        stored.extend(sent.map(|m| m["client_id"].clone()));
+    }
+    assert!((1..=10).contains(&stored.len()), "{} stored", stored.len());
+    let key = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+    stored.sort_by_key(key);
+    acked.sort_by_key(key);
     assert_eq!(stored, acked, "stored and acked");
-    bob.send_acked(conv, "b1", "still fine").await;
+    bob.send_acked(direct, "b1", "still fine").await;
 }
 
 #[actix_web::test]
