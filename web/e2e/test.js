@@ -365,13 +365,13 @@ async function sendText(page, text) { await page.type('#text', text); await page
     check((await allMessages(conv, bobTok)).filter(m => m.body === t).length === 1, `node stored "${t}" once`);
   }
 
-  // ===== gap fill by sync: B offline (no reload) while alice sends 150 =====
+  // ===== gap fill by sync: B offline (no reload) while alice sends 450 (three sync pages of 200) =====
   await B.evaluate(() => {
-    window.__rx = { message: 0, sync: 0 };
+    window.__rx = { message: 0, sync: 0, batches: 0 };
     const orig = window.handle;
     window.handle = f => {
       if (f.type === 'message') window.__rx.message++;
-      if (f.type === 'sync_batch') window.__rx.sync += (f.messages || []).length;
+      if (f.type === 'sync_batch' && (f.messages || []).length) { window.__rx.sync += f.messages.length; window.__rx.batches++; }
       orig(f);
     };
   });
@@ -393,21 +393,22 @@ async function sendText(page, text) { await page.type('#text', text); await page
     }), bobTok, conv, top);
     const dv = (await api('GET', `/api/conversations/${conv}`, bobTok)).delivered_seq;
     check(dv === top, `bob's other device confirmed delivery up to ${top} (delivered_seq ${dv})`);
-    await B.evaluate(() => { window.__rx.message = 0; window.__rx.sync = 0; });
+    await B.evaluate(() => { window.__rx.message = 0; window.__rx.sync = 0; window.__rx.batches = 0; });
     await B.setOfflineMode(false);
     return top;
   };
-  const top1 = await gapRound(150, 'gap ');
+  const GAP = 450;
+  const top1 = await gapRound(GAP, 'gap ');
   await waitShown(B, n => document.querySelector('#connDot').classList.contains('on')
-    && [...document.querySelectorAll('#msgs .msg')].filter(e => e.textContent.startsWith('gap ')).length >= n, 'B gap filled', 40000, 150);
+    && [...document.querySelectorAll('#msgs .msg')].filter(e => e.textContent.startsWith('gap ')).length >= n, 'B gap filled', 60000, GAP);
   await sleep(1000);
   const gap = (await shown(B)).filter(t => /^gap \d+$/.test(t));
-  check(gap.length === 150 && gap.every((t, i) => t === 'gap ' + i), `B: all 150 sent while it was offline appear once, in order (${gap.length})`);
+  check(gap.length === GAP && gap.every((t, i) => t === 'gap ' + i), `B: all ${GAP} sent while it was offline appear once, in order (${gap.length})`);
   const bSeqs = await B.$$eval('#msgs [data-seq]', l => l.map(e => +e.dataset.seq));
   check(bSeqs.every((q, i) => i === 0 || q === bSeqs[i - 1] + 1) && bSeqs[bSeqs.length - 1] === top1 && bSeqs.includes(bTop0),
     `B: open conversation seqs contiguous up to ${top1}, no duplicates (${bSeqs[0]}..${bSeqs[bSeqs.length - 1]}, ${bSeqs.length} rows)`);
   const rx = await B.evaluate(() => window.__rx);
-  check(rx.sync >= 150, 'the gap was filled by sync (' + JSON.stringify(rx) + ')');
+  check(rx.sync >= GAP && rx.batches >= 3, 'the gap was filled by sync, page after page (' + JSON.stringify(rx) + ')');
   const badgeOf = (page, c) => page.evaluate(c => document.querySelector(`#convList li[data-conv="${c}"] .badge`)?.textContent || '', c);
   await waitShown(B, c => !document.querySelector(`#convList li[data-conv="${c}"] .badge`), 'B no badge', 5000, conv).catch(() => {});
   check((await badgeOf(B, conv)) === '' && (await B.title()) === titleB0,
@@ -443,7 +444,7 @@ async function sendText(page, text) { await page.type('#text', text); await page
 
   // ===== rate limit 5/s (second node on PORT+1): bursts arrive once and in order; a 4008 close is survived =====
   const PORT4 = PORT + 1, BASE4 = `http://127.0.0.1:${PORT4}`;
-  const node4 = await startNode(PORT4, path.join(WORK, 'data4'), { CHATNODE__LIMITS__MESSAGES_PER_SEC: '5' });
+  const node4 = await startNode(PORT4, path.join(WORK, 'data4'), { CHATNODE__LIMITS__MESSAGES_PER_SEC: '5', CHATNODE__MESSAGES__RECALL_WINDOW_SECS: '0' });
   extra.push(node4);
   const ctxC = await browser.createBrowserContext(), ctxD = await browser.createBrowserContext();
   const C = await ctxC.newPage(), D = await ctxD.newPage();
@@ -475,6 +476,8 @@ async function sendText(page, text) { await page.type('#text', text); await page
   check(JSON.stringify(dList) === JSON.stringify(want4), '5/s node: D gets the burst once each, in order' + (JSON.stringify(dList) === JSON.stringify(want4) ? '' : ': ' + JSON.stringify(dList)));
   const st4 = await allMessages(conv4, cTok, BASE4);
   check(JSON.stringify(st4.map(m => m.body)) === JSON.stringify(want4) && new Set(st4.map(m => m.client_id)).size === N4, '5/s node: stored once each, in send order');
+  const recallButtons = await C.$$eval('#msgs .msg.mine button.link', l => l.filter(b => b.textContent === 'Recall').length);
+  check(recallButtons === 0 && await C.evaluate(() => recallWindowMs) === 0, `node with a 0 s recall window: no Recall button (${recallButtons})`);
   const closes4 = await C.evaluate(() => window.__closes);
   check(closes4.length === 0, '5/s node: the client paces its sends, the burst causes no close (' + JSON.stringify(closes4) + ')');
   // provoke 4008: 40 raw frames on C's socket, past its pacing
