@@ -38,7 +38,7 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 if [ $SMOKE = 1 ]; then
     CONNECT=(--counts 200,1000 --per-user 500 --hold-secs 1)
-    PAIRS=(--pairs 10 --window 8 --secs 2 --ceiling-secs 1 --half-rate-secs 1)
+    PAIRS=(--pairs 10 --window 8 --secs 2 --ceiling-secs 1 --half-rate-secs 1 --load-fractions 0.5,0.25)
     LATENCY=(--secs 1)
     FANOUT=(--sizes 20,50 --secs 1)
     DRAIN=(--messages 2000)
@@ -48,7 +48,7 @@ if [ $SMOKE = 1 ]; then
     BENCH_ARGS=(-- --warm-up-time 0.2 --measurement-time 0.5 --noplot)
 else
     CONNECT=(--counts 1000,10000,50000 --per-user 500 --hold-secs 2)
-    PAIRS=(--pairs 100 --window 32 --secs 10 --ceiling-secs 5 --half-rate-secs 5)
+    PAIRS=(--pairs 100 --window 32 --secs 10 --ceiling-secs 5 --half-rate-secs 5 --load-fractions 0.5,0.35,0.25)
     LATENCY=(--secs 5)
     FANOUT=(--sizes 50,500 --secs 5)
     DRAIN=(--messages 10000)

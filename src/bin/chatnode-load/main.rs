@@ -100,9 +100,14 @@ enum Cmd {
         /// Seconds of the store-only ceiling run (0: skip).
         #[arg(long, default_value_t = 5.0)]
         ceiling_secs: f64,
-        /// Seconds of a second run at half the peak rate (0: skip).
+        /// Seconds of each paced run after the peak (0: skip them).
         #[arg(long, default_value_t = 5.0)]
         half_rate_secs: f64,
+        /// Fractions of the peak rate the runs after the peak are paced at, in this
+        /// order: 0.5 is the "half the peak"; 0.5,0.35,0.25 also shows the
+        /// latency against load (half the peak still runs right after the peak).
+        #[arg(long, value_delimiter = ',', default_value = "0.5")]
+        load_fractions: Vec<f64>,
         /// Pace the main run at this total rate (msgs/s) instead of as fast as the
         /// windows allow: latency at a chosen load.
         #[arg(long)]
@@ -213,6 +218,7 @@ async fn run(cli: Cli) -> Res<()> {
             delivered_every,
             ceiling_secs,
             half_rate_secs,
+            load_fractions,
             rate,
         } => {
             let plan = PairsPlan {
@@ -227,7 +233,10 @@ async fn run(cli: Cli) -> Res<()> {
                 &prefix,
                 plan,
                 ceiling_secs,
-                half_rate_secs,
+                scenarios::pairs::AfterPeak {
+                    secs: half_rate_secs,
+                    fractions: &load_fractions,
+                },
                 &scratch,
                 &mut report,
             )

@@ -213,13 +213,22 @@ pub fn rows(report: &mut Report, label: &str, o: &mut PairsOutcome, targets: [&s
     }
 }
 
-/// `pairs`: the store-only ceiling, the peak phase, then (optionally) half the peak rate.
+/// The runs after the peak: each paced at a fraction of the peak rate.
+#[derive(Debug, Clone, Copy)]
+pub struct AfterPeak<'a> {
+    /// Seconds of each (0: none).
+    pub secs: f64,
+    /// Fractions of the peak rate, in run order.
+    pub fractions: &'a [f64],
+}
+
+/// `pairs`: the store-only ceiling, the peak phase, then the runs `after` it.
 pub async fn run(
     target: Arc<Target>,
     prefix: &str,
     plan: PairsPlan,
     ceiling_secs: f64,
-    half_rate_secs: f64,
+    after: AfterPeak<'_>,
     scratch: &std::path::Path,
     report: &mut Report,
 ) -> Res<()> {
@@ -271,23 +280,27 @@ pub async fn run(
             ">= 70%",
         );
     }
-    if half_rate_secs > 0.0 && peak_rate > 0.0 {
-        let half = PairsPlan {
-            secs: half_rate_secs,
-            rate: Some(peak_rate / 2.0),
+    for &fraction in after.fractions.iter().filter(|f| **f > 0.0) {
+        if after.secs <= 0.0 || peak_rate <= 0.0 {
+            break;
+        }
+        let rate = peak_rate * fraction;
+        let paced = PairsPlan {
+            secs: after.secs,
+            rate: Some(rate),
             ..plan
         };
-        eprintln!(
-            "pairs: half the peak rate ({:.0}/s) for {half_rate_secs} s",
-            peak_rate / 2.0
-        );
-        let mut o = phase(&target, &pairs, half).await?;
-        rows(
-            report,
-            &format!("half peak ({:.0}/s)", peak_rate / 2.0),
-            &mut o,
-            ["", "", "p99 < 20 ms"],
-        );
+        let (label, target_p99) = if (fraction - 0.5).abs() < 1e-9 {
+            (format!("half peak ({rate:.0}/s)"), "p99 < 20 ms")
+        } else {
+            (
+                format!("{:.0}% of peak ({rate:.0}/s)", fraction * 100.0),
+                "",
+            )
+        };
+        eprintln!("pairs: {label} for {} s", after.secs);
+        let mut o = phase(&target, &pairs, paced).await?;
+        rows(report, &label, &mut o, ["", "", target_p99]);
     }
     report.note(format!(
         "receivers confirm `delivered` every {} messages; bodies carry the send time",
