@@ -280,10 +280,11 @@ pub async fn run(
             ">= 70%",
         );
     }
-    for &fraction in after.fractions.iter().filter(|f| **f > 0.0) {
-        if after.secs <= 0.0 || peak_rate <= 0.0 {
-            break;
-        }
+    let paced_runs = match after.secs > 0.0 && peak_rate > 0.0 {
+        true => after.fractions,
+        false => &[],
+    };
+    for &fraction in paced_runs.iter().filter(|f| **f > 0.0) {
         let rate = peak_rate * fraction;
         let paced = PairsPlan {
             secs: after.secs,
