@@ -193,6 +193,8 @@ enum Barrier {
     Read,
     /// A message (or a `delivered`) the group commit writes, numbering messages.
     Append(QueuedWrite),
+    /// Nothing of its own: only the entries queued before it.
+    Queued,
 }
 
 /// Senders of the newest stored messages, as indexes into the member list: receipts
@@ -348,21 +350,12 @@ impl Conversation {
                 self.store
                     .queue(write, Box::new(move |o| answer(o.map(Some))));
             }
+            Barrier::Queued => {
+                pending.outcome = Some(Ok(()));
+                self.pending.push_back(pending);
+                self.release();
+            }
         }
-    }
-
-    /// Answers `session` with [`Push::Settled`] once every entry queued before is
-    /// released (their acks and errors go out first, to the same mailbox).
-    fn settle(&mut self, session: SessionRef) {
-        self.pending.push_back(Pending {
-            id: self.next_id,
-            outcome: Some(Ok(())),
-            effects: vec![Effect::Settled(session)],
-            waiter: None,
-            appending: false,
-        });
-        self.next_id += 1;
-        self.release();
     }
 
     /// Runs the head of the queue while it is resolved.
@@ -937,7 +930,9 @@ impl Conversation {
             }
             Command::Refuse { error, .. } => Err(error),
             Command::Settle { session } => {
-                self.settle(session);
+                // answered behind every earlier entry: their acks and errors go out
+                // first, to the same mailbox
+                self.after(ctx, Barrier::Queued, vec![Effect::Settled(session)], None);
                 Ok(())
             }
         };
