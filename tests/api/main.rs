@@ -10,5 +10,7 @@ mod crash;
 mod groups;
 mod offline;
 mod randomized;
+mod receipts;
 mod restart;
 mod security;
+mod web;
