@@ -11,6 +11,9 @@ mod sessions;
 mod users;
 pub mod ws;
 
+pub use admin::admin_view;
+pub use invites::{invite_terms, invite_url};
+
 use actix_web::{
     dev::Payload, error::JsonPayloadError, web, FromRequest, HttpRequest, HttpResponse,
 };

@@ -4,8 +4,10 @@
 mod harness;
 
 mod accounts;
+mod admin_users;
 mod backup;
 mod chat;
+mod cli;
 mod crash;
 mod groups;
 mod offline;
