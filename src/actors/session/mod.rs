@@ -6,9 +6,9 @@
 //! catches up (the drain, or a `sync`) live `message` pushes are held back and then
 //! released without the ones already sent, so every conversation arrives in seq order.
 //!
-//! By concern: [`auth`] (the handshake's token or the `auth` frame), [`dispatch`]
-//! (decoding and running frames), [`catch_up`] (the offline drain and `sync`),
-//! [`history`] (`history` pages), [`flood`] (rate limits and the 4008 close). This file
+//! By concern: `auth.rs` (the handshake's token or the `auth` frame), `dispatch.rs`
+//! (decoding and running frames), `catch_up.rs` (the offline drain and `sync`),
+//! `history.rs` (`history` pages), `flood.rs` (rate limits and the 4008 close). This file
 //! holds the actor itself: its state, its start and stop, and what it is pushed.
 //! The session sees the node only through [`SessionEnv`].
 
