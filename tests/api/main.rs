@@ -7,6 +7,7 @@ mod accounts;
 mod backup;
 mod chat;
 mod crash;
+mod fixtures;
 mod groups;
 mod offline;
 mod randomized;
