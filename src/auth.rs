@@ -63,9 +63,13 @@ pub fn token_hash(token: &str) -> [u8; 32] {
 /// Issues and stores a token for `user`.
 pub async fn issue_token(store: &Store, user: &str, ttl_secs: u64) -> Result<String> {
     let token = new_token();
+    let now = now_ms();
     let record = TokenRecord {
         user: user.to_string(),
-        expires_ms: now_ms().saturating_add(ttl_secs.saturating_mul(1000)),
+        expires_ms: now.saturating_add(ttl_secs.saturating_mul(1000)),
+        created_ms: now,
+        last_seen_ms: now,
+        ..TokenRecord::default()
     };
     store.put_token(&token_hash(&token), &record).await?;
     Ok(token)

@@ -513,11 +513,11 @@ impl Conversation {
         let record = MessageRecord {
             sender: user,
             client_id: client_id.clone(),
-            kind,
+            kind: kind.into(),
             body,
             media_url,
             ts: store::now_ms(),
-            recalled: false,
+            ..MessageRecord::default()
         };
         let waiter = Some(Waiter::Session(session, client_id));
         let new = QueuedMessage {
@@ -674,7 +674,7 @@ impl Conversation {
             .store
             .message(self.conv, seq)?
             .ok_or_else(|| Error::bad("no such message"))?;
-        if msg.sender != user || msg.kind == MessageKind::System {
+        if msg.sender != user || msg.kind == store::StoredKind::System {
             return Err(Error::NotSender);
         }
         let window = self
@@ -731,11 +731,10 @@ impl Conversation {
                 let message = MessageRecord {
                     sender: user,
                     client_id: String::new(),
-                    kind: MessageKind::System,
+                    kind: store::StoredKind::System,
                     body,
-                    media_url: None,
                     ts: store::now_ms(),
-                    recalled: false,
+                    ..MessageRecord::default()
                 };
                 let change = store::MembershipChange {
                     conv: self.conv,
@@ -798,7 +797,7 @@ impl Conversation {
         add: &[String],
         remove: &[String],
     ) -> Result<Option<(ConvRecord, Vec<String>, Vec<String>, String)>> {
-        if self.record.kind != crate::protocol::ConvKind::Group {
+        if self.record.kind != store::StoredConvKind::Group {
             return Err(Error::bad("a direct conversation has fixed members"));
         }
         let mut added: Vec<String> = add

@@ -64,6 +64,7 @@ async fn register(
     let record = UserRecord {
         password_hash,
         created_ms: now_ms(),
+        ..UserRecord::default()
     };
     if !node.store.create_user(&username, &record).await? {
         return Err(Error::Conflict);

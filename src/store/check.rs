@@ -22,13 +22,11 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use serde::de::DeserializeOwned;
-
-use super::codec::{be, decode, dedupe_key, media_ref_key, read_be, FORMAT_VERSION};
+use super::codec::{be, dedupe_key, media_ref_key, read_be, FORMAT_VERSION};
+use super::records::{decode, StoredConvKind, Versioned};
 use super::messages::media_id_of;
 use super::{ConvRecord, MediaRecord, MemberState, MessageRecord, Store, TokenRecord, UserRecord};
 use crate::error::Result;
-use crate::protocol::{ConvKind, MessageKind};
 
 /// How many problem lines a report keeps; the counts cover all of them.
 pub const KEEP_LINES: usize = 200;
@@ -81,7 +79,7 @@ impl CheckReport {
     }
 
     /// Decodes `bytes`, or records why it does not and returns `None`.
-    fn decoded<T: DeserializeOwned>(&mut self, tree: &str, key: &[u8], bytes: &[u8]) -> Option<T> {
+    fn decoded<T: Versioned>(&mut self, tree: &str, key: &[u8], bytes: &[u8]) -> Option<T> {
         match decode(bytes) {
             Ok(v) => Some(v),
             Err(e) => {
@@ -125,6 +123,10 @@ struct Countable {
     seqs: Vec<u64>,
     /// The same, per sender.
     by_sender: HashMap<String, Vec<u64>>,
+    /// Seqs of `system` messages: where members may have joined (a member's counter
+    /// starts when their state is made, at creation or at the system message that
+    /// added them).
+    joins: Vec<u64>,
 }
 
 impl Countable {
@@ -132,13 +134,27 @@ impl Countable {
         (seqs.len() - seqs.partition_point(|s| *s <= seq)) as u64
     }
 
-    /// What `unread` of `user` must be with `read_seq`.
-    fn unread(&self, user: &str, read_seq: u64) -> u64 {
+    /// What `unread` of `user` must be with `read_seq`, had they been a member since
+    /// `joined` (0: from the start).
+    fn unread_since(&self, user: &str, read_seq: u64, joined: u64) -> u64 {
+        let from = read_seq.max(joined);
         let own = self
             .by_sender
             .get(user)
-            .map_or(0, |s| Self::after(s, read_seq));
-        Self::after(&self.seqs, read_seq) - own
+            .map_or(0, |s| Self::after(s, from));
+        Self::after(&self.seqs, from) - own
+    }
+
+    /// Whether `unread` is right for `user` with `read_seq` for some moment they could
+    /// have joined at; the count to report if not (as a member from the start).
+    fn unread_fits(&self, user: &str, read_seq: u64, unread: u64) -> Result<(), u64> {
+        let fits = std::iter::once(0)
+            .chain(self.joins.iter().copied())
+            .any(|j| self.unread_since(user, read_seq, j) == unread);
+        match fits {
+            true => Ok(()),
+            false => Err(self.unread_since(user, read_seq, 0)),
+        }
     }
 }
 
@@ -213,7 +229,7 @@ impl Store {
                     format!("conversation {conv}: members not sorted and unique"),
                 );
             }
-            if record.kind == ConvKind::Direct && record.members.len() != 2 {
+            if record.kind == StoredConvKind::Direct && record.members.len() != 2 {
                 r.problem(
                     "conversation",
                     format!(
@@ -255,7 +271,7 @@ impl Store {
                 String::from_utf8_lossy(b).into_owned(),
             ];
             match convs.get(&conv) {
-                Some(c) if c.kind == ConvKind::Direct && c.members == pair => {}
+                Some(c) if c.kind == StoredConvKind::Direct && c.members == pair => {}
                 _ => r.problem(
                     "pair",
                     format!(
@@ -445,7 +461,7 @@ impl Store {
                     ),
                     Some(_) => {}
                 }
-            } else if msg.kind != MessageKind::System {
+            } else if msg.kind != super::StoredKind::System {
                 r.problem("message", format!("message {conv}/{seq} has no client_id"));
             }
             if let Some(id) = msg.media_url.as_deref().and_then(media_id_of) {
@@ -461,7 +477,10 @@ impl Store {
                     );
                 }
             }
-            if msg.kind != MessageKind::System && !msg.recalled {
+            if msg.kind == super::StoredKind::System {
+                countable.joins.push(seq);
+            }
+            if msg.counts_as_unread() {
                 countable.seqs.push(seq);
                 countable.by_sender.entry(msg.sender).or_default().push(seq);
             }
@@ -547,8 +566,7 @@ impl Store {
                     ),
                 );
             }
-            let want = countable.unread(user, s.read_seq);
-            if s.unread != want {
+            if let Err(want) = countable.unread_fits(user, s.read_seq, s.unread) {
                 r.problem(
                     "unread",
                     format!("{user:?} in conversation {conv}: unread is {} but {want} messages after read seq {} count", s.unread, s.read_seq),

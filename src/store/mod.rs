@@ -50,21 +50,25 @@ use std::{
 
 pub use check::{CheckReport, CheckStats};
 pub use codec::FORMAT_VERSION;
-/// How every stored value is encoded and decoded (format byte + bincode); public for the benches.
-pub use codec::{decode as decode_record, encode as encode_record};
+/// How the versioned records are encoded and decoded (layout byte + bincode); public
+/// for the benches and the fuzzer.
+pub use records::{decode as decode_record, encode as encode_record};
 pub use commit::{CommitStats, GroupCommit, Ticket};
 pub use conversations::MembershipChange;
 pub use messages::{
     media_id_of, Appended, DeliveredMark, Landed, NewMessage, OfflineCursor, Page, QueuedMessage,
     QueuedWrite, Refused, SearchHits,
 };
-pub use records::{ConvRecord, MediaRecord, MemberState, MessageRecord, TokenRecord, UserRecord};
+pub use records::{
+    ConvRecord, MediaRecord, MemberState, MessageRecord, StoredConvKind, StoredKind, TokenRecord,
+    UserRecord,
+};
 pub use repair::StartupRepair;
 pub use snapshot::{Importer, SnapshotSink, SnapshotSummary, TreeDump};
 
 use crate::config::{Durability, Settings};
 use crate::error::{Error, Result};
-use codec::{decode, encode};
+use records::{decode, encode};
 use messages::MessageTreeSet;
 
 /// The message for a store stamped with another format version than this build's.

@@ -1,0 +1,60 @@
+//! `mediaid_media`: an uploaded file; the bytes live in data_dir/media/ID.
+
+use serde::{Deserialize, Serialize};
+
+use super::Versioned;
+use crate::error::{Error, Result};
+use crate::store::codec::{from_body, to_body};
+
+/// `mediaid_media`: an uploaded file.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct MediaRecord {
+    /// Who uploaded it.
+    pub uploader: String,
+    /// Its Content-Type.
+    pub content_type: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// When, ms.
+    pub created_ms: u64,
+    /// The file name the uploader gave (layout 2; format 1: none).
+    pub name: Option<String>,
+    /// Image or video width in pixels, if known (layout 2; format 1: none).
+    pub width: Option<u32>,
+    /// Image or video height in pixels, if known (layout 2; format 1: none).
+    pub height: Option<u32>,
+    /// A thumbnail file exists beside it (layout 2; format 1: false).
+    pub thumb: bool,
+}
+
+/// Layout 1 (store format 1).
+#[derive(Deserialize, Serialize)]
+struct Layout1 {
+    uploader: String,
+    content_type: String,
+    size: u64,
+    created_ms: u64,
+}
+
+impl Versioned for MediaRecord {
+    const LAYOUT: u8 = 2;
+    const NAME: &'static str = "media record";
+
+    fn decode_layout(layout: u8, body: &[u8]) -> Result<Self> {
+        match layout {
+            1 => from_body::<Layout1>(body).map(|v| MediaRecord {
+                uploader: v.uploader,
+                content_type: v.content_type,
+                size: v.size,
+                created_ms: v.created_ms,
+                ..MediaRecord::default()
+            }),
+            2 => from_body(body),
+            other => Err(Error::Internal(format!("no media layout {other}"))),
+        }
+    }
+
+    fn encode_body(&self) -> Result<Vec<u8>> {
+        to_body(self)
+    }
+}
