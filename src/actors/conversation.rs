@@ -186,6 +186,8 @@ struct Pending {
 }
 
 /// What a pending entry waits for.
+// Most entries carry a message; boxing it would add an allocation per send.
+#[allow(clippy::large_enum_variant)]
 enum Barrier {
     /// A write this actor made itself.
     Write(Ticket),

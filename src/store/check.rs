@@ -23,8 +23,9 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::codec::{be, dedupe_key, media_ref_key, read_be, FORMAT_VERSION};
-use super::records::{decode, StoredConvKind, Versioned};
 use super::messages::media_id_of;
+use super::migrations::FormatState;
+use super::records::{decode, StoredConvKind, Versioned};
 use super::{ConvRecord, MediaRecord, MemberState, MessageRecord, Store, TokenRecord, UserRecord};
 use crate::error::Result;
 
@@ -58,12 +59,21 @@ pub struct CheckReport {
     pub counts: BTreeMap<&'static str, u64>,
     /// What was looked at.
     pub stats: CheckStats,
+    /// The store's format version, if it is one this build reads.
+    pub format: Option<u8>,
+    /// A migration to this version was interrupted (the next start runs it again).
+    pub interrupted: Option<u8>,
 }
 
 impl CheckReport {
     /// No problem found.
     pub fn is_ok(&self) -> bool {
         self.counts.is_empty()
+    }
+
+    /// Whether the node migrates the store when it next starts.
+    pub fn migration_pending(&self) -> bool {
+        self.format.is_some_and(|v| v < FORMAT_VERSION)
     }
 
     /// Number of problems found.
@@ -138,10 +148,7 @@ impl Countable {
     /// `joined` (0: from the start).
     fn unread_since(&self, user: &str, read_seq: u64, joined: u64) -> u64 {
         let from = read_seq.max(joined);
-        let own = self
-            .by_sender
-            .get(user)
-            .map_or(0, |s| Self::after(s, from));
+        let own = self.by_sender.get(user).map_or(0, |s| Self::after(s, from));
         Self::after(&self.seqs, from) - own
     }
 
@@ -169,14 +176,18 @@ impl Store {
         for kv in self.meta.iter() {
             let (k, v) = kv?;
             match k.as_ref() {
-                b"format_version" if v.as_ref() != [FORMAT_VERSION] => r.problem(
-                    "format",
-                    format!(
-                        "meta format_version is {:?}, this build reads {FORMAT_VERSION}",
-                        v.as_ref()
+                b"format_version" => match FormatState::of(Some(&v)) {
+                    FormatState::Current => r.format = Some(FORMAT_VERSION),
+                    FormatState::Older(old) => r.format = Some(old),
+                    _ => r.problem(
+                        "format",
+                        format!(
+                            "meta format_version is {:?}, this build reads 1 to {FORMAT_VERSION}",
+                            v.as_ref()
+                        ),
                     ),
-                ),
-                b"format_version" => {}
+                },
+                b"migrating_to" => r.interrupted = v.first().copied(),
                 b"next_conv" => match read_be(&v) {
                     Ok(n) => next_conv = Some(n),
                     Err(e) => r.problem("undecodable", format!("meta next_conv: {e}")),

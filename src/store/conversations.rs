@@ -3,8 +3,8 @@
 use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
 
 use super::codec::{be, member_key, member_prefix, pair_key, read_be};
-use super::records::{decode, encode, StoredConvKind, Versioned};
 use super::messages::write_message_or_abort;
+use super::records::{decode, encode, StoredConvKind, Versioned};
 use super::{ConvRecord, MemberState, MessageRecord, Store, Ticket};
 use crate::error::{Error, Result};
 

@@ -14,8 +14,8 @@ use std::{
 use chatnode::config::Durability;
 use chatnode::store::commit::AppendWaiter;
 use chatnode::store::{
-    StoredKind,
     now_ms, DeliveredMark, Landed, MessageRecord, QueuedMessage, QueuedWrite, Store, StoreOptions,
+    StoredKind,
 };
 use futures_util::{stream::FuturesOrdered, StreamExt};
 

@@ -135,7 +135,10 @@ fn layout2_message() {
         on: Some(true),
         ..MessageRecord::default()
     };
-    pinned(&event, "0205616c6963650272310704f09f918d00fde8535c18a3010000000000000001070101");
+    pinned(
+        &event,
+        "0205616c6963650272310704f09f918d00fde8535c18a3010000000000000001070101",
+    );
 }
 
 #[test]
@@ -192,7 +195,10 @@ fn layout2_user_and_token() {
         last_seen_ms: 1_800_000_005_000,
         agent: "Firefox".into(),
     };
-    pinned(&t, "0205616c696365fd0018dbb2a3010000fd00505c18a3010000fd88635c18a30100000746697265666f78");
+    pinned(
+        &t,
+        "0205616c696365fd0018dbb2a3010000fd00505c18a3010000fd88635c18a30100000746697265666f78",
+    );
 }
 
 #[test]

@@ -111,22 +111,3 @@ impl MessageRecord {
         !self.recalled && self.kind != StoredKind::System && !self.kind.is_event()
     }
 }
-
-#[cfg(test)]
-impl MessageRecord {
-    /// Layout-1 bytes of the layout-1 fields, as format 1 wrote them (tests only).
-    pub(crate) fn layout1_bytes(&self) -> Result<Vec<u8>> {
-        let v1 = Layout1 {
-            sender: self.sender.clone(),
-            client_id: self.client_id.clone(),
-            kind: self.kind,
-            body: self.body.clone(),
-            media_url: self.media_url.clone(),
-            ts: self.ts,
-            recalled: self.recalled,
-        };
-        let mut out = vec![1];
-        out.extend(to_body(&v1)?);
-        Ok(out)
-    }
-}
