@@ -51,7 +51,7 @@ fn populated(dir: &Path, n: u64) -> (Arc<Store>, u64, Vec<String>) {
         for u in &names {
             let rec = UserRecord {
                 password_hash: "x".into(),
-                ..UserRecord::default()
+                ..Default::default()
             };
             assert!(store.create_user(u, &rec).await.unwrap());
         }

@@ -259,6 +259,8 @@ async fn the_v1_store_serves_as_it_was_written() {
     for user in ["alice", "bob", "carol"] {
         let (status, me) = app.get("/api/me", &token(user)).await;
         assert_eq!((status, me["user"].as_str()), (200, Some(user)));
+        // the oldest account becomes admin, as the first one of a new store does
+        assert_eq!(me["admin"], user == "alice", "{me}");
         app.login(user).await;
         let wrong = app
             .call(

@@ -80,6 +80,8 @@ fn the_v1_fixture_migrates_and_checks_clean() {
         (trio.owner.as_str(), trio.admins.len(), trio.first_seq),
         ("alice", 1, 1)
     );
+    assert!(store.user("alice").unwrap().unwrap().admin);
+    assert!(!store.user("bob").unwrap().unwrap().admin);
     let bob = store.member_state("bob", 1).unwrap().unwrap();
     assert_eq!((bob.read_seq, bob.delivered_seq, bob.unread), (2, 5, 2));
 }

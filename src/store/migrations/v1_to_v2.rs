@@ -59,6 +59,38 @@ pub(super) fn run(store: &Store, progress: &mut Progress) -> Result<()> {
         tree.apply_batch(batch)?;
     }
     tracing::info!("migration to format 2: {rewritten} of {seen} values rewritten");
+    first_user_is_admin(store)
+}
+
+/// Format 1 had no roles; format 2 makes the first registered user admin on a fresh
+/// store, so an upgraded store gets the same: its oldest account (ties: by name) becomes
+/// admin, unless some account is admin already (this step ran before).
+fn first_user_is_admin(store: &Store) -> Result<()> {
+    let mut oldest: Option<(u64, sled::IVec, UserRecord)> = None;
+    for kv in store.users.iter() {
+        let (k, v) = kv?;
+        let user: UserRecord = records::decode(&v)?;
+        if user.admin {
+            return Ok(());
+        }
+        if user.deleted || user.disabled {
+            continue;
+        }
+        if oldest
+            .as_ref()
+            .is_none_or(|(ms, _, _)| user.created_ms < *ms)
+        {
+            oldest = Some((user.created_ms, k, user));
+        }
+    }
+    if let Some((_, name, mut user)) = oldest {
+        user.admin = true;
+        store.users.insert(&name, records::encode(&user)?)?;
+        tracing::info!(
+            "migration to format 2: {} (the oldest account) is admin",
+            String::from_utf8_lossy(&name)
+        );
+    }
     Ok(())
 }
 

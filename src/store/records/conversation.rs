@@ -4,10 +4,13 @@ use serde::{Deserialize, Serialize};
 
 use super::{StoredConvKind, Versioned};
 use crate::error::{Error, Result};
-use crate::store::codec::{from_body, to_body};
+use crate::store::codec::from_body;
 
 /// `convid_conv`: a conversation's identity and members.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+// `remote = "Self"`: serde derives the functions but not the Serialize trait, so the
+// record can only be stored through `records::encode`, never in layout 1 by `codec::encode`.
+#[serde(remote = "Self")]
 pub struct ConvRecord {
     /// Direct or group.
     pub kind: StoredConvKind,
@@ -62,6 +65,8 @@ impl From<Layout1> for ConvRecord {
     }
 }
 
+layout_body!(ConvRecord);
+
 impl Versioned for ConvRecord {
     const LAYOUT: u8 = 2;
     const NAME: &'static str = "conversation";
@@ -69,13 +74,13 @@ impl Versioned for ConvRecord {
     fn decode_layout(layout: u8, body: &[u8]) -> Result<Self> {
         match layout {
             1 => from_body::<Layout1>(body).map(Into::into),
-            2 => from_body(body),
+            2 => Self::from_layout_body(body),
             other => Err(Error::Internal(format!("no conversation layout {other}"))),
         }
     }
 
     fn encode_body(&self) -> Result<Vec<u8>> {
-        to_body(self)
+        self.to_layout_body()
     }
 }
 

@@ -4,10 +4,13 @@ use serde::{Deserialize, Serialize};
 
 use super::Versioned;
 use crate::error::{Error, Result};
-use crate::store::codec::{from_body, to_body};
+use crate::store::codec::from_body;
 
 /// `mediaid_media`: an uploaded file.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+// `remote = "Self"`: serde derives the functions but not the Serialize trait, so the
+// record can only be stored through `records::encode`, never in layout 1 by `codec::encode`.
+#[serde(remote = "Self")]
 pub struct MediaRecord {
     /// Who uploaded it.
     pub uploader: String,
@@ -36,6 +39,8 @@ struct Layout1 {
     created_ms: u64,
 }
 
+layout_body!(MediaRecord);
+
 impl Versioned for MediaRecord {
     const LAYOUT: u8 = 2;
     const NAME: &'static str = "media record";
@@ -49,12 +54,12 @@ impl Versioned for MediaRecord {
                 created_ms: v.created_ms,
                 ..MediaRecord::default()
             }),
-            2 => from_body(body),
+            2 => Self::from_layout_body(body),
             other => Err(Error::Internal(format!("no media layout {other}"))),
         }
     }
 
     fn encode_body(&self) -> Result<Vec<u8>> {
-        to_body(self)
+        self.to_layout_body()
     }
 }

@@ -4,10 +4,13 @@ use serde::{Deserialize, Serialize};
 
 use super::Versioned;
 use crate::error::{Error, Result};
-use crate::store::codec::{from_body, to_body};
+use crate::store::codec::from_body;
 
 /// `userconv_state`: one member's view of one conversation.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+// `remote = "Self"`: serde derives the functions but not the Serialize trait, so the
+// record can only be stored through `records::encode`, never in layout 1 by `codec::encode`.
+#[serde(remote = "Self")]
 pub struct MemberState {
     /// Read up to here (cumulative).
     pub read_seq: u64,
@@ -35,6 +38,8 @@ struct Layout1 {
     hidden: bool,
 }
 
+layout_body!(MemberState);
+
 impl Versioned for MemberState {
     const LAYOUT: u8 = 2;
     const NAME: &'static str = "member state";
@@ -49,12 +54,12 @@ impl Versioned for MemberState {
                 hidden: v.hidden,
                 ..MemberState::default()
             }),
-            2 => from_body(body),
+            2 => Self::from_layout_body(body),
             other => Err(Error::Internal(format!("no member state layout {other}"))),
         }
     }
 
     fn encode_body(&self) -> Result<Vec<u8>> {
-        to_body(self)
+        self.to_layout_body()
     }
 }

@@ -5,10 +5,13 @@ use serde::{Deserialize, Serialize};
 use super::{StoredKind, Versioned};
 use crate::error::{Error, Result};
 use crate::protocol::MessageView;
-use crate::store::codec::{from_body, to_body};
+use crate::store::codec::from_body;
 
 /// `convseq_message`: one message.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+// `remote = "Self"`: serde derives the functions but not the Serialize trait, so the
+// record can only be stored through `records::encode`, never in layout 1 by `codec::encode`.
+#[serde(remote = "Self")]
 pub struct MessageRecord {
     /// Sender's username.
     pub sender: String,
@@ -66,6 +69,8 @@ impl From<Layout1> for MessageRecord {
     }
 }
 
+layout_body!(MessageRecord);
+
 impl Versioned for MessageRecord {
     const LAYOUT: u8 = 2;
     const NAME: &'static str = "message";
@@ -73,13 +78,13 @@ impl Versioned for MessageRecord {
     fn decode_layout(layout: u8, body: &[u8]) -> Result<Self> {
         match layout {
             1 => from_body::<Layout1>(body).map(Into::into),
-            2 => from_body(body),
+            2 => Self::from_layout_body(body),
             other => Err(Error::Internal(format!("no message layout {other}"))),
         }
     }
 
     fn encode_body(&self) -> Result<Vec<u8>> {
-        to_body(self)
+        self.to_layout_body()
     }
 }
 

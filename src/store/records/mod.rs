@@ -17,6 +17,40 @@
 //! which adds the v1.1 fields. The migration to format 2 (`store::migrations`) rewrites
 //! every value in layout 2.
 
+/// The current-layout body functions of a record derived with `#[serde(remote = "Self")]`.
+macro_rules! layout_body {
+    ($t:ty) => {
+        impl $t {
+            /// The bincode body of the current layout.
+            fn to_layout_body(&self) -> $crate::error::Result<Vec<u8>> {
+                struct Body<'a>(&'a $t);
+                impl serde::Serialize for Body<'_> {
+                    fn serialize<S: serde::Serializer>(
+                        &self,
+                        s: S,
+                    ) -> std::result::Result<S::Ok, S::Error> {
+                        <$t>::serialize(self.0, s)
+                    }
+                }
+                $crate::store::codec::to_body(&Body(self))
+            }
+
+            /// A record from the bincode body of the current layout.
+            fn from_layout_body(body: &[u8]) -> $crate::error::Result<Self> {
+                struct Body($t);
+                impl<'de> serde::Deserialize<'de> for Body {
+                    fn deserialize<D: serde::Deserializer<'de>>(
+                        d: D,
+                    ) -> std::result::Result<Self, D::Error> {
+                        <$t>::deserialize(d).map(Body)
+                    }
+                }
+                $crate::store::codec::from_body::<Body>(body).map(|b| b.0)
+            }
+        }
+    };
+}
+
 mod conversation;
 mod kinds;
 mod media;

@@ -4,10 +4,13 @@ use serde::{Deserialize, Serialize};
 
 use super::Versioned;
 use crate::error::{Error, Result};
-use crate::store::codec::{from_body, to_body};
+use crate::store::codec::from_body;
 
 /// `tokenhash_token`: a login token (a device's session).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+// `remote = "Self"`: serde derives the functions but not the Serialize trait, so the
+// record can only be stored through `records::encode`, never in layout 1 by `codec::encode`.
+#[serde(remote = "Self")]
 pub struct TokenRecord {
     /// Owner.
     pub user: String,
@@ -28,6 +31,8 @@ struct Layout1 {
     expires_ms: u64,
 }
 
+layout_body!(TokenRecord);
+
 impl Versioned for TokenRecord {
     const LAYOUT: u8 = 2;
     const NAME: &'static str = "token";
@@ -39,12 +44,12 @@ impl Versioned for TokenRecord {
                 expires_ms: v.expires_ms,
                 ..TokenRecord::default()
             }),
-            2 => from_body(body),
+            2 => Self::from_layout_body(body),
             other => Err(Error::Internal(format!("no token layout {other}"))),
         }
     }
 
     fn encode_body(&self) -> Result<Vec<u8>> {
-        to_body(self)
+        self.to_layout_body()
     }
 }

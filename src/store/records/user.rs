@@ -4,10 +4,13 @@ use serde::{Deserialize, Serialize};
 
 use super::Versioned;
 use crate::error::{Error, Result};
-use crate::store::codec::{from_body, to_body};
+use crate::store::codec::from_body;
 
 /// `username_user`: an account.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+// `remote = "Self"`: serde derives the functions but not the Serialize trait, so the
+// record can only be stored through `records::encode`, never in layout 1 by `codec::encode`.
+#[serde(remote = "Self")]
 pub struct UserRecord {
     /// argon2id PHC string; the password itself is never stored.
     pub password_hash: String,
@@ -34,6 +37,8 @@ struct Layout1 {
     created_ms: u64,
 }
 
+layout_body!(UserRecord);
+
 impl Versioned for UserRecord {
     const LAYOUT: u8 = 2;
     const NAME: &'static str = "user";
@@ -45,12 +50,12 @@ impl Versioned for UserRecord {
                 created_ms: v.created_ms,
                 ..UserRecord::default()
             }),
-            2 => from_body(body),
+            2 => Self::from_layout_body(body),
             other => Err(Error::Internal(format!("no user layout {other}"))),
         }
     }
 
     fn encode_body(&self) -> Result<Vec<u8>> {
-        to_body(self)
+        self.to_layout_body()
     }
 }
