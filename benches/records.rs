@@ -19,6 +19,7 @@ fn record() -> MessageRecord {
         media_url: None,
         ts: 1_760_000_000_000,
         recalled: false,
+        ..Default::default()
     }
 }
 
@@ -39,6 +40,7 @@ fn records(c: &mut Criterion) {
         unread: 56,
         pinned: false,
         hidden: false,
+        ..Default::default()
     };
     g.bench_function("member_state_encode", |b| {
         b.iter(|| encode_record(black_box(&state)))

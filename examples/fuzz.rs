@@ -126,6 +126,7 @@ fn valid_records() -> Vec<Vec<u8>> {
         media_url: Some("/media/abc".into()),
         ts: 1_700_000_000_000,
         recalled: false,
+        ..Default::default()
     };
     let conv = ConvRecord {
         kind: chatnode::protocol::ConvKind::Group,
@@ -133,6 +134,10 @@ fn valid_records() -> Vec<Vec<u8>> {
         members: vec!["alice".into(), "bob".into()],
         creator: "alice".into(),
         created_ms: 1,
+        owner: "alice".into(),
+        admins: vec!["alice".into()],
+        joined: vec!["alice".into(), "bob".into()],
+        first_seq: 1,
     };
     [
         encode_record(&msg),

@@ -15,9 +15,10 @@ pub fn conversation_view(
     user: &str,
     last_seq: u64,
 ) -> Result<ConversationView> {
+    // events (edits, reactions, recalls) never become the last message
     let last_message = match last_seq {
         0 => None,
-        seq => store.message(conv, seq)?.map(|m| m.view(conv, seq)),
+        seq => store.last_message(conv, seq)?,
     };
     let peer = match record.kind {
         ConvKind::Group => None,
@@ -39,7 +40,15 @@ pub fn conversation_view(
         last_seq,
         last_message,
         unread: state.unread,
+        mentions: state.mentions,
         pinned: state.pinned,
+        muted: state.muted,
+        owner: (record.kind == ConvKind::Group).then(|| record.owner.clone()),
+        admins: match record.kind {
+            ConvKind::Group => record.admins.clone(),
+            ConvKind::Direct => Vec::new(),
+        },
+        first_seq: record.first_seq,
         read_seq: state.read_seq.min(last_seq),
         delivered_seq: state.delivered_seq.min(last_seq),
         peer_read_seq: peer_state.as_ref().map(|s| s.read_seq.min(last_seq)),

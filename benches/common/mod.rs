@@ -48,6 +48,7 @@ pub fn text(sender: &str, client_id: String) -> MessageRecord {
         media_url: None,
         ts: now_ms(),
         recalled: false,
+        ..Default::default()
     }
 }
 

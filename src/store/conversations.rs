@@ -65,12 +65,22 @@ impl Store {
         members: &[String],
     ) -> Result<(u64, ConvRecord)> {
         let conv = self.next_id("next_conv")?;
+        let mut joined = vec![creator.to_string()];
+        joined.extend(
+            sorted_members(creator, members)
+                .into_iter()
+                .filter(|m| m != creator),
+        );
         let record = ConvRecord {
             kind: ConvKind::Group,
             name: name.to_string(),
             members: sorted_members(creator, members),
             creator: creator.to_string(),
             created_ms: now_ms(),
+            owner: creator.to_string(),
+            admins: vec![creator.to_string()],
+            joined,
+            first_seq: 1,
         };
         let value = encode(&record)?;
         let state = encode(&MemberState::default())?;
@@ -105,6 +115,10 @@ impl Store {
             members: sorted_members(a, &[b.to_string()]),
             creator: a.to_string(),
             created_ms: now_ms(),
+            owner: a.to_string(),
+            admins: Vec::new(),
+            joined: vec![a.to_string(), b.to_string()],
+            first_seq: 1,
         };
         let value = encode(&record)?;
         let state = encode(&MemberState::default())?;
@@ -175,6 +189,13 @@ impl Store {
                     ),
             )
         })?;
+        Ok(ticket)
+    }
+
+    /// Replaces a conversation's record (a change that takes no seq, e.g. its admins).
+    pub fn put_conversation(&self, conv: u64, record: &ConvRecord) -> Result<Ticket> {
+        let value = encode(record)?;
+        let (_, ticket) = self.write(|| Ok(self.convs.insert(be(conv), value.as_slice())?))?;
         Ok(ticket)
     }
 

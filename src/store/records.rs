@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::protocol::{ConvKind, MessageKind, MessageView};
+use crate::protocol::{ConvKind, MessageKind, MessageView, Reactions};
 
 /// `username_user`: an account.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -35,6 +35,14 @@ pub struct ConvRecord {
     pub creator: String,
     /// When, ms.
     pub created_ms: u64,
+    /// Who owns a group (its creator until they leave); for direct chats the creator.
+    pub owner: String,
+    /// A group's admins: the owner first, then in the order they became admin.
+    pub admins: Vec<String>,
+    /// Members in the order they joined, oldest first.
+    pub joined: Vec<String>,
+    /// The lowest seq still stored (1 until retention deletes any).
+    pub first_seq: u64,
 }
 
 impl ConvRecord {
@@ -44,10 +52,16 @@ impl ConvRecord {
             .binary_search_by(|m| m.as_str().cmp(user))
             .is_ok()
     }
+
+    /// Whether `user` is the owner or an admin.
+    pub fn is_admin(&self, user: &str) -> bool {
+        self.owner == user || self.admins.iter().any(|a| a == user)
+    }
 }
 
-/// `convseq_message`: one message.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+/// `convseq_message`: one message, or an event (edit, reaction, recall) that changes
+/// the message at `target`; a message holds its current state with every event folded in.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct MessageRecord {
     /// Sender's username.
     pub sender: String,
@@ -63,6 +77,18 @@ pub struct MessageRecord {
     pub ts: u64,
     /// Recalled by the sender.
     pub recalled: bool,
+    /// The seq this message answers.
+    pub reply_to: Option<u64>,
+    /// Members it mentions.
+    pub mentions: Vec<String>,
+    /// When it was last edited, ms.
+    pub edited_ts: Option<u64>,
+    /// emoji -> users in the order they reacted; emoji in first-reaction order.
+    pub reactions: Vec<(String, Vec<String>)>,
+    /// Events: the seq they change.
+    pub target: Option<u64>,
+    /// Reaction events: added (true) or taken back (false).
+    pub on: Option<bool>,
 }
 
 impl MessageRecord {
@@ -78,12 +104,27 @@ impl MessageRecord {
             media_url: self.media_url,
             ts: self.ts,
             recalled: self.recalled,
+            reply_to: self.reply_to,
+            mentions: self.mentions,
+            edited_ts: self.edited_ts,
+            reactions: Reactions(self.reactions),
+            target: self.target,
+            on: self.on,
         }
     }
 
-    /// Whether it counts toward `unread` of `user`: others' live, non-system messages.
+    /// Whether it counts toward `unread` of `user`: others' live, non-system messages
+    /// (events never count).
     pub fn counts_as_unread_for(&self, user: &str) -> bool {
-        !self.recalled && self.kind != MessageKind::System && self.sender != user
+        !self.recalled
+            && self.kind != MessageKind::System
+            && !self.kind.is_event()
+            && self.sender != user
+    }
+
+    /// Whether it counts toward `mentions` of `user`: unread for them and naming them.
+    pub fn mentions_for(&self, user: &str) -> bool {
+        self.counts_as_unread_for(user) && self.mentions.iter().any(|m| m == user)
     }
 }
 
@@ -100,6 +141,10 @@ pub struct MemberState {
     pub pinned: bool,
     /// Hidden from the list until a new message arrives.
     pub hidden: bool,
+    /// Unread messages that mention the member.
+    pub mentions: u64,
+    /// Muted by the member: still counted, never pushed.
+    pub muted: bool,
 }
 
 /// `mediaid_media`: an uploaded file; the bytes live in data_dir/media/ID.

@@ -7,6 +7,7 @@ mod accounts;
 mod backup;
 mod chat;
 mod crash;
+mod events;
 mod groups;
 mod offline;
 mod randomized;

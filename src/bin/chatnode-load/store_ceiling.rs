@@ -131,6 +131,7 @@ async fn writer(
                 media_url: None,
                 ts: now_ms(),
                 recalled: false,
+                ..Default::default()
             };
             let message = QueuedMessage {
                 conv,
@@ -178,7 +179,7 @@ fn queued(queue: impl FnOnce(AppendWaiter)) -> Settling {
             .map_err(|_| chatnode::error::Error::Internal("group commit stopped".into()))??;
         match landed {
             Landed::Stored { .. } => Ok(true),
-            Landed::Delivered { .. } => Ok(false),
+            Landed::Delivered { .. } | Landed::Event { .. } | Landed::Unchanged { .. } => Ok(false),
             Landed::Duplicate { .. } => Err(chatnode::error::Error::Internal(
                 "dedupe hit in a fresh store".into(),
             )),
