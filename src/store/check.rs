@@ -445,7 +445,8 @@ impl Store {
                     ),
                     Some(_) => {}
                 }
-            } else if msg.kind != MessageKind::System {
+            } else if msg.kind != MessageKind::System && msg.kind != MessageKind::Recall {
+                // system messages and recall events are the node's, without a client_id
                 r.problem("message", format!("message {conv}/{seq} has no client_id"));
             }
             if let Some(id) = msg.media_url.as_deref().and_then(media_id_of) {
@@ -461,7 +462,7 @@ impl Store {
                     );
                 }
             }
-            if msg.kind != MessageKind::System && !msg.recalled {
+            if msg.kind != MessageKind::System && !msg.kind.is_event() && !msg.recalled {
                 countable.seqs.push(seq);
                 countable.by_sender.entry(msg.sender).or_default().push(seq);
             }

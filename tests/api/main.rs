@@ -12,4 +12,5 @@ mod groups;
 mod offline;
 mod randomized;
 mod restart;
+mod roles;
 mod security;

@@ -282,7 +282,7 @@ impl Conversation {
         if let Some(u) = add.iter().find(|u| !self.record.has_member(u)) {
             return Err(Error::bad(format!("not a member: {u}")));
         }
-        if remove.iter().any(|u| *u == self.record.owner) {
+        if remove.contains(&self.record.owner) {
             return Err(Error::bad("the owner is always an admin"));
         }
         let mut record = self.record.clone();
