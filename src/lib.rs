@@ -9,7 +9,8 @@
 //!
 //! - [`http::ws`]: the WebSocket handshake; then the socket's bytes to and from its session.
 //! - [`actors::session`]: one actor per WebSocket; decodes frames ([`protocol`]),
-//!   checks and rate-limits them ([`limits`]).
+//!   checks and rate-limits them ([`limits`]); it sees the node only through
+//!   [`actors::session::SessionEnv`].
 //! - [`actors::hub`]: finds (or revives from the store) the conversation's actor.
 //! - [`actors::conversation`]: the single writer of a conversation: membership, dedupe,
 //!   next seq, one atomic write into the [`store`].
@@ -18,11 +19,13 @@
 //!   every member's sessions through the [`actors::registry`].
 //!
 //! Around it: [`http`] (routes, and the browser client `web/index.html` at `/`),
-//! [`auth`] (passwords, tokens), [`config`] (settings),
+//! [`auth`] (passwords, tokens), [`accounts`] (account changes shared by HTTP and the
+//! `user` commands), [`config`] (settings),
 //! [`error`] (one mapping to HTTP codes and error frames), [`actors::supervisor`]
 //! (closes silent sockets), [`memory`] (keeps RSS flat), [`server`] (start and graceful stop), [`admin`]
 //! (`chatnode check`, `backup`, `restore`, and the node's admin socket).
 
+pub mod accounts;
 pub mod actors;
 pub mod admin;
 pub mod auth;

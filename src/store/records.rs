@@ -5,21 +5,39 @@ use serde::{Deserialize, Serialize};
 use crate::protocol::{ConvKind, MessageKind, MessageView, Reactions};
 
 /// `username_user`: an account.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct UserRecord {
-    /// argon2id PHC string; the password itself is never stored.
+    /// argon2id PHC string; the password itself is never stored ("" once deleted).
     pub password_hash: String,
     /// When the account was made, ms.
     pub created_ms: u64,
+    /// The name shown instead of the username (1-64 characters), if set.
+    pub display_name: Option<String>,
+    /// `/media/ID` of the user's picture (an upload of the user's own), if set.
+    pub avatar_url: Option<String>,
+    /// May use the admin routes and commands.
+    pub admin: bool,
+    /// Cannot log in; its tokens were revoked when it was disabled.
+    pub disabled: bool,
+    /// A tombstone: the account is gone, its name can never be registered again.
+    pub deleted: bool,
+    /// When one of its tokens was last used, ms (updated at most once a minute).
+    pub last_seen_ms: u64,
 }
 
 /// `tokenhash_token`: a login token, keyed by the SHA-256 of the token.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct TokenRecord {
     /// Owner.
     pub user: String,
     /// Expiry, ms since the epoch.
     pub expires_ms: u64,
+    /// When it was issued, ms.
+    pub created_ms: u64,
+    /// When it was last used, ms (updated at most once a minute).
+    pub last_seen_ms: u64,
+    /// The User-Agent of the request that got it (at most 256 bytes).
+    pub agent: String,
 }
 
 /// `convid_conv`: a conversation's identity and members.
@@ -56,6 +74,31 @@ impl ConvRecord {
     /// Whether `user` is the owner or an admin.
     pub fn is_admin(&self, user: &str) -> bool {
         self.owner == user || self.admins.iter().any(|a| a == user)
+    }
+
+    /// Takes `removed` out of the members, their join order and the admins; if the
+    /// owner is among them, ownership goes to the longest-standing admin, else the
+    /// longest-standing member (PROTOCOL.md "Groups"). Whether the new owner changed.
+    pub fn remove_members(&mut self, removed: &[String]) -> bool {
+        self.members.retain(|m| !removed.contains(m));
+        self.joined.retain(|m| !removed.contains(m));
+        self.admins.retain(|m| !removed.contains(m));
+        if !removed.contains(&self.owner) {
+            return false;
+        }
+        let heir = self
+            .admins
+            .iter()
+            .find(|a| **a != self.owner)
+            .or_else(|| self.joined.first())
+            .cloned()
+            .unwrap_or_default();
+        self.admins.retain(|a| *a != heir);
+        if !heir.is_empty() {
+            self.admins.insert(0, heir.clone());
+        }
+        self.owner = heir;
+        true
     }
 }
 

@@ -4,12 +4,15 @@
 mod harness;
 
 mod accounts;
+mod admin_users;
 mod backup;
 mod chat;
+mod cli;
 mod crash;
 mod events;
 mod groups;
 mod offline;
+mod profiles;
 mod randomized;
 mod restart;
 mod roles;

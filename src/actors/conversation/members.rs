@@ -235,14 +235,12 @@ impl Conversation {
         }
         let mut record = self.record.clone();
         record.members.extend(added.iter().cloned());
-        record.members.retain(|m| !removed.contains(m));
         record.members.sort();
+        record.joined.extend(added.iter().cloned());
+        let new_owner = record.remove_members(&removed);
         if record.members.len() > self.settings.limits.max_group_members {
             return Err(Error::bad("too many members"));
         }
-        record.joined.retain(|m| !removed.contains(m));
-        record.joined.extend(added.iter().cloned());
-        record.admins.retain(|m| !removed.contains(m));
         let mut parts = Vec::new();
         if !added.is_empty() {
             parts.push(format!("{user} added {}", added.join(", ")));
@@ -252,11 +250,8 @@ impl Conversation {
         } else if !removed.is_empty() {
             parts.push(format!("{user} removed {}", removed.join(", ")));
         }
-        if removed.contains(&record.owner) {
-            hand_ownership_on(&mut record);
-            if !record.owner.is_empty() {
-                parts.push(format!("{} is now the owner", record.owner));
-            }
+        if new_owner && !record.owner.is_empty() {
+            parts.push(format!("{} is now the owner", record.owner));
         }
         Ok(Some(Planned {
             record,
@@ -296,22 +291,6 @@ impl Conversation {
     }
 }
 
-/// The owner has left `record` (already without them): ownership goes to the
-/// longest-standing admin, else the longest-standing member (none: the group is empty).
-fn hand_ownership_on(record: &mut ConvRecord) {
-    let heir = record
-        .admins
-        .first()
-        .or_else(|| record.joined.first())
-        .cloned()
-        .unwrap_or_default();
-    record.admins.retain(|a| *a != heir);
-    if !heir.is_empty() {
-        record.admins.insert(0, heir.clone());
-    }
-    record.owner = heir;
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -335,19 +314,22 @@ mod tests {
 
     #[test]
     fn ownership_goes_to_the_oldest_admin_else_the_oldest_member() {
-        // ann (owner) left; cat became admin before bob did
-        let mut r = group("ann", &["cat", "bob"], &["dan", "bob", "cat"]);
-        hand_ownership_on(&mut r);
+        let ann = ["ann".to_string()];
+        // cat became admin before bob did
+        let mut r = group("ann", &["ann", "cat", "bob"], &["ann", "dan", "bob", "cat"]);
+        assert!(r.remove_members(&ann));
         assert_eq!(r.owner, "cat");
         assert_eq!(r.admins, vec!["cat".to_string(), "bob".to_string()]);
-        let mut r = group("ann", &[], &["dan", "bob"]);
-        hand_ownership_on(&mut r);
-        assert_eq!(
-            (r.owner.as_str(), r.admins.clone()),
-            ("dan", vec!["dan".to_string()])
-        );
-        let mut r = group("ann", &[], &[]);
-        hand_ownership_on(&mut r);
+        assert_eq!(r.members, vec!["bob", "cat", "dan"]);
+        let mut r = group("ann", &["ann"], &["ann", "dan", "bob"]);
+        assert!(r.remove_members(&ann));
+        assert_eq!(r.owner, "dan");
+        assert_eq!(r.admins, vec!["dan".to_string()]);
+        let mut r = group("ann", &["ann"], &["ann"]);
+        assert!(r.remove_members(&ann));
         assert_eq!(r.owner, "");
+        let mut r = group("ann", &["ann", "bob"], &["ann", "bob"]);
+        assert!(!r.remove_members(&["bob".to_string()]));
+        assert_eq!(r.admins, vec!["ann".to_string()]);
     }
 }
