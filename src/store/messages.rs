@@ -645,7 +645,7 @@ impl Store {
 
     /// The newest message of `conv` at or below `upto` that is not an event (what a
     /// conversation shows as its last message), looking back at most
-    /// [`LAST_MESSAGE_LOOKBACK`] entries.
+    /// 1000 entries (a run of events longer than that shows no last message).
     pub fn last_message(&self, conv: u64, upto: u64) -> Result<Option<MessageView>> {
         let range = self
             .messages
