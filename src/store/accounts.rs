@@ -19,8 +19,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use sled::transaction::{ConflictableTransactionError, Transactional};
 
-use super::codec::{decode, encode, member_prefix};
-use super::conversations::{abort, tx_decode, tx_encode, tx_result};
+use super::codec::{self, member_prefix};
+use super::conversations::{abort, tx_result};
+use super::records::{decode, encode};
 use super::{now_ms, Store, TokenRecord, UserRecord};
 use crate::error::{Error, Result};
 
@@ -125,7 +126,8 @@ impl Store {
                             let Some(bytes) = invites.get(id)? else {
                                 return abort(bad_invite());
                             };
-                            let mut invite: InviteRecord = tx_decode(&bytes)?;
+                            let mut invite: InviteRecord = codec::decode(&bytes)
+                                .map_err(ConflictableTransactionError::Abort)?;
                             if invite.code_hash != *hash
                                 || invite.uses_left == 0
                                 || invite.expires_ms <= now
@@ -134,7 +136,11 @@ impl Store {
                             }
                             invite.uses_left -= 1;
                             invite.used = invite.used.saturating_add(1);
-                            invites.insert(id.as_slice(), tx_encode(&invite)?)?;
+                            invites.insert(
+                                id.as_slice(),
+                                codec::encode(&invite)
+                                    .map_err(ConflictableTransactionError::Abort)?,
+                            )?;
                         }
                         users.insert(name, value.as_slice())?;
                         Ok(())
@@ -299,16 +305,25 @@ impl Store {
             )
         })
         .await?;
-        self.on_tokens_revoked(&hashes)?;
+        self.on_tokens_revoked(&hashes).await?;
         Ok(hashes)
     }
 
     /// Called once tokens are gone (logout, session revoked, password change, an
     /// account disabled or deleted, an admin setting a password): the one place where
     /// what hangs on a token (push subscriptions) is let go of.
-    pub fn on_tokens_revoked(&self, hashes: &[[u8; 32]]) -> Result<()> {
+    pub async fn on_tokens_revoked(&self, hashes: &[[u8; 32]]) -> Result<()> {
         tracing::debug!(tokens = hashes.len(), "tokens revoked");
         Ok(())
+    }
+
+    /// Whether upload `id` (`media`) is its uploader's current picture: then every
+    /// authenticated user may fetch it, and it is in use though no message links it.
+    pub fn media_is_avatar(&self, id: &str, media: &super::MediaRecord) -> Result<bool> {
+        let url = format!("/media/{id}");
+        Ok(self
+            .user(&media.uploader)?
+            .is_some_and(|u| u.avatar_url.as_deref() == Some(url.as_str())))
     }
 
     /// Notes that the token `hash` (of `record`) was used now: its `last_seen_ms` and
@@ -379,7 +394,7 @@ impl Store {
             uses_left: uses,
             used: 0,
         };
-        let value = encode(&record)?;
+        let value = codec::encode(&record)?;
         self.write_durably(|| {
             self.invites.insert(id, value)?;
             Ok(())
@@ -400,7 +415,7 @@ impl Store {
         let mut out = Vec::new();
         for kv in self.invites.iter() {
             let (k, v) = kv?;
-            let record: InviteRecord = decode(&v)?;
+            let record: InviteRecord = codec::decode(&v)?;
             if record.creator == creator && record.uses_left > 0 && record.expires_ms > now {
                 out.push(Invite {
                     id: hex::encode(&k),
@@ -426,7 +441,7 @@ impl Store {
         let Some(bytes) = self.invites.get(id)? else {
             return Ok(false);
         };
-        let record: InviteRecord = decode(&bytes)?;
+        let record: InviteRecord = codec::decode(&bytes)?;
         let whole_code_matches =
             <[u8; 32]>::from(Sha256::digest(code_or_id.as_bytes())) == record.code_hash;
         if record.creator != creator || (code_or_id.len() == 48 && !whole_code_matches) {
@@ -501,7 +516,7 @@ impl Store {
         })
         .await?;
         if let Ok(hash) = <[u8; 32]>::try_from(token_hash) {
-            self.on_tokens_revoked(&[hash])?;
+            self.on_tokens_revoked(&[hash]).await?;
         }
         Ok(true)
     }

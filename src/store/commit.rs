@@ -53,8 +53,7 @@ pub type Waiter = Box<dyn FnOnce(Result<()>) + Send>;
 pub type AppendWaiter = Box<dyn FnOnce(Result<Landed>) + Send>;
 
 /// What the flush thread is asked to do.
-// Queued writes travel by value (see `Barrier` in actors/conversation/queue.rs): one
-// move into the channel costs less than an allocation per message.
+// Most jobs carry a message; boxing it would add an allocation per send.
 #[allow(clippy::large_enum_variant)]
 enum Job {
     /// Answer once everything before this is durable.

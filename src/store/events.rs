@@ -9,9 +9,9 @@ use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 use super::codec::{member_key, message_key};
 use super::conversations::{tx_decode, tx_encode};
 use super::messages::{duplicate_of, put_message, stored_copy, tx_last_seq, MessageTrees, Placed};
+use super::StoredKind;
 use super::{MemberState, MessageRecord};
 use crate::error::Error;
-use crate::protocol::MessageKind;
 
 /// Most distinct emoji on one message (PROTOCOL.md: `too_large` past it).
 pub const MAX_REACTIONS: usize = 20;
@@ -51,11 +51,11 @@ pub(super) fn fold(
     let too_late =
         |window_ms: u64| window_ms == 0 || event.ts.saturating_sub(target.ts) > window_ms;
     match event.kind {
-        MessageKind::Edit => {
+        StoredKind::Edit => {
             if target.sender != event.sender {
                 return Err(Error::NotSender);
             }
-            if target.kind != MessageKind::Text || target.recalled {
+            if target.kind != StoredKind::Text || target.recalled {
                 return Err(Error::NotEditable(
                     "only text messages that are not recalled can be edited".into(),
                 ));
@@ -66,8 +66,8 @@ pub(super) fn fold(
             target.body.clone_from(&event.body);
             target.edited_ts = Some(event.ts);
         }
-        MessageKind::Reaction => {
-            if target.kind.is_event() || target.kind == MessageKind::System || target.recalled {
+        StoredKind::Reaction => {
+            if target.kind.is_event() || target.kind == StoredKind::System || target.recalled {
                 return Err(Error::NotEditable(
                     "events, system and recalled messages take no reactions".into(),
                 ));
@@ -100,11 +100,11 @@ pub(super) fn fold(
                 (false, None) => {}
             }
         }
-        MessageKind::Recall => {
+        StoredKind::Recall => {
             if target.kind.is_event() {
                 return Err(Error::NotEditable("events cannot be recalled".into()));
             }
-            if target.sender != event.sender || target.kind == MessageKind::System {
+            if target.sender != event.sender || target.kind == StoredKind::System {
                 return Err(Error::NotSender);
             }
             if event.ts.saturating_sub(target.ts) > window_ms {
@@ -153,7 +153,7 @@ pub(super) fn write_event(
         messages.insert(&key, tx_encode(&target)?)?;
     }
     let counts = match e.record.kind {
-        MessageKind::Recall => take_back(members, e.conv, target_seq, &before, &e.members)?,
+        StoredKind::Recall => take_back(members, e.conv, target_seq, &before, &e.members)?,
         _ => Vec::new(),
     };
     Ok(Placed::Event { seq, counts })
@@ -196,7 +196,7 @@ fn take_back(
 mod tests {
     use super::*;
 
-    fn message(sender: &str, kind: MessageKind, ts: u64) -> MessageRecord {
+    fn message(sender: &str, kind: StoredKind, ts: u64) -> MessageRecord {
         MessageRecord {
             sender: sender.into(),
             client_id: "m".into(),
@@ -207,7 +207,7 @@ mod tests {
         }
     }
 
-    fn event(sender: &str, kind: MessageKind, body: &str, on: Option<bool>) -> MessageRecord {
+    fn event(sender: &str, kind: StoredKind, body: &str, on: Option<bool>) -> MessageRecord {
         MessageRecord {
             sender: sender.into(),
             kind,
@@ -221,26 +221,26 @@ mod tests {
 
     #[test]
     fn edits_are_the_senders_own_text_within_the_window() {
-        let edit = event("ann", MessageKind::Edit, "new", None);
-        let mut m = message("ann", MessageKind::Text, 900);
+        let edit = event("ann", StoredKind::Edit, "new", None);
+        let mut m = message("ann", StoredKind::Text, 900);
         assert!(matches!(fold(&mut m, &edit, 100), Ok(true)));
         assert_eq!((m.body.as_str(), m.edited_ts), ("new", Some(1_000)));
         let code = |r: Result<bool, Error>| r.map_err(|e| e.code());
-        let mut m = message("bob", MessageKind::Text, 900);
+        let mut m = message("bob", StoredKind::Text, 900);
         assert_eq!(code(fold(&mut m, &edit, 100)), Err("not_sender"));
-        let mut m = message("ann", MessageKind::Image, 900);
+        let mut m = message("ann", StoredKind::Image, 900);
         assert_eq!(code(fold(&mut m, &edit, 100)), Err("not_editable"));
-        let mut m = message("ann", MessageKind::Reaction, 900);
+        let mut m = message("ann", StoredKind::Reaction, 900);
         assert_eq!(code(fold(&mut m, &edit, 100)), Err("not_editable"));
-        let mut m = message("ann", MessageKind::Text, 899);
+        let mut m = message("ann", StoredKind::Text, 899);
         assert_eq!(code(fold(&mut m, &edit, 100)), Err("edit_window_passed"));
-        let mut m = message("ann", MessageKind::Text, 1_000);
+        let mut m = message("ann", StoredKind::Text, 1_000);
         assert_eq!(code(fold(&mut m, &edit, 0)), Err("edit_window_passed"));
     }
 
     #[test]
     fn reactions_are_a_set_per_emoji_in_reaction_order() {
-        let mut m = message("ann", MessageKind::Text, 900);
+        let mut m = message("ann", StoredKind::Text, 900);
         for (who, emoji, on) in [
             ("bob", "👍", true),
             ("ann", "👍", true),
@@ -249,7 +249,7 @@ mod tests {
             ("bob", "🎉", false),
             ("ann", "🎉", false),
         ] {
-            let r = event(who, MessageKind::Reaction, emoji, Some(on));
+            let r = event(who, StoredKind::Reaction, emoji, Some(on));
             assert!(matches!(fold(&mut m, &r, 0), Ok(true)));
         }
         assert_eq!(
@@ -257,15 +257,15 @@ mod tests {
             vec![("👍".to_string(), vec!["bob".to_string(), "ann".to_string()])]
         );
         for i in 1..MAX_REACTIONS {
-            let r = event("bob", MessageKind::Reaction, &format!("e{i}"), Some(true));
+            let r = event("bob", StoredKind::Reaction, &format!("e{i}"), Some(true));
             assert!(matches!(fold(&mut m, &r, 0), Ok(true)));
         }
-        let past = event("bob", MessageKind::Reaction, "one more", Some(true));
+        let past = event("bob", StoredKind::Reaction, "one more", Some(true));
         assert_eq!(
             fold(&mut m, &past, 0).map_err(|e| e.code()),
             Err("too_large")
         );
-        let mut sys = message("ann", MessageKind::System, 900);
+        let mut sys = message("ann", StoredKind::System, 900);
         assert_eq!(
             fold(&mut sys, &past, 0).map_err(|e| e.code()),
             Err("not_editable")
@@ -274,18 +274,18 @@ mod tests {
 
     #[test]
     fn a_recall_empties_the_message_once() {
-        let recall = event("ann", MessageKind::Recall, "", None);
-        let mut m = message("ann", MessageKind::Text, 900);
+        let recall = event("ann", StoredKind::Recall, "", None);
+        let mut m = message("ann", StoredKind::Text, 900);
         m.reactions.push(("👍".into(), vec!["bob".into()]));
         assert!(matches!(fold(&mut m, &recall, 200), Ok(true)));
         assert!(m.recalled && m.body.is_empty() && m.reactions.is_empty());
         assert!(matches!(fold(&mut m, &recall, 200), Ok(false)));
-        let mut m = message("bob", MessageKind::Text, 900);
+        let mut m = message("bob", StoredKind::Text, 900);
         assert_eq!(
             fold(&mut m, &recall, 200).map_err(|e| e.code()),
             Err("not_sender")
         );
-        let mut m = message("ann", MessageKind::Text, 100);
+        let mut m = message("ann", StoredKind::Text, 100);
         assert_eq!(
             fold(&mut m, &recall, 200).map_err(|e| e.code()),
             Err("recall_window_passed")

@@ -63,7 +63,7 @@ impl Conversation {
         let record = MessageRecord {
             sender: user,
             client_id: change.client_id,
-            kind: change.kind,
+            kind: change.kind.into(),
             body: change.body,
             ts: store::now_ms(),
             target: Some(change.target),

@@ -9,8 +9,8 @@ use super::{Conversation, Posted, SessionRef};
 use crate::actors::registry::Deliver;
 use crate::actors::Push;
 use crate::error::Result;
-use crate::protocol::{MessageKind, ServerFrame};
-use crate::store::Landed;
+use crate::protocol::ServerFrame;
+use crate::store::{Landed, StoredKind};
 use crate::views::conversation_view;
 
 /// What to do once a pending entry is durable.
@@ -144,7 +144,7 @@ impl Conversation {
         self.last_seq = self.last_seq.max(seq);
         self.recent.push(seq, &record.sender, &self.members);
         effects.push(Effect::DurableUpTo(seq));
-        let recall = record.kind == MessageKind::Recall;
+        let recall = record.kind == StoredKind::Recall;
         if !recall {
             effects.extend(ack(waiter, self.conv, seq, record.ts, true));
         }

@@ -10,8 +10,8 @@ use super::Conversation;
 use crate::actors::registry::Deliver;
 use crate::actors::Push;
 use crate::error::{Error, Result};
-use crate::protocol::{ConvKind, MessageKind, ServerFrame};
-use crate::store::{self, ConvRecord, MessageRecord};
+use crate::protocol::ServerFrame;
+use crate::store::{self, ConvRecord, MessageRecord, StoredConvKind, StoredKind};
 
 /// A change to a group's record that takes a seq for its `system` message.
 struct Planned {
@@ -119,7 +119,7 @@ impl Conversation {
         let seq = self.last_seq + 1;
         let message = MessageRecord {
             sender: user,
-            kind: MessageKind::System,
+            kind: StoredKind::System,
             body,
             ts: store::now_ms(),
             ..Default::default()
@@ -172,7 +172,7 @@ impl Conversation {
 
     /// Ok if this is a group and `user` is its owner or an admin.
     fn group_admin(&self, user: &str) -> Result<()> {
-        if self.record.kind != ConvKind::Group {
+        if self.record.kind != StoredConvKind::Group {
             return Err(Error::bad("a direct conversation has no name or roles"));
         }
         if !self.record.is_admin(user) {
@@ -191,7 +191,7 @@ impl Conversation {
         add: &[String],
         remove: &[String],
     ) -> Result<Option<Planned>> {
-        if self.record.kind != ConvKind::Group {
+        if self.record.kind != StoredConvKind::Group {
             return Err(Error::bad("a direct conversation has fixed members"));
         }
         let admin = self.record.is_admin(user);
@@ -268,7 +268,7 @@ impl Conversation {
         add: &[String],
         remove: &[String],
     ) -> Result<Option<ConvRecord>> {
-        if self.record.kind != ConvKind::Group {
+        if self.record.kind != StoredConvKind::Group {
             return Err(Error::bad("a direct conversation has no admins"));
         }
         if self.record.owner != user {
@@ -300,7 +300,7 @@ mod tests {
         let mut members = names(joined);
         members.sort();
         ConvRecord {
-            kind: ConvKind::Group,
+            kind: StoredConvKind::Group,
             name: "g".into(),
             members,
             creator: owner.into(),

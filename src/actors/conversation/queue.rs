@@ -38,8 +38,7 @@ pub(super) struct Pending {
 }
 
 /// What a pending entry waits for.
-// A queued write is moved once, into the group commit's queue: boxing it would add an
-// allocation per message on the hot path to save a few hundred bytes of stack.
+// Most entries carry a message; boxing it would add an allocation per send.
 #[allow(clippy::large_enum_variant)]
 pub(super) enum Barrier {
     /// A write this actor made itself.

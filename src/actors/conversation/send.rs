@@ -30,13 +30,13 @@ impl Conversation {
         let record = MessageRecord {
             sender: user,
             client_id,
-            kind,
+            kind: kind.into(),
             body,
             media_url,
             ts: store::now_ms(),
             reply_to,
             mentions: kept,
-            ..Default::default()
+            ..MessageRecord::default()
         };
         Ok(QueuedMessage {
             conv: self.conv,
