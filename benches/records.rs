@@ -39,6 +39,7 @@ fn records(c: &mut Criterion) {
         unread: 56,
         pinned: false,
         hidden: false,
+        ..MemberState::default()
     };
     g.bench_function("member_state_encode", |b| {
         b.iter(|| encode_record(black_box(&state)))

@@ -18,7 +18,7 @@
 //!   every member's sessions through the [`actors::registry`].
 //!
 //! Around it: [`http`] (routes, and the browser client `web/index.html` at `/`),
-//! [`auth`] (passwords, tokens), [`config`] (settings),
+//! [`auth`] (passwords, tokens), [`config`] (settings), [`push`] (Web Push to devices whose app is closed),
 //! [`error`] (one mapping to HTTP codes and error frames), [`actors::supervisor`]
 //! (closes silent sockets), [`memory`] (keeps RSS flat), [`server`] (start and graceful stop), [`admin`]
 //! (`chatnode check`, `backup`, `restore`, and the node's admin socket).
@@ -35,6 +35,7 @@ pub mod memory;
 pub mod metrics;
 pub mod node;
 pub mod protocol;
+pub mod push;
 pub mod server;
 pub mod store;
 pub mod tls;

@@ -25,7 +25,7 @@ use actix::{Actor, ActorContext, Addr, AsyncContext, Context, Handler, Message};
 use tokio::sync::oneshot;
 
 use super::hub::{Hub, Idle};
-use super::registry::{Deliver, Registry};
+use super::registry::{Deliver, OfflinePush, Registry};
 use super::{Push, SessionRef};
 use crate::clock::mono_ms;
 use crate::config::Settings;
@@ -462,6 +462,14 @@ impl Conversation {
         match landed {
             Landed::Stored { seq, record } => {
                 let ack = ack(self.conv, seq, record.ts);
+                self.registry.do_send(OfflinePush {
+                    conv: self.conv,
+                    seq,
+                    ts: record.ts,
+                    sender: record.sender.clone(),
+                    kind: record.kind,
+                    members: self.members.clone(),
+                });
                 self.last_seq = self.last_seq.max(seq);
                 self.recent.push(seq, &record.sender, &self.members);
                 let message = ServerFrame::Message {

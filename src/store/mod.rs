@@ -15,6 +15,7 @@
 //! | `userconv_state` | user ++ 0 ++ conv | [`MemberState`] |
 //! | `mediaid_media` | media id | [`MediaRecord`] |
 //! | `mediaconv_ref` | media id ++ 0 ++ conv | () : conversations that reference it |
+//! | `name_vapidkey`, `subid_subscription`, `usersubid_sub`, `tokensubid_sub`, `endpoint_subid`, `userconv_push` | see [`push`] | Web Push key, subscriptions, waiting pushes |
 //!
 //! A message and everything it changes (dedupe entry, last seq, members' unread and
 //! hidden flags, media references) are written in one sled transaction, so after a
@@ -34,6 +35,7 @@ mod codec;
 pub mod commit;
 mod conversations;
 mod messages;
+pub mod push;
 pub mod records;
 mod repair;
 mod snapshot;
@@ -107,6 +109,7 @@ pub struct Store {
     members: sled::Tree,
     media: sled::Tree,
     media_refs: sled::Tree,
+    push: push::PushTrees,
     media_dir: PathBuf,
     log_path: PathBuf,
     commit: GroupCommit,
@@ -229,6 +232,7 @@ impl Store {
             members: trees.members,
             media: tree("mediaid_media")?,
             media_refs: trees.media_refs,
+            push: push::PushTrees::open(&db)?,
             commit: GroupCommit::start(
                 db.clone(),
                 log_file,
@@ -359,13 +363,16 @@ impl Store {
         self.tokens.get(token_hash)?.map(|v| decode(&v)).transpose()
     }
 
-    /// Deletes a token (logout, expiry).
+    /// Deletes a token (logout, expiry) and the push subscriptions it made.
     pub async fn delete_token(&self, token_hash: &[u8]) -> Result<()> {
         self.write_durably(|| {
             self.tokens.remove(token_hash)?;
             Ok(())
         })
-        .await
+        .await?;
+        self.delete_push_subscriptions_of_tokens(&[token_hash])
+            .await
+            .map(|_| ())
     }
 
     // ---- media ----------------------------------------------------------------------

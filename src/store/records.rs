@@ -100,6 +100,8 @@ pub struct MemberState {
     pub pinned: bool,
     /// Hidden from the list until a new message arrives.
     pub hidden: bool,
+    /// Muted: still counts unread, but sends no push notification.
+    pub muted: bool,
 }
 
 /// `mediaid_media`: an uploaded file; the bytes live in data_dir/media/ID.

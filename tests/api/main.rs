@@ -9,6 +9,7 @@ mod chat;
 mod crash;
 mod groups;
 mod offline;
+mod push;
 mod randomized;
 mod restart;
 mod security;
