@@ -442,7 +442,11 @@ impl Delivery {
         }
         let title = match record.kind {
             ConvKind::Group => record.name.clone(),
-            ConvKind::Direct => message.sender.clone(),
+            ConvKind::Direct => self
+                .store
+                .user(&message.sender)?
+                .and_then(|u| u.display_name)
+                .unwrap_or_else(|| message.sender.clone()),
         };
         let kind = serde_json::to_value(message.kind)
             .ok()

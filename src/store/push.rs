@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
 
 use super::codec::{self, decode, encode};
-use super::Store;
+use super::{Store, Ticket};
 use crate::error::{Error, Result};
 
 /// `name_vapidkey`: the node's VAPID signing key. Never logged, never served: only its
@@ -238,8 +238,18 @@ impl Store {
     }
 
     /// Deletes subscriptions by id (a 404/410 from the push service, or the owner's
-    /// DELETE); ids that are gone already are skipped.
+    /// DELETE) and waits until durable; ids that are gone already are skipped.
     pub async fn delete_push_subscriptions(&self, ids: &[String]) -> Result<usize> {
+        let (n, ticket) = self.remove_push_subscriptions(ids)?;
+        if let Some(ticket) = ticket {
+            self.commit.durable(ticket).await?;
+        }
+        Ok(n)
+    }
+
+    /// Deletes subscriptions by id without waiting for the flush: how many, and the
+    /// ticket to wait on (none when nothing was there).
+    fn remove_push_subscriptions(&self, ids: &[String]) -> Result<(usize, Option<Ticket>)> {
         let mut doomed = Vec::new();
         for id in ids {
             if let Some(record) = self.push_subscription(id)? {
@@ -247,10 +257,10 @@ impl Store {
             }
         }
         if doomed.is_empty() {
-            return Ok(0);
+            return Ok((0, None));
         }
         let t = &self.push;
-        self.write_durably(|| {
+        let ((), ticket) = self.write(|| {
             (&t.subs, &t.by_user, &t.by_token, &t.by_endpoint)
                 .transaction(|(subs, by_user, by_token, by_endpoint)| {
                     for (id, record) in &doomed {
@@ -265,17 +275,11 @@ impl Store {
                     Ok::<_, ConflictableTransactionError<Error>>(())
                 })
                 .map_err(tx_error)
-        })
-        .await?;
-        Ok(doomed.len())
+        })?;
+        Ok((doomed.len(), Some(ticket)))
     }
 
-    /// Deletes every subscription made with one of these tokens. Whatever ends a token
-    /// (logout, password change, revoking a session, disabling the user) calls this.
-    pub async fn delete_push_subscriptions_of_tokens(
-        &self,
-        token_hashes: &[&[u8]],
-    ) -> Result<usize> {
+    fn subscription_ids_of_tokens(&self, token_hashes: &[&[u8]]) -> Result<Vec<String>> {
         let mut ids = Vec::new();
         for hash in token_hashes {
             for key in self.push.by_token.scan_prefix(hash).keys() {
@@ -283,6 +287,27 @@ impl Store {
                 ids.push(String::from_utf8_lossy(&key[hash.len()..]).into_owned());
             }
         }
+        Ok(ids)
+    }
+
+    /// [`Store::delete_push_subscriptions_of_tokens`] without waiting for the flush,
+    /// for [`Store::on_tokens_revoked`] (the tokens' own deletion is durable already,
+    /// and the push worker never uses a subscription whose token is gone).
+    pub(super) fn forget_push_subscriptions_of_tokens(
+        &self,
+        token_hashes: &[&[u8]],
+    ) -> Result<usize> {
+        let ids = self.subscription_ids_of_tokens(token_hashes)?;
+        self.remove_push_subscriptions(&ids).map(|(n, _)| n)
+    }
+
+    /// Deletes every subscription made with one of these tokens and waits until durable.
+    /// Every revocation reaches it through [`Store::on_tokens_revoked`].
+    pub async fn delete_push_subscriptions_of_tokens(
+        &self,
+        token_hashes: &[&[u8]],
+    ) -> Result<usize> {
+        let ids = self.subscription_ids_of_tokens(token_hashes)?;
         self.delete_push_subscriptions(&ids).await
     }
 

@@ -359,10 +359,22 @@ async fn vapid_key_and_subscription_routes() {
     let left = subscriptions(&app, &laptop_token).await;
     assert_eq!(left.len(), 1, "{left:?}");
     assert_eq!(left[0]["endpoint"], laptop.endpoint.as_str());
+    // a password change ends every token, and so every subscription
+    let a = app
+        .call(
+            "POST",
+            "/api/password",
+            Some(&laptop_token),
+            Some(json!({"old": crate::harness::PASSWORD, "new": "another long password"})),
+        )
+        .await;
+    assert_eq!(a.status, 200);
+    let fresh = a.json()["token"].as_str().unwrap().to_string();
+    assert!(subscriptions(&app, &fresh).await.is_empty());
 
     let metrics = app.call("GET", "/metrics", None, None).await;
     let text = String::from_utf8_lossy(&metrics.body).to_string();
-    assert!(text.contains("chatnode_push_subscriptions 1"), "{text}");
+    assert!(text.contains("chatnode_push_subscriptions 0"), "{text}");
     assert!(text.contains("chatnode_push_queue_depth"), "{text}");
 }
 
@@ -384,6 +396,15 @@ async fn offline_members_get_an_encrypted_push_online_ones_and_senders_do_not() 
     let alice = app.register("alice").await;
     let bob = app.register("bob").await;
     let conv = app.direct(&alice, "bob").await;
+    let a = app
+        .call(
+            "PUT",
+            "/api/me",
+            Some(&alice),
+            Some(json!({"display_name": "Alice L."})),
+        )
+        .await;
+    assert_eq!(a.status, 200);
     let bob_phone = Device::new(&mock, "bob-phone");
     bob_phone.subscribe(&app, &bob).await;
     let alice_phone = Device::new(&mock, "alice-phone");
@@ -402,7 +423,7 @@ async fn offline_members_get_an_encrypted_push_online_ones_and_senders_do_not() 
     let payload = bob_phone.open(&got[0]);
     assert_eq!(
         payload,
-        json!({"conv": conv, "seq": 2, "sender": "alice", "title": "alice", "body": "",
+        json!({"conv": conv, "seq": 2, "sender": "alice", "title": "Alice L.", "body": "",
                "kind": "text", "unread": 2})
     );
 
