@@ -93,12 +93,7 @@ async fn fetch(
     }
     let media = node.store.media(&id)?.ok_or_else(not_found)?;
     // A user's picture is seen by everyone who sees the user (accounts: avatar_url).
-    let avatar = format!("/media/{id}");
-    let mut allowed = media.uploader == user
-        || node
-            .store
-            .user(&media.uploader)?
-            .is_some_and(|u| u.avatar_url.as_deref() == Some(avatar.as_str()));
+    let mut allowed = media.uploader == user || node.store.media_is_avatar(&id, &media)?;
     if !allowed {
         for conv in node.store.media_conversations(&id)? {
             if node.store.member_state(&user, conv)?.is_some() {

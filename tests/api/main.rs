@@ -14,5 +14,7 @@ mod offline;
 mod profiles;
 mod push;
 mod randomized;
+mod receipts;
 mod restart;
 mod security;
+mod web;
