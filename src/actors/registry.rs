@@ -5,7 +5,7 @@ use std::{collections::HashMap, sync::Arc};
 use actix::{Actor, Context, Handler, Message};
 
 use super::{Push, SessionId, SessionRef};
-use crate::protocol::{MessageKind, ServerFrame};
+use crate::protocol::ServerFrame;
 use crate::push::{Offer, PushHandle};
 use crate::store::Store;
 
@@ -326,7 +326,7 @@ pub struct OfflinePush {
     /// Who sent it.
     pub sender: String,
     /// What it is (system messages and events wake no device).
-    pub kind: MessageKind,
+    pub kind: crate::store::records::StoredKind,
     /// The conversation's members.
     pub members: Arc<[String]>,
 }

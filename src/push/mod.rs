@@ -27,7 +27,7 @@ use std::sync::{
 
 use tokio::sync::mpsc;
 
-use crate::protocol::MessageKind;
+use crate::store::records::StoredKind;
 
 /// How many offers the push queue holds; past it offers are dropped (and counted).
 /// Each offer is one stored message with its offline recipients.
@@ -113,10 +113,14 @@ impl PushHandle {
 }
 
 /// Whether a message of this kind is worth waking a device for: not the node's own
-/// `system` messages (and, once they exist, not edit/reaction/recall events).
-pub fn worth_a_push(kind: MessageKind) -> bool {
+/// `system` messages, not events (edit, reaction, recall).
+pub fn worth_a_push(kind: StoredKind) -> bool {
     match kind {
-        MessageKind::Text | MessageKind::Image | MessageKind::Voice | MessageKind::Video => true,
-        MessageKind::System => false,
+        StoredKind::Text
+        | StoredKind::Image
+        | StoredKind::Voice
+        | StoredKind::Video
+        | StoredKind::File => true,
+        StoredKind::System | StoredKind::Edit | StoredKind::Reaction | StoredKind::Recall => false,
     }
 }

@@ -27,8 +27,7 @@ use super::{Offer, PushStats};
 use crate::actors::registry::{AnyOnline, Registry};
 use crate::config::Settings;
 use crate::error::Result;
-use crate::protocol::ConvKind;
-use crate::store::{now_ms, push::PendingPushRecord, Store};
+use crate::store::{now_ms, push::PendingPushRecord, records::StoredConvKind, Store};
 
 /// Most push requests in flight at once; the rest wait in their slots.
 const MAX_IN_FLIGHT: usize = 32;
@@ -441,14 +440,14 @@ impl Delivery {
             return Ok(None);
         }
         let title = match record.kind {
-            ConvKind::Group => record.name.clone(),
-            ConvKind::Direct => self
+            StoredConvKind::Group => record.name.clone(),
+            StoredConvKind::Direct => self
                 .store
                 .user(&message.sender)?
                 .and_then(|u| u.display_name)
                 .unwrap_or_else(|| message.sender.clone()),
         };
-        let kind = serde_json::to_value(message.kind)
+        let kind = serde_json::to_value(message.kind.wire())
             .ok()
             .and_then(|v| v.as_str().map(str::to_string))
             .unwrap_or_default();
