@@ -632,3 +632,46 @@ async fn a_push_waiting_for_its_retry_survives_kill_9_and_goes_once() {
     assert_eq!(seqs, vec![json!(1), json!(1), json!(2)]);
     assert_eq!(mock.total(), 3);
 }
+
+#[actix_web::test]
+async fn muted_conversations_and_events_wake_no_device() {
+    let mock = MockPush::start();
+    let app = push_app(&mock, &[("CHATNODE__PUSH__COALESCE_SECS", "1")]).await;
+    let alice = app.register("alice").await;
+    let bob = app.register("bob").await;
+    let conv = app.direct(&alice, "bob").await;
+    let phone = Device::new(&mock, "phone");
+    phone.subscribe(&app, &bob).await;
+    let mute = |muted: bool| {
+        let (app, bob) = (&app, &bob);
+        async move {
+            let a = app
+                .call(
+                    "PUT",
+                    &format!("/api/conversations/{conv}/mute"),
+                    Some(bob),
+                    Some(json!({ "muted": muted })),
+                )
+                .await;
+            assert_eq!(a.status, 200, "mute {muted}");
+        }
+    };
+    mute(true).await;
+    let mut a = app.connect(&alice).await;
+    a.send_acked(conv, "q1", "muted, so silent").await;
+    mute(false).await;
+    a.send_acked(conv, "q2", "loud again").await;
+    let got = mock.wait_for(&phone.path, 1).await;
+    assert_eq!(phone.open(&got[0])["seq"], 2, "seq 1 was muted");
+    // a reaction (an event, seq 3) wakes no one; the next message does
+    a.send_json(
+        json!({"type": "react", "conv": conv, "seq": 2, "emoji": "👍", "on": true,
+                       "client_id": "r1"}),
+    )
+    .await;
+    a.ack_for("r1").await;
+    a.send_acked(conv, "q4", "and again").await;
+    let got = mock.wait_for(&phone.path, 2).await;
+    assert_eq!(phone.open(&got[1])["seq"], 4, "the event was not pushed");
+    assert_eq!(mock.got(&phone.path).len(), 2);
+}
