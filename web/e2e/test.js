@@ -639,9 +639,9 @@ async function sendText(page, text) { await page.type('#text', text); await page
   const offMs = Date.now() - tOff;
   check(offMs < 3000, `going offline is noticed within 3 s (${offMs} ms)`);
   check((await E.$eval('#cSub', e => e.textContent)) !== 'offline', 'while we are offline the peer is not shown as offline: "' + await E.$eval('#cSub', e => e.textContent) + '"');
-  const n1 = await E.$eval('#connText', e => e.textContent); await sleep(1300); const n2 = await E.$eval('#connText', e => e.textContent);
-  const secs = Number((/(\d+)\s*s/.exec(n2) || [])[1]);
-  check(n1 !== n2 || secs === 0, `the reconnect countdown is live ("${n1}" then "${n2}")`);
+  const seen = new Set();
+  for (let i = 0; i < 12; i++) { seen.add(await E.$eval('#connText', e => e.textContent)); await sleep(250); }
+  check(seen.size >= 2, `the reconnect countdown is live (${JSON.stringify([...seen])})`);
   check(await E.$eval('#retryBtn', b => !b.classList.contains('hidden')), 'a Retry now button is shown while disconnected');
   await E.screenshot({ path: SHOTS + '/23-desktop-offline.png' });
   await E.setOfflineMode(false);
