@@ -71,6 +71,7 @@ pub async fn start(settings: Settings) -> Result<Running> {
     let settings = Arc::new(settings);
     let store = Arc::new(Store::open(&StoreOptions::from_settings(&settings))?);
     startup_repair(&store)?;
+    crate::admin::auto_backup::start(Arc::downgrade(&store), &settings);
     let registry = Registry::new(store.clone(), settings.limits.max_sessions_per_user).start();
     let hub = Hub::new(store.clone(), registry.clone(), settings.clone()).start();
     let supervisor = Supervisor::new(
