@@ -33,6 +33,8 @@ pub struct Settings {
     pub tls: TlsSettings,
     /// Automatic backups.
     pub backup: BackupSettings,
+    /// Group roles.
+    pub groups: GroupSettings,
 }
 
 /// `[backup]`: the node's own periodic, verified backups.
@@ -44,6 +46,13 @@ pub struct BackupSettings {
     pub keep: usize,
     /// Where they are written; empty = data_dir/backups.
     pub dir: PathBuf,
+}
+
+/// `[groups]`
+#[derive(Debug, Clone, Deserialize)]
+pub struct GroupSettings {
+    /// Whether non-admin members may add members (PROTOCOL.md `groups.members_can_add`).
+    pub members_can_add: bool,
 }
 
 /// `[server]`
@@ -141,6 +150,8 @@ pub struct MessageSettings {
     pub recall_window_secs: u64,
     /// Largest message body in bytes.
     pub max_body_bytes: usize,
+    /// How long after sending a sender may edit, seconds (0: never).
+    pub edit_window_secs: u64,
 }
 
 /// When an `ack` may be sent.

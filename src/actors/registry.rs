@@ -235,29 +235,6 @@ impl Handler<CloseUser> for Registry {
     }
 }
 
-/// Push `frame` to every session of the users who share a conversation with `user`,
-/// and to `user`'s own (a profile change: `user_update`).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct ToPeers {
-    /// Whose peers.
-    pub user: String,
-    /// The frame.
-    pub frame: Arc<str>,
-}
-
-impl Handler<ToPeers> for Registry {
-    type Result = ();
-
-    fn handle(&mut self, msg: ToPeers, _: &mut Context<Self>) {
-        let push = Push::Frame(msg.frame);
-        for peer in self.peers(&msg.user) {
-            self.push_user(&peer, &push, None);
-        }
-        self.push_user(&msg.user, &push, None);
-    }
-}
-
 /// Which of the users who share a conversation with `user` are online now: presence
 /// frames only tell of changes, so a client that just connected asks this once
 /// (`GET /api/presence`).
