@@ -535,6 +535,7 @@ fn search_merges_conversations_newest_first_within_a_budget() {
 fn a_store_emptier_than_its_marks_is_refused_and_put_back() {
     let dir = tempfile::tempdir().unwrap();
     let (store, conv, _) = populated(dir.path(), 20);
+    store.mark_seen().unwrap();
     store.flush_now().unwrap();
     drop(store);
     // what a damaging recovery leaves: the newest messages and the guard gone, no clean stop

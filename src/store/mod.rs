@@ -37,8 +37,8 @@ mod check;
 mod codec;
 pub mod commit;
 mod conversations;
-mod guard;
 mod events;
+mod guard;
 mod messages;
 pub mod migrations;
 pub mod records;
@@ -60,8 +60,8 @@ pub use check::{CheckReport, CheckStats};
 pub use codec::FORMAT_VERSION;
 pub use commit::{CommitStats, GroupCommit, Ticket};
 pub use conversations::MembershipChange;
-pub use guard::{copy_dir as copy_store_files, newest_backup};
 pub use events::{Counts, QueuedEvent, MAX_REACTIONS};
+pub use guard::{copy_dir as copy_store_files, newest_backup};
 pub use messages::{
     media_id_of, Appended, DeliveredMark, Landed, NewMessage, OfflineCursor, Page, QueuedMessage,
     QueuedWrite, Refused, SearchHits,
@@ -377,9 +377,9 @@ impl Store {
         ))
     }
 
-    /// Raises the high-water marks to what the store holds now (at start, at each
-    /// automatic backup and at shutdown; the group commit raises the message mark as it
-    /// writes).
+    /// Raises the high-water marks to what the store holds now (at start and at each
+    /// automatic backup; the group commit raises the message mark as it writes). Not at
+    /// shutdown: a stop changes nothing a backup taken just before it holds.
     pub fn mark_seen(&self) -> Result<()> {
         let (now, marks) = (self.counts_now()?, self.marks()?);
         let mut batch = sled::Batch::default();
@@ -429,7 +429,6 @@ impl Store {
 
     /// Flushes and fsyncs everything now, whatever the durability mode (shutdown).
     pub fn flush_now(&self) -> Result<()> {
-        self.mark_seen()?;
         self.db.flush()?;
         commit::BlobSync::new(self.log_path.with_file_name("blobs")).sync_new()?;
         OpenOptions::new()
