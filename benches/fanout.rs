@@ -51,6 +51,7 @@ fn fanout(c: &mut Criterion) {
             durability: Durability::Sync,
             cache_mb: 16,
             flush_every_ms: 500,
+            backup_dir: std::path::PathBuf::from("backups"),
         })
         .unwrap(),
     );

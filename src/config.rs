@@ -31,10 +31,23 @@ pub struct Settings {
     pub limits: LimitSettings,
     /// Optional TLS.
     pub tls: TlsSettings,
+    /// Automatic backups.
+    pub backup: BackupSettings,
     /// Group roles.
     pub groups: GroupSettings,
     /// Web Push.
     pub push: PushSettings,
+}
+
+/// `[backup]`: the node's own periodic, verified backups.
+#[derive(Debug, Clone, Deserialize)]
+pub struct BackupSettings {
+    /// Seconds between two automatic backups; 0 = none.
+    pub every_secs: u64,
+    /// How many automatic backups are kept (the oldest go first).
+    pub keep: usize,
+    /// Where they are written; empty = data_dir/backups.
+    pub dir: PathBuf,
 }
 
 /// `[groups]`
@@ -235,6 +248,14 @@ pub struct TlsSettings {
 }
 
 impl Settings {
+    /// Where automatic backups go (`backup.dir`, or data_dir/backups when it is empty).
+    pub fn backup_dir(&self) -> PathBuf {
+        match self.backup.dir.as_os_str().is_empty() {
+            true => self.server.data_dir.join("backups"),
+            false => self.backup.dir.clone(),
+        }
+    }
+
     /// Defaults, then `file`, then the process environment.
     pub fn load(file: Option<&std::path::Path>) -> Result<Self, SettingsError> {
         Self::load_with_env(file, None)

@@ -74,6 +74,7 @@ pub async fn start(settings: Settings) -> Result<Running> {
     let settings = Arc::new(settings);
     let store = Arc::new(Store::open(&StoreOptions::from_settings(&settings))?);
     startup_repair(&store)?;
+    crate::admin::auto_backup::start(Arc::downgrade(&store), &settings);
     let (push, push_inbox) = push_channel(&settings);
     let registry = Registry::new(store.clone(), settings.limits.max_sessions_per_user)
         .with_push(push.clone())

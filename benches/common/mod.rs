@@ -24,6 +24,7 @@ pub fn open_store(dir: &Path, durability: Durability) -> Arc<Store> {
             durability,
             cache_mb: 64,
             flush_every_ms: 500,
+            backup_dir: dir.join("backups"),
         })
         .expect("open store"),
     )

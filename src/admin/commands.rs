@@ -92,9 +92,45 @@ pub fn check(settings: &Settings) -> Result<bool, AdminError> {
     if socket::node_running(data_dir)? {
         return check_running(settings, data_dir);
     }
-    let store = open_stopped(settings, data_dir, "check")?;
-    let report = store.check()?;
-    Ok(print_report(&report, &mut std::io::stdout().lock())?)
+    check_copy(settings, data_dir)
+}
+
+/// [`check`] of a stopped store, on a copy: opening a sled store runs its recovery,
+/// which can rewrite the files (of a damaged store above all), and a check must not
+/// change what it checks. The copy goes in data_dir/check-PID.tmp (same disk) and is
+/// removed afterwards; media files are read in place.
+fn check_copy(settings: &Settings, data_dir: &Path) -> Result<bool, AdminError> {
+    if !Store::exists_in(data_dir) {
+        // the same answer as opening it would give, without making anything
+        return open_stopped(settings, data_dir, "check").map(|_| false);
+    }
+    let scratch = data_dir.join(format!("check-{}.tmp", std::process::id()));
+    let _ = fs::remove_dir_all(&scratch);
+    let checked = (|| {
+        let io = |source| AdminError::Io {
+            path: scratch.clone(),
+            source,
+        };
+        crate::store::copy_store_files(&data_dir.join("store"), &scratch.join("store"))
+            .map_err(io)?;
+        std::os::unix::fs::symlink(data_dir.join("media"), scratch.join("media")).map_err(io)?;
+        // the copy is already one: no second copy before recovery
+        fs::write(scratch.join("store.clean"), b"").map_err(io)?;
+        println!(
+            "check: working on a copy of the store (sled's recovery may rewrite files on open)"
+        );
+        let store = open_stopped(settings, &scratch, "check")?;
+        let report = store.check()?;
+        Ok(print_report(&report, &mut std::io::stdout().lock())?)
+    })();
+    let _ = fs::remove_dir_all(&scratch);
+    checked.map_err(|e| match e {
+        AdminError::Store(msg) => AdminError::Store(msg.replace(
+            &scratch.display().to_string(),
+            &data_dir.display().to_string(),
+        )),
+        other => other,
+    })
 }
 
 /// [`check`] of the node running on `data_dir`: backup, restore (which checks), clean up.

@@ -3,6 +3,7 @@
 //!
 //! - [`commands`]: what each command does, with progress ([`crate::progress`]).
 //! - [`archive`]: the backup file format (header, records, sha256).
+//! - [`auto_backup`]: the node's periodic, verified backups (`backup.*` settings).
 //! - [`socket`]: data_dir/admin.sock, through which a running node streams a snapshot
 //!   and runs account commands.
 //! - [`users`]: `chatnode user ...` and `chatnode invite create`.
@@ -12,6 +13,7 @@
 //! into a `store::Importer`.
 
 pub mod archive;
+pub mod auto_backup;
 pub mod commands;
 pub mod socket;
 pub mod users;

@@ -188,6 +188,11 @@ impl Store {
                     ),
                 },
                 b"migrating_to" => r.interrupted = v.first().copied(),
+                k if super::SEEN_KEYS.iter().any(|s| s.as_bytes() == k) => {
+                    if read_be(&v).is_err() {
+                        r.problem("undecodable", format!("meta {}", show_key(k)));
+                    }
+                }
                 b"next_conv" => match read_be(&v) {
                     Ok(n) => next_conv = Some(n),
                     Err(e) => r.problem("undecodable", format!("meta next_conv: {e}")),
@@ -546,7 +551,26 @@ impl Store {
                 }
             }
         }
+        self.check_marks_into(&mut r)?;
         Ok(r)
+    }
+
+    /// The high-water marks: a store holding less than it once held was damaged.
+    fn check_marks_into(&self, r: &mut CheckReport) -> Result<()> {
+        let (now, marks) = (self.counts_now()?, self.marks()?);
+        for ((what, now), mark) in ["users", "conversations", "messages"]
+            .iter()
+            .zip(now)
+            .zip(marks)
+        {
+            if now < mark {
+                r.problem(
+                    "damage",
+                    format!("the store has {now} {what}, but it once had {mark} (meta seen_*)"),
+                );
+            }
+        }
+        Ok(())
     }
 
     /// The per-conversation checks once its messages are read: the last-seq guard, and

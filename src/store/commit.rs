@@ -69,6 +69,8 @@ pub(super) struct BatchWriter {
     pub(super) trees: MessageTreeSet,
     /// The store's snapshot gate, held shared while a batch is written.
     pub(super) gate: Arc<parking_lot::RwLock<()>>,
+    /// `meta`, whose `seen_messages` mark rises after each batch (see `store::guard`).
+    pub(super) meta: sled::Tree,
 }
 
 /// Proof that a write was applied; its position orders it against flushes.
@@ -383,6 +385,28 @@ fn flush_and_sync(
     Ok(())
 }
 
+/// Raises `meta.seen_messages` by the messages just stored, after the transaction that
+/// stored them (so a recovered prefix never holds the mark without them).
+fn raise_message_mark(meta: &sled::Tree, placed: &[super::messages::Placed]) {
+    let stored = placed
+        .iter()
+        .filter(|p| matches!(p, super::messages::Placed::Stored { .. }))
+        .count() as u64;
+    if stored == 0 {
+        return;
+    }
+    let raised = meta.update_and_fetch(super::SEEN_KEYS[2], |old| {
+        let was = old
+            .and_then(|b| b.get(..8)?.try_into().ok())
+            .map(u64::from_be_bytes)
+            .unwrap_or(0);
+        Some(was.saturating_add(stored).to_be_bytes().to_vec())
+    });
+    if let Err(e) = raised {
+        tracing::warn!(error = %e, "the stored-messages mark was not raised");
+    }
+}
+
 fn add_us(counter: &AtomicU64, d: std::time::Duration) {
     counter.fetch_add(d.as_micros() as u64, Ordering::Relaxed);
 }
@@ -504,7 +528,11 @@ impl Flusher {
         let outcome = match &self.writer {
             Some(writer) => {
                 let _gate = writer.gate.read();
-                writer.trees.write_queued(batch)
+                let outcome = writer.trees.write_queued(batch);
+                if let Ok(placed) = &outcome {
+                    raise_message_mark(&writer.meta, placed);
+                }
+                outcome
             }
             None => Err(Error::Internal("this store writes no messages".into())),
         };

@@ -28,6 +28,7 @@ fn options(dir: &Path) -> StoreOptions {
         durability: Durability::Relaxed,
         cache_mb: 16,
         flush_every_ms: 100,
+        backup_dir: std::path::PathBuf::from("backups"),
     }
 }
 
@@ -528,4 +529,36 @@ fn search_merges_conversations_newest_first_within_a_budget() {
     assert_eq!(ts_of(&found), [7]);
     assert!(!found.complete, "older messages were not looked at");
     assert!(store.search(&[], "tea", 10, 3).unwrap().complete);
+}
+
+#[test]
+fn a_store_emptier_than_its_marks_is_refused_and_put_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, conv, _) = populated(dir.path(), 20);
+    store.mark_seen().unwrap();
+    store.flush_now().unwrap();
+    drop(store);
+    // what a damaging recovery leaves: the newest messages and the guard gone, no clean stop
+    {
+        let db = sled::open(dir.path().join("store")).unwrap();
+        let messages = db.open_tree("convseq_message").unwrap();
+        for seq in 11..=20 {
+            messages.remove(message_key(conv, seq)).unwrap();
+        }
+        db.open_tree("convid_lastseq")
+            .unwrap()
+            .insert(be(conv), &be(10))
+            .unwrap();
+        db.flush().unwrap();
+    }
+    std::fs::remove_file(dir.path().join("store.clean")).unwrap();
+    let e = Store::open(&options(dir.path())).err().expect("refused");
+    let msg = check::detail(&e);
+    assert!(
+        msg.contains("emptier than it was: 10 messages where it had 20"),
+        "{msg}"
+    );
+    assert!(!dir.path().join("store.clean").exists());
+    // the refusal stands on the next start too (nothing was re-marked)
+    assert!(Store::open(&options(dir.path())).is_err());
 }

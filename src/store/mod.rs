@@ -39,6 +39,7 @@ mod codec;
 pub mod commit;
 mod conversations;
 mod events;
+mod guard;
 mod messages;
 pub mod migrations;
 pub mod push;
@@ -62,6 +63,7 @@ pub use codec::FORMAT_VERSION;
 pub use commit::{CommitStats, GroupCommit, Ticket};
 pub use conversations::MembershipChange;
 pub use events::{Counts, QueuedEvent, MAX_REACTIONS};
+pub use guard::{copy_dir as copy_store_files, newest_backup};
 pub use messages::{
     media_id_of, Appended, DeliveredMark, Landed, NewMessage, OfflineCursor, Page, QueuedMessage,
     QueuedWrite, Refused, SearchHits,
@@ -99,6 +101,9 @@ pub fn format_error(found: &[u8]) -> String {
     }
 }
 
+/// The `meta` keys of the high-water marks: users, conversations, messages ever stored.
+pub(crate) const SEEN_KEYS: [&str; 3] = ["seen_users", "seen_convs", "seen_messages"];
+
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> u64 {
     SystemTime::now()
@@ -131,13 +136,21 @@ pub struct Store {
     commit: GroupCommit,
     /// Held shared by every write, exclusively by a snapshot for the instant of its cut.
     gate: Arc<parking_lot::RwLock<()>>,
+    /// Where `store.clean` goes once the store is closed cleanly; `None` until the store
+    /// was accepted on open (a refused store must not look cleanly stopped).
+    clean_marker: parking_lot::Mutex<Option<PathBuf>>,
 }
 
 impl Drop for Store {
     /// Stops the group-commit thread (after a last flush) so the store's files are
-    /// closed when the last handle goes.
+    /// closed when the last handle goes, and leaves the clean-stop marker.
     fn drop(&mut self) {
         self.commit.stop();
+        if let Some(marker) = self.clean_marker.lock().take() {
+            if !self.commit.failed() && self.db.flush().is_ok() {
+                let _ = fs::write(marker, b"");
+            }
+        }
     }
 }
 
@@ -152,6 +165,8 @@ pub struct StoreOptions {
     pub cache_mb: u64,
     /// Background flush period in relaxed mode.
     pub flush_every_ms: u64,
+    /// Where automatic backups go (named when a damaged store is refused).
+    pub backup_dir: PathBuf,
 }
 
 impl StoreOptions {
@@ -162,6 +177,7 @@ impl StoreOptions {
             durability: s.storage.durability,
             cache_mb: s.storage.cache_mb,
             flush_every_ms: s.storage.flush_every_ms,
+            backup_dir: s.backup_dir(),
         }
     }
 }
@@ -206,22 +222,36 @@ impl Store {
             fs::create_dir_all(&store_dir)?;
             fs::create_dir_all(&media_dir)?;
         }
+        let existed = store_dir.join("db").is_file();
+        let preserved = guard::Preserved::take(&opts.data_dir, &store_dir);
+        let _ = fs::remove_file(guard::clean_marker(&opts.data_dir));
+        match Self::open_dir(opts, mode, existed) {
+            Ok(store) => {
+                preserved.discard();
+                *store.clean_marker.lock() = Some(guard::clean_marker(&opts.data_dir));
+                Ok(store)
+            }
+            Err(e) => {
+                preserved.put_back();
+                Err(e)
+            }
+        }
+    }
+
+    /// [`Store::open_with`] once the files are preserved: sled's open, the trees, the
+    /// format and the high-water marks.
+    fn open_dir(opts: &StoreOptions, mode: OpenMode, existed: bool) -> Result<Store> {
+        let store_dir = opts.data_dir.join("store");
+        let media_dir = opts.data_dir.join("media");
         let flush_every = match opts.durability {
             Durability::Relaxed => Some(opts.flush_every_ms.max(1)),
             Durability::Sync => Some(1000),
         };
-        let db = sled::Config::new()
+        let config = sled::Config::new()
             .path(&store_dir)
             .cache_capacity(opts.cache_mb.saturating_mul(1024 * 1024))
-            .flush_every_ms(flush_every)
-            .open()
-            .map_err(|e| match e.to_string().contains("could not acquire lock") {
-                true => Error::Internal(format!(
-                    "the store in {store_dir:?} is in use by another chatnode process \
-                     (a running node holds its lock)"
-                )),
-                false => Error::Internal(format!("cannot open store in {store_dir:?}: {e}")),
-            })?;
+            .flush_every_ms(flush_every);
+        let db = guard::open_sled(config, &store_dir, opts)?;
         let log_file = OpenOptions::new().read(true).open(store_dir.join("db"))?;
         let tree = |name: &str| db.open_tree(name);
         let gate = Arc::new(parking_lot::RwLock::new(()));
@@ -235,6 +265,7 @@ impl Store {
         let writer = commit::BatchWriter {
             trees: trees.clone(),
             gate: gate.clone(),
+            meta: tree("meta")?,
         };
         let store = Store {
             meta: tree("meta")?,
@@ -263,15 +294,20 @@ impl Store {
             log_path: store_dir.join("db"),
             gate,
             db,
+            clean_marker: parking_lot::Mutex::new(None),
         };
-        store.check_format(mode)?;
+        store.check_format(mode, existed, opts)?;
+        if mode == OpenMode::Create {
+            store.check_marks(opts)?;
+            store.mark_seen()?;
+        }
         Ok(store)
     }
 
     /// Refuses a store written by a newer build (before anything is written) or one
     /// without a readable version; migrates an older one forward when the node opens it
     /// (the admin commands read it as it is); stamps a new one.
-    fn check_format(&self, mode: OpenMode) -> Result<()> {
+    fn check_format(&self, mode: OpenMode, existed: bool, opts: &StoreOptions) -> Result<()> {
         use migrations::FormatState;
         match self.format_state()? {
             FormatState::Current => Ok(()),
@@ -279,6 +315,16 @@ impl Store {
             FormatState::Older(_) => Ok(()),
             FormatState::Newer(v) => Err(Error::Internal(format_error(&[v]))),
             FormatState::Unreadable(v) => Err(Error::Internal(format_error(&v))),
+            FormatState::Missing if existed => Err(guard::refusal(
+                &opts.data_dir,
+                &opts.backup_dir,
+                &format!(
+                    "its files were there but it came back without its format version \
+                     ({} users, {} conversations left)",
+                    self.users.len(),
+                    self.convs.len()
+                ),
+            )),
             FormatState::Missing
                 if mode == OpenMode::Create && self.convs.is_empty() && self.users.is_empty() =>
             {
@@ -292,6 +338,62 @@ impl Store {
                     .into(),
             )),
         }
+    }
+
+    /// What the store holds now, as the high-water marks count it: users,
+    /// conversations, and messages ever stored (the sum of last seqs: retention does not
+    /// lower it).
+    fn counts_now(&self) -> Result<[u64; 3]> {
+        let mut messages = 0u64;
+        for v in self.last_seqs.iter().values() {
+            messages = messages.saturating_add(codec::read_be(&v?)?);
+        }
+        Ok([self.users.len() as u64, self.convs.len() as u64, messages])
+    }
+
+    /// The high-water marks in `meta` (0 where none was written).
+    fn marks(&self) -> Result<[u64; 3]> {
+        let mut out = [0u64; 3];
+        for (slot, key) in out.iter_mut().zip(SEEN_KEYS) {
+            if let Some(v) = self.meta.get(key)? {
+                *slot = codec::read_be(&v)?;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Refuses a store that holds less than its marks say it once held.
+    fn check_marks(&self, opts: &StoreOptions) -> Result<()> {
+        let (now, marks) = (self.counts_now()?, self.marks()?);
+        let lost: Vec<String> = ["users", "conversations", "messages"]
+            .iter()
+            .zip(now.iter().zip(marks))
+            .filter(|(_, (now, mark))| **now < *mark)
+            .map(|(what, (now, mark))| format!("{now} {what} where it had {mark}"))
+            .collect();
+        if lost.is_empty() {
+            return Ok(());
+        }
+        Err(guard::refusal(
+            &opts.data_dir,
+            &opts.backup_dir,
+            &format!("it came back emptier than it was: {}", lost.join(", ")),
+        ))
+    }
+
+    /// Raises the high-water marks to what the store holds now (at start and at each
+    /// automatic backup; the group commit raises the message mark as it writes). Not at
+    /// shutdown: a stop changes nothing a backup taken just before it holds.
+    pub fn mark_seen(&self) -> Result<()> {
+        let (now, marks) = (self.counts_now()?, self.marks()?);
+        let mut batch = sled::Batch::default();
+        for ((key, now), mark) in SEEN_KEYS.iter().zip(now).zip(marks) {
+            if now > mark {
+                batch.insert(*key, &codec::be(now));
+            }
+        }
+        self.meta.apply_batch(batch)?;
+        Ok(())
     }
 
     /// The group-commit handle: wait on tickets and reads here.

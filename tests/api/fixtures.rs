@@ -420,6 +420,51 @@ fn big_v1_store() -> tempfile::TempDir {
     data
 }
 
+/// Starts the binary on `data_dir` and waits (up to 120 s: a migration after an unclean
+/// stop copies and rewrites the store first) for its listening line.
+fn start_slow(data_dir: &Path) -> (KillOnDrop, std::net::SocketAddr) {
+    let (child, rx) = spawn_logged(data_dir);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let line = rx.recv_timeout(left).expect("the node's listening line");
+        if let Some(addr) = line.trim().strip_prefix("chatnode listening on http://") {
+            return (child, addr.parse().expect("an address"));
+        }
+    }
+}
+
+/// Starts the binary on `data_dir` with info logs; every line of its output.
+fn spawn_logged(data_dir: &Path) -> (KillOnDrop, std::sync::mpsc::Receiver<String>) {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let mut child = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_chatnode"))
+            .env_clear()
+            .env("CHATNODE__SERVER__BIND", "127.0.0.1:0")
+            .env("CHATNODE__SERVER__DATA_DIR", data_dir)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start chatnode"),
+    );
+    let (tx, rx) = std::sync::mpsc::channel();
+    for out in [
+        Box::new(child.0.stdout.take().expect("stdout")) as Box<dyn std::io::Read + Send>,
+        Box::new(child.0.stderr.take().expect("stderr")),
+    ] {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+    }
+    (child, rx)
+}
+
 /// Starts the binary on `data_dir` with info logs and kills it (SIGKILL) as soon as a
 /// log line contains `at`; panics if the node gets to serve first.
 fn kill_when_logged(data_dir: &Path, at: &str) {
@@ -486,8 +531,7 @@ async fn a_migration_killed_twice_completes_on_the_next_start_with_nothing_lost(
     assert!(ok, "after the second kill: {text}");
     assert!(text.contains("migration is pending"), "{text}");
 
-    let (child, addr) = crate::harness::start_binary(data.path(), &[], |_| {});
-    let node = KillOnDrop(child);
+    let (node, addr) = start_slow(data.path());
     let app = TestApp::at(addr);
     let want = expected("v1-store");
     let bob = want["tokens"]["bob"].as_str().expect("token");

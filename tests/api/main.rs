@@ -9,6 +9,7 @@ mod backup;
 mod chat;
 mod cli;
 mod crash;
+mod damaged;
 mod events;
 mod fixtures;
 mod groups;

@@ -62,6 +62,7 @@ async fn measure(
             durability: Durability::Sync,
             cache_mb: 64,
             flush_every_ms: 500,
+            backup_dir: std::path::PathBuf::from("backups"),
         })
         .map_err(|e| format!("open store: {e}"))?,
     );

@@ -17,6 +17,7 @@ fn options(dir: &Path) -> StoreOptions {
         durability: Durability::Sync,
         cache_mb: 16,
         flush_every_ms: 100,
+        backup_dir: std::path::PathBuf::from("backups"),
     }
 }
 
