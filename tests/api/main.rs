@@ -12,3 +12,4 @@ mod offline;
 mod randomized;
 mod restart;
 mod security;
+mod seeds;

@@ -9,7 +9,10 @@ use crate::actors::conversation::{Command, ConvCommand, Outgoing};
 use crate::actors::registry::announce;
 use crate::error::Error;
 use crate::metrics::inc;
-use crate::protocol::{decode_client_frame, valid_username, ClientFrame, SendFrame, ServerFrame};
+use crate::protocol::{
+    decode_client_frame, pong_ts, valid_username, ClientFrame, SendFrame, ServerFrame,
+};
+use crate::store::now_ms;
 
 /// Frames queued behind a direct-chat lookup.
 const MAX_DEFERRED: usize = 256;
@@ -87,7 +90,10 @@ impl Session {
             cmd,
         };
         match frame {
-            ClientFrame::Ping { ts } => Self::send_frame(ctx, &ServerFrame::Pong { ts }),
+            ClientFrame::Ping { ts, timestamp } => {
+                let ts = pong_ts(ts, timestamp, now_ms());
+                Self::send_frame(ctx, &ServerFrame::Pong { ts })
+            }
             ClientFrame::Auth { .. } => self.error(
                 ctx,
                 &Error::bad("already authenticated"),
