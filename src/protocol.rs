@@ -573,7 +573,10 @@ mod tests {
             other => panic!("{text}: {other:?}"),
         };
         assert_eq!(pong(r#"{"type":"ping"}"#), "99");
-        assert_eq!(pong(r#"{"type":"ping","timestamp":1700000000123}"#), "1700000000123");
+        assert_eq!(
+            pong(r#"{"type":"ping","timestamp":1700000000123}"#),
+            "1700000000123"
+        );
         assert_eq!(pong(r#"{"type":"ping","ts":5,"timestamp":7}"#), "5");
     }
 

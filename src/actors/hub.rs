@@ -130,7 +130,7 @@ impl Command {
             Command::ChangeMembers { reply, .. } => {
                 let _ = reply.send(Err(err));
             }
-            Command::Settle { session } => session.push(super::Push::Settled),
+            Command::Settle { session, token } => session.push(super::Push::Settled(token)),
             other => {
                 if let Some((session, reference)) = other.origin() {
                     session.frame(

@@ -10,6 +10,7 @@ mod crash;
 mod groups;
 mod offline;
 mod randomized;
+mod reads;
 mod restart;
 mod security;
 mod seeds;

@@ -25,7 +25,10 @@ async fn seed_heartbeats_get_a_pong() {
     let pong = ws.next_frame().await;
     assert_eq!(pong["type"], "pong", "{pong}");
     let now = pong["ts"].as_u64().expect("a number ts");
-    assert!(now >= server_time, "server time {now} before auth_ok's {server_time}");
+    assert!(
+        now >= server_time,
+        "server time {now} before auth_ok's {server_time}"
+    );
 
     // `timestamp` is echoed in `ts`.
     ws.send_text(SEED_000_PING).await;
@@ -33,7 +36,8 @@ async fn seed_heartbeats_get_a_pong() {
     assert_eq!(pong, json!({"type": "pong", "ts": 1_765_065_600_123u64}));
 
     // `ts` wins over `timestamp`; either, when given, must be a number.
-    ws.send_text(r#"{"type":"ping","ts":5,"timestamp":7}"#).await;
+    ws.send_text(r#"{"type":"ping","ts":5,"timestamp":7}"#)
+        .await;
     assert_eq!(ws.next_frame().await, json!({"type": "pong", "ts": 5}));
     for bad in [
         r#"{"type":"ping","ts":"5"}"#,
@@ -72,7 +76,11 @@ async fn a_bare_token_as_the_only_subprotocol_is_accepted_and_answered() {
     let token = app.register("alice").await;
     // `new WebSocket(url, token)`: the list is the bare token alone.
     let mut ws = WsClient::open(app.client.ws(app.ws_url("")).protocols([token.clone()])).await;
-    assert_eq!(ws.protocol.as_deref(), Some(token.as_str()), "the node answers with that entry");
+    assert_eq!(
+        ws.protocol.as_deref(),
+        Some(token.as_str()),
+        "the node answers with that entry"
+    );
     ws.ready().await;
     assert_eq!(ws.auth_ok["user"], "alice");
     ws.send(Message::Text(SEED_001_PING.into())).await;
