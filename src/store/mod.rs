@@ -35,6 +35,7 @@ pub mod commit;
 mod conversations;
 mod messages;
 pub mod records;
+mod recount;
 mod repair;
 mod snapshot;
 
