@@ -92,7 +92,8 @@ async fn fetch(
         return Err(not_found());
     }
     let media = node.store.media(&id)?.ok_or_else(not_found)?;
-    let mut allowed = media.uploader == user;
+    // A user's picture is seen by everyone who sees the user (accounts: avatar_url).
+    let mut allowed = media.uploader == user || node.store.media_is_avatar(&id, &media)?;
     if !allowed {
         for conv in node.store.media_conversations(&id)? {
             if node.store.member_state(&user, conv)?.is_some() {

@@ -104,6 +104,11 @@ impl TestApp {
         }
     }
 
+    /// The in-process node (`None` for one in another process).
+    pub fn running(&self) -> Option<&chatnode::server::Running> {
+        self._running.as_ref()
+    }
+
     /// http://ADDR + path.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)

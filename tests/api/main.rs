@@ -4,11 +4,14 @@
 mod harness;
 
 mod accounts;
+mod admin_users;
 mod backup;
 mod chat;
+mod cli;
 mod crash;
 mod groups;
 mod offline;
+mod profiles;
 mod randomized;
 mod reads;
 mod restart;
