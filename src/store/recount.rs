@@ -37,3 +37,61 @@ impl Store {
         Ok(changed)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::super::{MessageRecord, StoreOptions, UserRecord};
+    use super::*;
+    use crate::config::Durability;
+    use crate::protocol::MessageKind;
+
+    #[test]
+    fn a_wrong_unread_is_recounted_and_the_store_checks_clean() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&StoreOptions {
+            data_dir: dir.path().to_path_buf(),
+            durability: Durability::Relaxed,
+            cache_mb: 16,
+            flush_every_ms: 100,
+        })
+        .unwrap();
+        let names: Vec<String> = vec!["ann".into(), "bob".into()];
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let conv = rt.block_on(async {
+            for u in &names {
+                assert!(store.create_user(u, &UserRecord::default()).await.unwrap());
+            }
+            store.create_group("ann", "g", &names).await.unwrap().0
+        });
+        for seq in 1..=5 {
+            let record = MessageRecord {
+                sender: "ann".into(),
+                client_id: format!("c{seq}"),
+                kind: MessageKind::Text,
+                body: "hi".into(),
+                media_url: None,
+                ts: 1,
+                recalled: false,
+            };
+            let _ = store.append(conv, seq, &record, &names).unwrap();
+        }
+        // bob read up to 2, but his count was left as if he had read nothing
+        let _ = store
+            .update_member_state("bob", conv, |s| s.read_seq = 2)
+            .unwrap();
+        assert!(!store.check().unwrap().is_ok());
+
+        let changed = store.recount_unread().unwrap();
+        assert_eq!(changed.len(), 1, "{changed:?}");
+        assert!(changed[0].contains("unread 5 recounted 3"), "{changed:?}");
+        assert_eq!(store.member_state("bob", conv).unwrap().unwrap().unread, 3);
+        let report = store.check().unwrap();
+        assert!(report.is_ok(), "{:?}", report.lines);
+        assert!(store.recount_unread().unwrap().is_empty());
+    }
+}
