@@ -37,6 +37,7 @@ pub mod limits;
 pub mod memory;
 pub mod metrics;
 pub mod node;
+pub mod progress;
 pub mod protocol;
 pub mod server;
 pub mod store;

@@ -1,7 +1,9 @@
 //! Wire views built from stored records: what one member sees of a conversation.
 
 use crate::error::Result;
-use crate::protocol::{ConvKind, ConversationView};
+use std::collections::BTreeMap;
+
+use crate::protocol::{ConvKind, ConversationView, Receipt};
 use crate::store::{ConvRecord, MemberState, Store};
 
 /// The conversation object for `user`, showing messages up to `last_seq`.
@@ -19,11 +21,12 @@ pub fn conversation_view(
         0 => None,
         seq => store.message(conv, seq)?.map(|m| m.view(conv, seq)),
     };
-    let peer = match record.kind {
+    let kind = record.kind.wire();
+    let peer = match kind {
         ConvKind::Group => None,
         ConvKind::Direct => record.members.iter().find(|m| m.as_str() != user),
     };
-    let name = match record.kind {
+    let name = match kind {
         ConvKind::Group => record.name.clone(),
         ConvKind::Direct => peer.cloned().unwrap_or_else(|| user.to_string()),
     };
@@ -31,9 +34,10 @@ pub fn conversation_view(
         Some(peer) => store.member_state(peer, conv)?,
         None => None,
     };
+    let receipts = receipts(store, conv, record, user, last_seq)?;
     Ok(ConversationView {
         conv,
-        kind: record.kind,
+        kind,
         name,
         members: record.members.clone(),
         last_seq,
@@ -44,7 +48,31 @@ pub fn conversation_view(
         delivered_seq: state.delivered_seq.min(last_seq),
         peer_read_seq: peer_state.as_ref().map(|s| s.read_seq.min(last_seq)),
         peer_delivered_seq: peer_state.as_ref().map(|s| s.delivered_seq.min(last_seq)),
+        receipts,
     })
+}
+
+/// Each other member's delivered and read positions, capped at `last_seq` like ours.
+/// A member whose state is missing shows 0 for both.
+fn receipts(
+    store: &Store,
+    conv: u64,
+    record: &ConvRecord,
+    user: &str,
+    last_seq: u64,
+) -> Result<BTreeMap<String, Receipt>> {
+    let mut out = BTreeMap::new();
+    for member in record.members.iter().filter(|m| m.as_str() != user) {
+        let r = match store.member_state(member, conv)? {
+            Some(s) => Receipt {
+                delivered: s.delivered_seq.max(s.read_seq).min(last_seq),
+                read: s.read_seq.min(last_seq),
+            },
+            None => Receipt::default(),
+        };
+        out.insert(member.clone(), r);
+    }
+    Ok(out)
 }
 
 /// The view of `conv` for `user` as stored now; `None` if `user` is not a member.

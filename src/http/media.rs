@@ -70,6 +70,7 @@ async fn upload(
         content_type,
         size,
         created_ms: now_ms(),
+        ..MediaRecord::default()
     };
     node.store.put_media(&id, &record).await?;
     Ok(HttpResponse::Created().json(json!({"url": format!("/media/{id}")})))

@@ -3,7 +3,8 @@
 //! disagree (`chatnode check` reports these as `unread` problems). It reads every
 //! member's unread range, so it runs on a stopped store, not at start-up.
 
-use super::codec::{decode, read_be};
+use super::codec::read_be;
+use super::records::decode;
 use super::{MemberState, Store};
 use crate::error::Result;
 
@@ -45,7 +46,6 @@ mod tests {
     use super::super::{MessageRecord, StoreOptions, UserRecord};
     use super::*;
     use crate::config::Durability;
-    use crate::protocol::MessageKind;
 
     #[test]
     fn a_wrong_unread_is_recounted_and_the_store_checks_clean() {
@@ -72,11 +72,9 @@ mod tests {
             let record = MessageRecord {
                 sender: "ann".into(),
                 client_id: format!("c{seq}"),
-                kind: MessageKind::Text,
                 body: "hi".into(),
-                media_url: None,
                 ts: 1,
-                recalled: false,
+                ..MessageRecord::default()
             };
             let _ = store.append(conv, seq, &record, &names).unwrap();
         }
