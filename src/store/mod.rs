@@ -12,14 +12,16 @@
 //! | `convid_conv` | conv (BE u64) | [`ConvRecord`] |
 //! | `pair_convid` | user ++ 0 ++ user (sorted) | conv of their direct chat |
 //! | `convid_lastseq` | conv | last seq (BE u64), the gapless-seq guard |
-//! | `convseq_message` | conv ++ seq | [`MessageRecord`] |
+//! | `convseq_message` | conv ++ seq | [`MessageRecord`]: a message in its current state, or an event |
 //! | `senderclientid_convseq` | sender ++ 0 ++ client_id | conv ++ seq (dedupe) |
 //! | `userconv_state` | user ++ 0 ++ conv | [`MemberState`] |
 //! | `mediaid_media` | media id | [`MediaRecord`] |
 //! | `mediaconv_ref` | media id ++ 0 ++ conv | () : conversations that reference it |
+//! | `name_vapidkey`, `subid_subscription`, `usersubid_sub`, `tokensubid_sub`, `endpoint_subid`, `userconv_push` | see [`push`] | Web Push key, subscriptions, waiting pushes |
 //!
-//! A message and everything it changes (dedupe entry, last seq, members' unread and
-//! hidden flags, media references) are written in one sled transaction, so after a
+//! A message and everything it changes (dedupe entry, last seq, members' unread,
+//! mentions and hidden flags, media references) are written in one sled transaction;
+//! an event (edit, reaction, recall) also writes its target's folded state in it, so after a
 //! crash either all of it is there or none. The offline queue of a user is not a copy:
 //! it is the range after `delivered_seq` of each of the user's conversations in
 //! `convseq_message`, so it can never point at a missing message or disagree with it:
@@ -36,8 +38,10 @@ mod check;
 mod codec;
 pub mod commit;
 mod conversations;
+mod events;
 mod messages;
 pub mod migrations;
+pub mod push;
 pub mod records;
 mod recount;
 mod repair;
@@ -58,6 +62,7 @@ pub use check::{CheckReport, CheckStats};
 pub use codec::FORMAT_VERSION;
 pub use commit::{CommitStats, GroupCommit, Ticket};
 pub use conversations::MembershipChange;
+pub use events::{Counts, QueuedEvent, MAX_REACTIONS};
 pub use messages::{
     media_id_of, Appended, DeliveredMark, Landed, NewMessage, OfflineCursor, Page, QueuedMessage,
     QueuedWrite, Refused, SearchHits,
@@ -121,6 +126,7 @@ pub struct Store {
     members: sled::Tree,
     media: sled::Tree,
     media_refs: sled::Tree,
+    push: push::PushTrees,
     media_dir: PathBuf,
     log_path: PathBuf,
     commit: GroupCommit,
@@ -246,6 +252,7 @@ impl Store {
             members: trees.members,
             media: tree("mediaid_media")?,
             media_refs: trees.media_refs,
+            push: push::PushTrees::open(&db)?,
             commit: GroupCommit::start(
                 db.clone(),
                 log_file,

@@ -74,8 +74,7 @@ impl StoredKind {
         )
     }
 
-    /// The wire kind clients see. The wire has no `file` or event kinds yet (the
-    /// conversations work adds them); until then they show as `text`.
+    /// The wire kind clients see.
     pub fn wire(self) -> MessageKind {
         match self {
             StoredKind::Text => MessageKind::Text,
@@ -83,9 +82,10 @@ impl StoredKind {
             StoredKind::Voice => MessageKind::Voice,
             StoredKind::Video => MessageKind::Video,
             StoredKind::System => MessageKind::System,
-            StoredKind::File | StoredKind::Edit | StoredKind::Reaction | StoredKind::Recall => {
-                MessageKind::Text
-            }
+            StoredKind::File => MessageKind::File,
+            StoredKind::Edit => MessageKind::Edit,
+            StoredKind::Reaction => MessageKind::Reaction,
+            StoredKind::Recall => MessageKind::Recall,
         }
     }
 }
@@ -98,6 +98,10 @@ impl From<MessageKind> for StoredKind {
             MessageKind::Voice => StoredKind::Voice,
             MessageKind::Video => StoredKind::Video,
             MessageKind::System => StoredKind::System,
+            MessageKind::File => StoredKind::File,
+            MessageKind::Edit => StoredKind::Edit,
+            MessageKind::Reaction => StoredKind::Reaction,
+            MessageKind::Recall => StoredKind::Recall,
         }
     }
 }
