@@ -26,6 +26,9 @@ enum Cmd {
     /// Verify the store in server.data_dir; exits 1 if anything is wrong. With the node
     /// running, a consistent snapshot of it is checked (rebuilt under data_dir, then removed).
     Check,
+    /// Repair a stopped store: what the start-up check repairs, and every member's
+    /// unread count recounted where it disagrees with its read position.
+    Repair,
     /// Write a consistent backup of the store and its media into FILE; works while the
     /// node runs (through data_dir/admin.sock) and when it does not.
     Backup {
@@ -240,6 +243,7 @@ fn main() -> std::process::ExitCode {
     let outcome = match command {
         Cmd::Serve => serve(settings).map(|()| true).map_err(AdminError::from),
         Cmd::Check => commands::check(&settings),
+        Cmd::Repair => commands::repair(&settings),
         Cmd::Backup { file } => commands::backup(&settings, &file).map(|_| true),
         Cmd::Restore { file, data_dir } => {
             let dir = data_dir.unwrap_or_else(|| settings.server.data_dir.clone());

@@ -201,10 +201,15 @@ pub enum ClientFrame {
         /// Login token.
         token: String,
     },
-    /// Heartbeat; `ts` is echoed.
+    /// Heartbeat; `ts` (else `timestamp`, as seed clients send it) is echoed, else
+    /// the `pong` carries the server time. Either, when given, must be a number.
     Ping {
-        /// Any number (required: a missing field is `bad_frame`, PROTOCOL.md).
-        ts: serde_json::Number,
+        /// Any number.
+        #[serde(default, deserialize_with = "given_number")]
+        ts: Option<serde_json::Number>,
+        /// What some clients call `ts`.
+        #[serde(default, deserialize_with = "given_number")]
+        timestamp: Option<serde_json::Number>,
     },
     /// Send a message to `conv`, or to the direct chat with `to`.
     Send(SendFrame),
@@ -485,6 +490,25 @@ impl BadFrame {
     }
 }
 
+/// A field that may be left out but, when given, is a number (`null` included is not).
+fn given_number<'de, D>(d: D) -> Result<Option<serde_json::Number>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    serde_json::Number::deserialize(d).map(Some)
+}
+
+/// What a `pong` answers to a ping with `ts` and `timestamp`: the first one given,
+/// else the server time (ms since the epoch).
+pub fn pong_ts(
+    ts: Option<serde_json::Number>,
+    timestamp: Option<serde_json::Number>,
+    now_ms: u64,
+) -> serde_json::Number {
+    ts.or(timestamp)
+        .unwrap_or_else(|| serde_json::Number::from(now_ms))
+}
+
 /// A decoded client frame, or why it cannot be run.
 pub fn decode_client_frame(text: &str) -> Result<ClientFrame, BadFrame> {
     let value: serde_json::Value = serde_json::from_str(text)
@@ -707,11 +731,11 @@ mod tests {
     }
 
     #[test]
-    fn ping_needs_a_number() {
+    fn ping_fields_when_given_are_numbers() {
         for text in [
-            r#"{"type":"ping"}"#,
             r#"{"type":"ping","ts":null}"#,
             r#"{"type":"ping","ts":"1"}"#,
+            r#"{"type":"ping","timestamp":"1"}"#,
         ] {
             assert!(
                 matches!(
@@ -727,10 +751,27 @@ mod tests {
     }
 
     #[test]
+    fn pong_echoes_ts_else_timestamp_else_the_time() {
+        let pong = |text: &str| match decode_client_frame(text) {
+            Ok(ClientFrame::Ping { ts, timestamp }) => pong_ts(ts, timestamp, 99).to_string(),
+            other => panic!("{text}: {other:?}"),
+        };
+        assert_eq!(pong(r#"{"type":"ping"}"#), "99");
+        assert_eq!(
+            pong(r#"{"type":"ping","timestamp":1700000000123}"#),
+            "1700000000123"
+        );
+        assert_eq!(pong(r#"{"type":"ping","ts":5,"timestamp":7}"#), "5");
+    }
+
+    #[test]
     fn ping_ts_is_echoed_exactly() {
         for ts in ["1796556591.5908859", "0.1", "12345", "-7", "1e300"] {
             let frame = decode_client_frame(&format!(r#"{{"type":"ping","ts":{ts}}}"#));
-            let Ok(ClientFrame::Ping { ts: echoed }) = frame else {
+            let Ok(ClientFrame::Ping {
+                ts: Some(echoed), ..
+            }) = frame
+            else {
                 panic!("ping {ts} not decoded");
             };
             let pong = ServerFrame::Pong { ts: echoed }.to_json();

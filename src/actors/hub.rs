@@ -135,7 +135,7 @@ impl Command {
             Command::Post { reply, .. } => {
                 let _ = reply.send(Err(err));
             }
-            Command::Settle { session } => session.push(super::Push::Settled),
+            Command::Settle { session, token } => session.push(super::Push::Settled(token)),
             other => {
                 if let Some((session, reference)) = other.origin() {
                     session.frame(

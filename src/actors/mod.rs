@@ -35,9 +35,9 @@ pub enum Push {
         frame: Arc<str>,
     },
     /// Everything the session had asked of one conversation before its
-    /// [`Command::Settle`](conversation::Command::Settle) is answered: the acks are
-    /// ahead of this in the mailbox.
-    Settled,
+    /// [`Command::Settle`](conversation::Command::Settle) with this token is answered
+    /// and has taken effect: the acks and errors are ahead of this in the mailbox.
+    Settled(u64),
     /// Close the socket with this code (heartbeat, logout, shutdown, flooding).
     Close {
         /// WebSocket close code.
@@ -81,7 +81,7 @@ impl Push {
     fn frame_len(&self) -> Option<usize> {
         match self {
             Push::Frame(frame) | Push::Message { frame, .. } => Some(frame.len()),
-            Push::Close { .. } | Push::Settled => None,
+            Push::Close { .. } | Push::Settled(_) => None,
         }
     }
 }

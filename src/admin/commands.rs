@@ -133,6 +133,34 @@ fn check_copy(settings: &Settings, data_dir: &Path) -> Result<bool, AdminError> 
     })
 }
 
+/// `chatnode repair`: on a stopped store, the start-up repairs, then every member's
+/// `unread` recounted where it disagrees with its `read_seq` (what `check` reports as
+/// `unread`); one line per repair. True if nothing was left that cannot be repaired.
+pub fn repair(settings: &Settings) -> Result<bool, AdminError> {
+    let data_dir = &settings.server.data_dir;
+    if socket::node_running(data_dir)? {
+        return Err(AdminError::Store(format!(
+            "a node is running on {}; repair needs it stopped",
+            data_dir.display()
+        )));
+    }
+    let store = open_stopped(settings, data_dir, "repair")?;
+    let start = store.repair_on_start()?;
+    let recounted = store.recount_unread()?;
+    for line in start.repaired.iter().chain(&recounted) {
+        println!("repaired: {line}");
+    }
+    for line in &start.unrepairable {
+        println!("not repairable: {line}");
+    }
+    println!(
+        "repair: {} repairs, {} problems left (see chatnode check)",
+        start.repaired.len() + recounted.len(),
+        start.unrepairable.len()
+    );
+    Ok(start.unrepairable.is_empty())
+}
+
 /// [`check`] of the node running on `data_dir`: backup, restore (which checks), clean up.
 fn check_running(settings: &Settings, data_dir: &Path) -> Result<bool, AdminError> {
     let scratch = data_dir.join(format!("check-{}.tmp", std::process::id()));

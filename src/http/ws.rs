@@ -11,6 +11,7 @@
 
 use std::{
     cell::RefCell,
+    collections::HashMap,
     pin::Pin,
     rc::Rc,
     task::{Context, Poll},
@@ -26,7 +27,7 @@ use actix_http::{
     ws, ConnectionType, HttpMessage, Request, Response,
 };
 use actix_web::{
-    web::{Bytes, BytesMut},
+    web::{Bytes, BytesMut, Query},
     HttpResponse, ResponseError,
 };
 use futures_util::{FutureExt, SinkExt, Stream, StreamExt};
@@ -98,6 +99,10 @@ where
             SEC_WEBSOCKET_PROTOCOL,
             HeaderValue::from_static(SUBPROTOCOL),
         ));
+    } else if let Some(entry) = bare_token_protocol(req.headers()) {
+        if let Ok(value) = HeaderValue::from_str(entry) {
+            accept.insert_header((SEC_WEBSOCKET_PROTOCOL, value));
+        }
     }
     let accepted = accept.finish().drop_body();
     // The request's headers point into the 8 KiB buffer it was read into: let both go
@@ -240,20 +245,36 @@ fn offered_protocols(headers: &HeaderMap) -> impl Iterator<Item = &str> {
         .map(str::trim)
 }
 
-/// The token from `?token=`, `Authorization: Bearer`, or the `token.T` subprotocol.
+/// The token from `?token=` (or `?sec-websocket-protocol=`, as a mini-program client
+/// passes it), `Authorization: Bearer`, the `token.T` subprotocol, or a subprotocol list
+/// whose only entry is a bare token (see [`bare_token_protocol`]).
 fn find_token(req: &Request) -> Option<String> {
-    let from_query = req
-        .uri()
-        .query()
-        .unwrap_or_default()
-        .split('&')
-        .find_map(|pair| pair.strip_prefix("token=").map(str::to_string));
+    let query = Query::<HashMap<String, String>>::from_query(req.uri().query().unwrap_or(""))
+        .map(Query::into_inner)
+        .unwrap_or_default();
+    let from_query = ["token", "sec-websocket-protocol"]
+        .iter()
+        .find_map(|name| query.get(*name).filter(|t| !t.is_empty()).cloned());
     let from_protocol = || {
-        offered_protocols(req.headers()).find_map(|p| p.strip_prefix("token.").map(str::to_string))
+        offered_protocols(req.headers())
+            .find_map(|p| p.strip_prefix("token.").map(str::to_string))
+            .or_else(|| bare_token_protocol(req.headers()).map(str::to_string))
     };
     from_query
         .or_else(|| super::bearer_in(req.headers()).map(str::to_string))
         .or_else(from_protocol)
+}
+
+/// The only entry of the offered subprotocol list when it is neither [`SUBPROTOCOL`] nor
+/// a `token.T`: a client that puts its bare token there (PROTOCOL.md v1.1). The
+/// handshake answers with that entry, as a browser requires one of those it offered.
+fn bare_token_protocol(headers: &HeaderMap) -> Option<&str> {
+    let mut offered = offered_protocols(headers).filter(|p| !p.is_empty());
+    let only = offered.next()?;
+    if offered.next().is_some() || only == SUBPROTOCOL || only.starts_with("token.") {
+        return None;
+    }
+    Some(only)
 }
 
 /// The socket's bytes as the session's input stream. Holds no buffer between reads.

@@ -44,6 +44,7 @@ mod messages;
 pub mod migrations;
 pub mod push;
 pub mod records;
+mod recount;
 mod repair;
 mod snapshot;
 

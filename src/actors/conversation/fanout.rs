@@ -17,8 +17,8 @@ use crate::views::conversation_view;
 pub(super) enum Effect {
     /// Push one frame to one session (an ack).
     Frame(SessionRef, Arc<str>),
-    /// Tell one session that what it sent before is answered.
-    Settled(SessionRef),
+    /// Tell one session that what it sent before its settle `token` is answered.
+    Settled(SessionRef, u64),
     /// Fan out through the registry.
     Deliver(Deliver),
     /// Everything up to this seq is durable.
@@ -60,7 +60,7 @@ impl Conversation {
     pub(super) fn run(&mut self, effect: Effect) {
         match effect {
             Effect::Frame(session, frame) => session.frame(frame),
-            Effect::Settled(session) => session.push(Push::Settled),
+            Effect::Settled(session, token) => session.push(Push::Settled(token)),
             Effect::Deliver(d) => self.registry.do_send(d),
             Effect::DurableUpTo(seq) => self.durable_seq = self.durable_seq.max(seq),
             Effect::Posted(tx, posted) => {

@@ -139,10 +139,14 @@ pub enum Command {
         reference: String,
     },
     /// Answer [`Push::Settled`] once everything the session sent here before is
-    /// answered (a flooding socket waits for it, so its acks arrive before the close).
+    /// answered and has taken effect: a `pong` waits for it (so a `read` before a
+    /// `ping` has moved the member state when the pong comes), and so does a flooding
+    /// socket's close (so its acks arrive before the close).
     Settle {
         /// Origin.
         session: SessionRef,
+        /// The session's name for this barrier, echoed in [`Push::Settled`].
+        token: u64,
     },
     /// Add and remove group members (HTTP); answered once durable.
     ChangeMembers {
@@ -416,10 +420,11 @@ impl Conversation {
                 Ok(())
             }
             Command::Refuse { error, .. } => Err(error),
-            Command::Settle { session } => {
+            Command::Settle { session, token } => {
                 // answered behind every earlier entry: their acks and errors go out
                 // first, to the same mailbox
-                self.after(ctx, Barrier::Queued, vec![Effect::Settled(session)], None);
+                let settled = vec![Effect::Settled(session, token)];
+                self.after(ctx, Barrier::Queued, settled, None);
                 Ok(())
             }
         };

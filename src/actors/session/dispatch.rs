@@ -9,7 +9,8 @@ use crate::actors::conversation::{Command, ConvCommand, Outgoing};
 use crate::actors::registry::announce;
 use crate::error::Error;
 use crate::metrics::inc;
-use crate::protocol::{decode_client_frame, valid_username, ClientFrame, SendFrame, ServerFrame};
+use crate::protocol::{decode_client_frame, pong_ts, valid_username, ClientFrame, SendFrame};
+use crate::store::now_ms;
 
 /// Frames queued behind a direct-chat lookup.
 const MAX_DEFERRED: usize = 256;
@@ -91,25 +92,28 @@ impl Session {
             cmd,
         };
         match frame {
-            ClientFrame::Ping { ts } => Self::send_frame(ctx, &ServerFrame::Pong { ts }),
+            ClientFrame::Ping { ts, timestamp } => self.ping(ctx, pong_ts(ts, timestamp, now_ms())),
             ClientFrame::Auth { .. } => self.error(
                 ctx,
                 &Error::bad("already authenticated"),
                 Some("auth".into()),
             ),
             ClientFrame::Send(send) => self.send(ctx, user, send),
-            ClientFrame::Delivered { conv, seq } => self
-                .env
-                .hub
-                .do_send(to_conv(conv, Command::Delivered { session, seq })),
-            ClientFrame::Read { conv, seq } => self
-                .env
-                .hub
-                .do_send(to_conv(conv, Command::Read { session, seq })),
-            ClientFrame::Recall { conv, seq } => self
-                .env
-                .hub
-                .do_send(to_conv(conv, Command::Recall { session, seq })),
+            ClientFrame::Delivered { conv, seq } => {
+                self.asked.insert(conv);
+                let cmd = Command::Delivered { session, seq };
+                self.env.hub.do_send(to_conv(conv, cmd))
+            }
+            ClientFrame::Read { conv, seq } => {
+                self.asked.insert(conv);
+                let cmd = Command::Read { session, seq };
+                self.env.hub.do_send(to_conv(conv, cmd))
+            }
+            ClientFrame::Recall { conv, seq } => {
+                self.asked.insert(conv);
+                let cmd = Command::Recall { session, seq };
+                self.env.hub.do_send(to_conv(conv, cmd))
+            }
             ClientFrame::Typing { conv } => self
                 .env
                 .hub

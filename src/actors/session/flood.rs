@@ -6,7 +6,6 @@ use std::time::Duration;
 use actix::AsyncContext;
 
 use super::{Ctx, Session};
-use crate::actors::conversation::{Command, ConvCommand};
 use crate::error::Error;
 use crate::metrics::inc;
 
@@ -42,38 +41,27 @@ impl Session {
     }
 
     /// Stops reading the socket's frames and closes it with 4008 once every conversation
-    /// it sent to has answered (see [`Push::Settled`](crate::actors::Push::Settled)), or
-    /// after [`FLOOD_GRACE`].
+    /// it sent to has answered (a settle barrier), or after [`FLOOD_GRACE`].
     fn close_for_flooding(&mut self, ctx: &mut Ctx) {
         if self.closing {
             return;
         }
         self.closing = true;
-        let session = self.me(ctx);
-        let asked = std::mem::take(&mut self.asked);
-        if let Some(user) = self.user().map(str::to_owned) {
-            self.unsettled = asked.len();
-            for conv in asked {
-                let session = session.clone();
-                let cmd = Command::Settle { session };
-                self.env.hub.do_send(ConvCommand {
-                    conv,
-                    user: user.clone(),
-                    cmd,
-                });
-            }
-        }
-        if self.unsettled == 0 {
+        let token = self.settle(ctx);
+        self.flood_barrier = Some(token);
+        if self.barriers.done(token) {
             return self.close(ctx, 4008, "rate limited");
         }
         ctx.run_later(FLOOD_GRACE, |act, ctx| act.close(ctx, 4008, "rate limited"));
     }
 
-    /// One conversation answered everything this socket had sent it.
-    pub(super) fn settled(&mut self, ctx: &mut Ctx) {
-        self.unsettled = self.unsettled.saturating_sub(1);
-        if self.closing && self.unsettled == 0 {
-            self.close(ctx, 4008, "rate limited");
+    /// A barrier was answered: closes a flooding socket once its barrier is.
+    pub(super) fn flood_settled(&mut self, ctx: &mut Ctx) {
+        if let Some(token) = self.flood_barrier {
+            if self.closing && self.barriers.done(token) {
+                self.flood_barrier = None;
+                self.close(ctx, 4008, "rate limited");
+            }
         }
     }
 }

@@ -17,6 +17,7 @@ mod catch_up;
 mod dispatch;
 mod flood;
 mod history;
+mod settle;
 
 use std::{
     collections::{BTreeMap, HashMap, HashSet, VecDeque},
@@ -49,6 +50,7 @@ use crate::store::Store;
 pub use history::history_page;
 
 use catch_up::CatchUp;
+use settle::Barriers;
 
 /// Why a session that fell too far behind its pushes is closed.
 const TOO_FAR_BEHIND: &str = "too far behind; reconnect and sync";
@@ -131,11 +133,13 @@ pub struct Session {
     fragments: Option<Vec<u8>>,
     /// Closing for flooding: frames are no longer read, the 4008 follows.
     closing: bool,
-    /// Conversations this socket sent a `send` to (or a refused frame naming one): a
-    /// flood close waits until each of them has answered.
+    /// Conversations this socket sent a frame to since its last settle barrier: the
+    /// next `pong` or flood close waits until each of them has answered.
     asked: HashSet<u64>,
-    /// Of those, how many have not answered yet while closing.
-    unsettled: usize,
+    /// Settle barriers under way, and the pongs they hold.
+    barriers: Barriers,
+    /// The flood close's barrier, once closing.
+    flood_barrier: Option<u64>,
     registered_user: Option<String>,
     backlog: Arc<Backlog>,
 }
@@ -163,7 +167,8 @@ impl Session {
             fragments: None,
             closing: false,
             asked: HashSet::new(),
-            unsettled: 0,
+            barriers: Barriers::default(),
+            flood_barrier: None,
             registered_user: None,
             backlog: Arc::new(Backlog::new(env.settings.session.max_backlog_bytes)),
             env,
@@ -279,7 +284,7 @@ impl Handler<Push> for Session {
         match push {
             Push::Frame(frame) => ctx.text(&*frame),
             Push::Message { conv, seq, frame } => self.on_live_message(ctx, conv, seq, frame),
-            Push::Settled => self.settled(ctx),
+            Push::Settled(token) => self.settled(ctx, token),
             Push::Close { code, reason } => self.close(ctx, code, reason),
         }
     }
