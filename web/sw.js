@@ -1,11 +1,12 @@
 // Service worker: keeps the client's own files so the app opens when the node is down (the
 // page then shows its cached conversations and pending outbox). Network first, so a node
 // upgrade shows its new client at once; the API, /ws and media never go through the cache.
-const CACHE = 'chatnode-shell-v1';
+const CACHE = 'chatnode-shell-v2';
 const SHELL = ['/', '/manifest.webmanifest', '/app/app.css', '/app/icon.svg', '/app/main.js', '/app/api.js',
   '/app/socket.js', '/app/store.js', '/app/i18n.js', '/app/dom.js', '/app/media.js',
   '/app/views/login.js', '/app/views/list.js', '/app/views/chat.js', '/app/views/members.js',
-  '/app/views/newconv.js', '/app/views/search.js', '/app/views/conn.js'];
+  '/app/views/newconv.js', '/app/views/search.js', '/app/views/conn.js', '/app/views/settings.js',
+  '/app/users.js', '/app/qr.js'];
 
 self.addEventListener('install', e => {
   e.waitUntil(caches.open(CACHE).then(c => c.addAll(SHELL)).then(() => self.skipWaiting()));

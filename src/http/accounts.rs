@@ -326,7 +326,7 @@ async fn features(node: web::Data<Node>) -> HttpResponse {
     HttpResponse::Ok().json(json!({
         "protocol": "1.0",
         "registration": registration,
-        "push": false,
+        "push": node.push.handle.enabled(),
         "search": "index",
         "invites": node.settings.accounts.invites.as_str(),
         "directory": node.settings.accounts.directory.as_str(),

@@ -49,6 +49,8 @@ const ASSETS: &[Asset] = &[
     asset!("/app/i18n.js", "app/i18n.js", JS),
     asset!("/app/dom.js", "app/dom.js", JS),
     asset!("/app/media.js", "app/media.js", JS),
+    asset!("/app/users.js", "app/users.js", JS),
+    asset!("/app/qr.js", "app/qr.js", JS),
     asset!("/app/views/login.js", "app/views/login.js", JS),
     asset!("/app/views/list.js", "app/views/list.js", JS),
     asset!("/app/views/chat.js", "app/views/chat.js", JS),
@@ -56,6 +58,7 @@ const ASSETS: &[Asset] = &[
     asset!("/app/views/newconv.js", "app/views/newconv.js", JS),
     asset!("/app/views/search.js", "app/views/search.js", JS),
     asset!("/app/views/conn.js", "app/views/conn.js", JS),
+    asset!("/app/views/settings.js", "app/views/settings.js", JS),
 ];
 
 /// The page talks to the same origin only (the HTTP API and /ws); scripts are files of

@@ -51,11 +51,16 @@ async fn features_are_public_and_follow_the_settings() {
     let f = a.json();
     assert_eq!(f["protocol"], "1.0");
     assert_eq!(f["registration"], "open");
-    assert_eq!(f["push"], false);
+    assert_eq!(f["push"], true);
     assert_eq!(f["search"], "index");
-    let closed = spawn_app(&[("CHATNODE__ACCOUNTS__REGISTRATION_OPEN", "false")]).await;
+    let closed = spawn_app(&[
+        ("CHATNODE__ACCOUNTS__REGISTRATION_OPEN", "false"),
+        ("CHATNODE__PUSH__ENABLED", "false"),
+    ])
+    .await;
     let f = closed.call("GET", "/api/features", None, None).await.json();
     assert_eq!(f["registration"], "invite");
+    assert_eq!(f["push"], false);
 }
 
 #[actix_web::test]

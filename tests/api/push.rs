@@ -656,13 +656,24 @@ async fn muted_conversations_and_events_wake_no_device() {
             assert_eq!(a.status, 200, "mute {muted}");
         }
     };
+    let other = app.group(&alice, "other", &["bob"]).await;
     mute(true).await;
     let mut a = app.connect(&alice).await;
     a.send_acked(conv, "q1", "muted, so silent").await;
+    // offers are decided in order: once the other conversation's push is out, seq 1's
+    // was decided while the conversation was muted
+    a.send_acked(other, "o1", "in the other one").await;
+    let got = mock.wait_for(&phone.path, 1).await;
+    assert_eq!(phone.open(&got[0])["conv"], other);
     mute(false).await;
     a.send_acked(conv, "q2", "loud again").await;
-    let got = mock.wait_for(&phone.path, 1).await;
-    assert_eq!(phone.open(&got[0])["seq"], 2, "seq 1 was muted");
+    let got = mock.wait_for(&phone.path, 2).await;
+    let first = phone.open(&got[1]);
+    assert_eq!(
+        (first["conv"].as_u64(), first["seq"].as_u64()),
+        (Some(conv), Some(2)),
+        "seq 1 was muted"
+    );
     // a reaction (an event, seq 3) wakes no one; the next message does
     a.send_json(
         json!({"type": "react", "conv": conv, "seq": 2, "emoji": "👍", "on": true,
@@ -671,7 +682,7 @@ async fn muted_conversations_and_events_wake_no_device() {
     .await;
     a.ack_for("r1").await;
     a.send_acked(conv, "q4", "and again").await;
-    let got = mock.wait_for(&phone.path, 2).await;
-    assert_eq!(phone.open(&got[1])["seq"], 4, "the event was not pushed");
-    assert_eq!(mock.got(&phone.path).len(), 2);
+    let got = mock.wait_for(&phone.path, 3).await;
+    assert_eq!(phone.open(&got[2])["seq"], 4, "the event was not pushed");
+    assert_eq!(mock.got(&phone.path).len(), 3);
 }

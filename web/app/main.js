@@ -13,6 +13,9 @@ import { members, leave } from './views/members.js';
 import { newconv, initNewConv } from './views/newconv.js';
 import { search, initSearch, clearSearch } from './views/search.js';
 import { showConn, initConn } from './views/conn.js';
+import { settings, initSettings, openSettings } from './views/settings.js';
+import { users, loadUsers, setProfile, userAvatar, displayName } from './users.js';
+import { setMode, setInvite } from './views/login.js';
 
 function render() { renderList(); renderChat(); saveCache(); }
 app.onRender = what => { if (what === 'list') renderList(); else render(); };
@@ -22,23 +25,45 @@ function logoutLocal(msg) {
   closeSocket();
   localStorage.removeItem('chatnode.token'); localStorage.removeItem('chatnode.user');
   session.token = null; session.me = null;
-  reset(); outbox.clear(); clearChat(); clearMedia();
+  reset(); outbox.clear(); clearChat(); clearMedia(); $('welcome').classList.add('hidden');
   document.body.classList.remove('in-chat');
   $('app').classList.add('hidden'); $('login').classList.remove('hidden');
   $('lerr').textContent = msg || '';
   document.title = 'chatnode';
 }
-session.onUnauthorized = () => logoutLocal(t('err.session'));
+session.onUnauthorized = () => { if (!settings.changingPassword) logoutLocal(t('err.session')); };
 
+function renderMe() {
+  $('meName').textContent = displayName(session.me);
+  $('meAvatar').replaceChildren(userAvatar(session.me));
+}
 async function start() {
   $('login').classList.add('hidden'); $('app').classList.remove('hidden');
-  $('meName').textContent = session.me;
+  loadUsers(); renderMe();
   loadOutbox(); loadCache();
   render();
   showConn('connecting');
+  loadMe();
   try { await refreshConvs(); } catch (e) { if (e.status === 401) return; }
   connect();
 }
+// The profile and what the node offers (an older node has neither route: the client goes on).
+async function loadMe() {
+  api('GET', '/api/features').then(f => { settings.features = f || {}; }, () => {});
+  try {
+    const me = await api('GET', '/api/me');
+    settings.me = me; setProfile(me); renderMe();
+    $('welcome').classList.toggle('hidden', !(me.admin && S.convs.size === 0));
+  } catch (e) { /* v1 node */ }
+}
+let usersTimer = null;
+users.onChange = () => { clearTimeout(usersTimer); usersTimer = setTimeout(() => { renderMe(); render(); }, 50); };
+// A new password: the node revoked every earlier token, ours included, and gave a new one.
+settings.onToken = token => {
+  session.token = token; localStorage.setItem('chatnode.token', token);
+  closeSocket(); connect();
+};
+settings.onLoggedOut = () => { $('settings').close(); logoutLocal(''); };
 
 // ===== conversations =====
 let presenceTimer = null;
@@ -162,6 +187,7 @@ function handle(f) {
       else if (!S.left.has(obj.conv)) { merge(obj); render(); }
       break;
     }
+    case 'user_update': setProfile(f); break;
     case 'error': onError(f); break;
     default: break;   // pong, history (pages come over HTTP), frame types a newer node adds
   }
@@ -202,7 +228,7 @@ function onError(f) {
 
 hooks.handle = handle;
 hooks.onClosed = code => {
-  if (code === 4001) { logoutLocal(t('err.session')); return; }
+  if (code === 4001 && !settings.changingPassword) { logoutLocal(t('err.session')); return; }
   render();   // presence is unknown while we are offline: the views stop claiming anyone is offline
 };
 hooks.onState = state => { showConn(state); render(); };
@@ -249,7 +275,12 @@ members.onHide = hideConv;
 
 // ===== boot =====
 applyStrings();
-initLogin(); initChat(); initNewConv(); initSearch(); initConn();
+initLogin(); initChat(); initNewConv(); initSearch(); initConn(); initSettings();
+$('welcomeInvite').addEventListener('click', openSettings);
+{ // an invite link (#invite=CODE) opens on the registration form
+  const m = /[#&]invite=([0-9a-fA-F]{16,128})/.exec(location.hash);
+  if (m) { setInvite(m[1]); if (!session.token) setMode('register'); }
+}
 arrowNav($('convList'));
 login.onIn = start;
 $('logoutBtn').addEventListener('click', async () => {

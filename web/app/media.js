@@ -30,10 +30,10 @@ export function clearMedia() {
 }
 
 // Sets `attr` of `el` to the media's object URL once fetched.
-export function attach(el, url, attr = 'src', onload) {
+export function attach(el, url, attr = 'src', onload, onfail) {
   el.dataset.media = url;
   blobUrl(url).then(u => { el[attr] = u; if (onload) el.addEventListener('load', onload, { once: true }); },
-    () => { el.replaceWith(h('span', { class: 'muted' }, t('mediaFailed'))); });
+    () => { if (onfail) onfail(); else el.replaceWith(h('span', { class: 'muted' }, t('mediaFailed'))); });
 }
 
 // ===== lightbox =====

@@ -80,7 +80,7 @@ function closed(code, reason) {
   clearInterval(hbTimer); clearInterval(watchTimer); outQueue.length = 0;
   inflight.clear(); clearTimeout(holdTimer); sendWin = Math.min(sendWin, 4);
   if (hooks.onClosed) hooks.onClosed(code, reason);
-  if (code === 4001) return;   // main logs out
+  if (code === 4001 && !conn.keepOn4001) return;   // main logs out
   scheduleReconnect(code, reason);
 }
 function scheduleReconnect(code, reason) {
@@ -133,7 +133,7 @@ export function queueSend(conv, kind, body, media_url) {
 }
 // Sends leave in the order they were made, at most `sendWin` unacked at a time. A `rate_limited`
 // answer holds all sending for a moment, then starts again from the oldest unacked send with a
-// window of one that grows with every ack: retries never overtake each other.
+// window of one: retries never overtake each other.
 const SEND_WIN_MAX = 16;
 const inflight = new Map();   // client_id -> when sent
 let sendWin = 4, holdUntil = 0, holdTimer = null;
@@ -150,12 +150,16 @@ export function pumpSends() {
     frame(f);
   }
 }
+// After a refusal the node's limit is near: one send at a time for 30 s (two in flight
+// could be refused and accepted in the wrong order), then the window may grow again.
+let slowUntil = 0;
 export function holdSends() {
+  slowUntil = Date.now() + 30000;
   if (holdUntil <= Date.now()) holdUntil = Date.now() + 1000 + Math.random() * 500;
   inflight.clear(); sendWin = 1;   // everything unacked goes again, oldest first, after the hold
   pumpSends();
 }
 export function acked(clientId) {
-  if (inflight.delete(clientId) && sendWin < SEND_WIN_MAX) sendWin++;
+  if (inflight.delete(clientId) && sendWin < SEND_WIN_MAX && Date.now() >= slowUntil) sendWin++;
 }
 export function refused(clientId) { inflight.delete(clientId); }

@@ -2,6 +2,7 @@
 // and a bounded copy in localStorage so the app opens with its conversations when the node
 // is down.
 import { session } from './api.js';
+import { displayName } from './users.js';
 
 export const S = {
   convs: new Map(),    // conv -> conversation object (+ _touched: local activity time)
@@ -24,7 +25,7 @@ export function reset() {
 }
 
 export const peer = c => c.kind === 'direct' ? (c.members || []).find(m => m !== session.me) || c.name : null;
-export const convName = c => c.kind === 'direct' ? (c.name || peer(c) || 'direct') : (c.name || 'group');
+export const convName = c => c.kind === 'direct' ? displayName(peer(c) || c.name) || 'direct' : (c.name || 'group');
 export const activity = c => Math.max((c.last_message && c.last_message.ts) || 0, c._touched || 0);
 
 function receiptsOf(conv) { let m = S.receipts.get(conv); if (!m) S.receipts.set(conv, m = new Map()); return m; }

@@ -6,7 +6,7 @@
 # in the output. CHATNODE_BIN picks the binary (default: the debug build).
 set -euo pipefail
 cd "$(dirname "$0")"
-command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+{ command -v chromium && command -v zbarimg; } >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium zbar-tools >/dev/null; }
 [ -d node_modules/axe-core ] || PUPPETEER_SKIP_DOWNLOAD=1 npm ci --silent --no-audit --no-fund
 (cd ../.. && cargo build --bin chatnode)
 TARGET_DIR="${CARGO_TARGET_DIR:-../../target}"

@@ -720,6 +720,97 @@ async function sendText(page, text) { await page.type('#text', text); await page
   }
   await setDark(E, false); await setDark(F, false);
 
+
+  // ===================== accounts (issue 21): settings, profile, devices, invites, admin =====================
+  {
+    const ctxH = await browser.createBrowserContext(), H = await ctxH.newPage();
+    const ctxK = await browser.createBrowserContext(), K = await ctxK.newPage();
+    await H.setViewport({ width: 1100, height: 800 }); await K.setViewport({ width: 375, height: 812, isMobile: true, hasTouch: true });
+    watch('H', H); watch('K', K);
+    const loginAs = async (page, user, pw = 'password123') => {
+      await page.goto(BASE + '/'); await page.waitForSelector('#lu', { visible: true });
+      await page.type('#lu', user); await page.type('#lp', pw); await page.click('#lsubmit');
+      await page.waitForSelector('#app:not(.hidden)'); await waitShown(page, isLive, user + ' live');
+    };
+    await loginAs(H, alice); await loginAs(K, bob);
+    await H.click('#settingsBtn');
+    await waitShown(H, () => document.querySelector('#settings').open && document.querySelector('#adminUsers li'), 'settings open with the admin section');
+    const secs = await H.$$eval('#settings h3', l => l.map(e => e.textContent));
+    check(JSON.stringify(secs) === JSON.stringify(['Profile', 'Password', 'Devices', 'Invites', 'Admin']), 'settings of the first user (admin): ' + secs.join(', '));
+    await axe(H, 'settings (desktop, light)');
+    await setDark(H, true); await axe(H, 'settings (desktop, dark)'); await H.screenshot({ path: SHOTS + '/30-desktop-settings-dark.png' }); await setDark(H, false);
+    // display name: shown to a peer through user_update
+    await H.$eval('#setName', e => { e.value = ''; }); await H.type('#setName', 'Alice Wonder');
+    await H.evaluate(() => [...document.querySelectorAll('#settings button')].find(b => b.textContent === 'Save name').click());
+    await waitShown(K, () => [...document.querySelectorAll('#convList .cname')].some(e => e.textContent === 'Alice Wonder'), 'bob sees the display name', 10000).catch(() => {});
+    check(await K.evaluate(() => [...document.querySelectorAll('#convList .cname')].some(e => e.textContent === 'Alice Wonder')), 'a new display name reaches a peer at once (user_update) and replaces the username in the list');
+    // avatar with a square crop preview
+    const avIn = await H.$('#avatarFile'); await avIn.uploadFile(png);
+    await waitShown(H, () => !document.querySelector('#cropPreview').classList.contains('hidden'), 'crop preview');
+    check(await H.$eval('#cropPreview', c => c.width === c.height), 'the chosen picture shows a square crop preview');
+    await H.click('#saveAvatar');
+    await waitShown(K, () => { const i = document.querySelector('#convList .avatar-img'); return i && i.src.startsWith('blob:') && i.naturalWidth > 0; }, 'bob sees the avatar', 10000).catch(() => {});
+    check(await K.evaluate(() => { const i = document.querySelector('#convList .avatar-img'); return !!i && i.src.startsWith('blob:'); }), 'the avatar reaches a peer and is drawn from a blob: URL');
+    await K.screenshot({ path: SHOTS + '/31-phone-list-avatars.png' });
+    // devices: this one marked, another revoked
+    const before = await H.$$eval('#devices li', l => l.length);
+    check(before >= 2 && (await H.$$eval('#devices li', l => l.filter(e => e.textContent.includes('this device')).length)) === 1, `devices lists ${before} sessions, this one marked`);
+    await H.evaluate(() => [...document.querySelectorAll('#devices li')].find(e => !e.textContent.includes('this device')).querySelector('button').click());
+    await confirmYes(H);
+    await waitShown(H, n => document.querySelectorAll('#devices li').length === n - 1, 'one device fewer', 5000, before).catch(() => {});
+    check((await H.$$eval('#devices li', l => l.length)) === before - 1, 'revoking a device takes it off the list');
+    // invite: link, copy, QR code that decodes to the link
+    await H.click('#makeInvite');
+    await H.waitForSelector('#inviteUrl');
+    const inviteUrl = await H.$eval('#inviteUrl', e => e.value);
+    check(/#invite=[0-9a-f]{48}$/.test(inviteUrl), 'an invite link is made: ' + inviteUrl);
+    await H.click('#copyInvite');
+    await waitShown(H, () => document.querySelector('#toast').textContent === 'Copied', 'copied', 3000).catch(() => {});
+    check((await H.$eval('#toast', e => e.textContent)) === 'Copied', 'Copy link copies it');
+    const qrPng = path.join(WORK, 'qr.png');
+    await (await H.$('#inviteQr')).screenshot({ path: qrPng });
+    let decoded = '';
+    try { decoded = require('child_process').execFileSync('zbarimg', ['-q', '--raw', qrPng], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim(); } catch (e) { decoded = 'zbarimg failed: ' + e.message.slice(0, 80); }
+    check(decoded === inviteUrl, 'the invite QR code decodes (zbarimg) to the link: ' + decoded);
+    await H.screenshot({ path: SHOTS + '/32-desktop-invite.png' });
+    // registration from the invite link
+    const ctxI = await browser.createBrowserContext(), I = await ctxI.newPage(); watch('I', I);
+    await I.setViewport({ width: 375, height: 812, isMobile: true, hasTouch: true });
+    const iu = 'ivy' + sfx;
+    await I.goto(inviteUrl); await I.waitForSelector('#lu', { visible: true });
+    check(await I.evaluate(() => !document.querySelector('#linvite').classList.contains('hidden') && document.querySelector('#regTab').getAttribute('aria-pressed') === 'true'),
+      'an invite link opens on the registration form');
+    await axe(I, 'registration from an invite (phone, light)');
+    await I.type('#lu', iu); await I.type('#lp', 'password123'); await I.click('#lsubmit');
+    await I.waitForSelector('#app:not(.hidden)');
+    check(!(await I.evaluate(() => location.hash)), 'registered from the invite; the code leaves the address bar');
+    // admin: the users page disables, enables and promotes
+    await H.click('#settingsClose'); await H.click('#settingsBtn');
+    await waitShown(H, u => document.querySelector(`#adminUsers li[data-user="${u}"]`), 'ivy listed', 5000, iu);
+    const adminBtn = async (u, label) => H.evaluate((u, l) => [...document.querySelectorAll(`#adminUsers li[data-user="${u}"] button`)].find(b => b.textContent === l).click(), u, label);
+    await adminBtn(iu, 'Disable');
+    await waitShown(I, () => !document.querySelector('#login').classList.contains('hidden'), 'disabled user is logged out', 10000).catch(() => {});
+    check(await I.evaluate(() => !document.querySelector('#login').classList.contains('hidden')), 'disabling a user from the admin page logs them out at once');
+    await waitShown(H, u => document.querySelector(`#adminUsers li[data-user="${u}"]`)?.textContent.includes('disabled'), 'shown disabled', 5000, iu);
+    await adminBtn(iu, 'Enable'); await sleep(300);
+    await waitShown(H, u => !document.querySelector(`#adminUsers li[data-user="${u}"]`)?.textContent.includes('disabled'), 'enabled', 5000, iu);
+    await adminBtn(iu, 'Make admin');
+    await waitShown(H, u => [...document.querySelectorAll(`#adminUsers li[data-user="${u}"] button`)].some(b => b.textContent === 'Remove admin'), 'promoted', 5000, iu);
+    check(true, 'the admin page enables and makes admins');
+    await ctxI.close();
+    // password change: this device stays in (new token), the old password stops working
+    const oldTok = await H.evaluate(() => S.token);
+    await H.type('#pwOld', 'password123'); await H.type('#pwNew', 'password456');
+    await H.evaluate(() => [...document.querySelectorAll('#settings button')].find(b => b.textContent === 'Change password').click());
+    await waitShown(H, t => S.token !== t && document.querySelector('#connDot').classList.contains('on'), 'new token, live', 15000, oldTok).catch(() => {});
+    check(await H.evaluate(t => S.token !== t && !document.querySelector('#app').classList.contains('hidden') && document.querySelector('#connDot').classList.contains('on'), oldTok),
+      'after a password change this device stays logged in and connected with its new token');
+    const oldLogin = await fetch(BASE + '/api/login', { method: 'POST', body: JSON.stringify({ username: alice, password: 'password123' }) });
+    check(oldLogin.status === 401, 'the old password no longer logs in');
+    await H.keyboard.press('Escape');
+    await ctxH.close(); await ctxK.close();
+  }
+
   // --- Chinese strings for a zh-CN browser
   const ctxZ = await browser.createBrowserContext(), Z = await ctxZ.newPage();
   await Z.evaluateOnNewDocument(() => { Object.defineProperty(navigator, 'languages', { get: () => ['zh-CN', 'zh'] }); });
@@ -751,7 +842,7 @@ async function sendText(page, text) { await page.type('#text', text); await page
   await C.waitForSelector('#conv:not(.hidden)');
   const conv4 = await C.evaluate(() => S.open), cTok = await C.evaluate(() => S.token);
   await waitShown(D, () => document.querySelector('#convList li[data-conv]'), 'D sees the chat');
-  await D.click('#convList li[data-conv]');
+  await D.evaluate(() => document.querySelector('#convList li[data-conv]').click());
   await waitShown(D, c => S.open === c && S.loaded.has(c), 'D opens the chat', 10000, conv4);
   const N4 = 40;
   const t4 = Date.now();

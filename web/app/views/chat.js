@@ -9,6 +9,7 @@ import { S, convMsgs, sortedMsgs, ownStatus, typingUsers, peer, convName, addMes
 import { conn, frame, outbox, queueSend, saveOutbox, pumpSends, dropFromOutbox } from '../socket.js';
 import { attach, isMediaPath, openLightbox } from '../media.js';
 import { renderMembers } from './members.js';
+import { userAvatar, displayName, profileOf } from '../users.js';
 
 export const app = { recallWindowMs: 120000, onRender: () => {}, onLeft: () => {} };
 export const divider = new Map();   // conv -> seq the "new messages" divider stands before
@@ -46,7 +47,7 @@ function tickEl(conv, seq) {
   let label;
   if (c && c.kind === 'group' && n > 0) label = t('readByN', { n, total: others });
   else label = t('status.' + cls);
-  const el = h('span', { class: 'tick ' + cls, title: names.length ? label + ': ' + names.join(', ') : label },
+  const el = h('span', { class: 'tick ' + cls, title: names.length ? label + ': ' + names.map(displayName).join(', ') : label },
     h('span', { 'aria-hidden': 'true' }, cls === 'sent' ? ' ✓' : ' ✓✓'), h('span', { class: 'sr' }, ' ' + label));
   el.dataset.sig = cls + n + names.join();
   return el;
@@ -61,10 +62,10 @@ function msgEl(c, m, cont) {
   if (m.kind === 'system') return h('div', { class: 'sys', 'data-seq': m.seq }, m.body, ' · ', fmtTime(m.ts));
   const mine = m.sender === session.me, group = c.kind === 'group';
   return h('div', { class: 'msg ' + (mine ? 'mine' : 'theirs') + (cont ? ' cont' : ''), 'data-seq': m.seq },
-    !mine && group ? (cont ? h('span', { class: 'avatar-gap' }) : avatar(m.sender)) : null,
+    !mine && group ? (cont ? h('span', { class: 'avatar-gap' }) : userAvatar(m.sender)) : null,
     h('div', { class: 'bubble' },
-      !mine && group && !cont ? h('div', { class: 'sender', style: `color:var(--name)` }, m.sender) : null,
-      h('span', { class: 'sr' }, mine ? t('you') + ': ' : group && cont ? m.sender + ': ' : ''),
+      !mine && group && !cont ? h('div', { class: 'sender', title: m.sender }, displayName(m.sender)) : null,
+      h('span', { class: 'sr' }, mine ? t('you') + ': ' : group && cont ? displayName(m.sender) + ': ' : ''),
       content(m, c.conv),
       h('div', { class: 'meta' }, h('time', {}, fmtTime(m.ts)),
         mine && !m.recalled ? tickEl(c.conv, m.seq) : null,
@@ -111,11 +112,11 @@ function renderHeader(c) {
   $('cTitle').textContent = convName(c);
   const ty = typingUsers(c.conv), p = peer(c), sub = $('cSub');
   sub.classList.toggle('typing', ty.length > 0);
-  sub.textContent = ty.length ? (c.kind === 'group' ? t('typingNames', { names: ty.join(', ') }) : t('typing'))
+  sub.textContent = ty.length ? (c.kind === 'group' ? t('typingNames', { names: ty.map(displayName).join(', ') }) : t('typing'))
     : c.kind === 'group' ? t('nMembers', { n: (c.members || []).length })
     : conn.state !== 'live' ? '' : (S.online.has(p) ? t('online') : t('offline'));
   $('pinBtn').textContent = c.pinned ? t('unpin') : t('pin');
-  $('cAvatar').replaceChildren(avatar(c.kind === 'direct' ? p : 'group:' + c.name, convName(c)));
+  $('cAvatar').replaceChildren(c.kind === 'direct' ? userAvatar(p) : avatar('group:' + c.name, convName(c)));
   if (!$('members').classList.contains('hidden')) renderMembers(c);
 }
 
@@ -142,7 +143,8 @@ export function renderChat(opts = {}) {
     if (dayOf(m.ts) !== day) { day = dayOf(m.ts); const d = day; items.push(['d' + d, dayLabel(d), () => h('div', { class: 'day', role: 'separator' }, dayLabel(d))]); prev = null; }
     if (div === m.seq) { items.push(['div', '', () => h('div', { class: 'divider', id: 'unreadDivider', role: 'separator' }, h('span', {}, t('newMessages')))]); prev = null; }
     const cont = !!prev && prev.kind !== 'system' && m.kind !== 'system' && prev.sender === m.sender && m.ts - prev.ts < GROUP_MS;
-    items.push(['s' + m.seq, JSON.stringify([m.body, m.recalled, m.media_url, canRecall(m), c.kind, cont]), () => msgEl(c, m, cont), m]);
+    const prof = m.sender !== session.me && c.kind === 'group' ? profileOf(m.sender) : null;
+    items.push(['s' + m.seq, JSON.stringify([m.body, m.recalled, m.media_url, canRecall(m), c.kind, cont, prof]), () => msgEl(c, m, cont), m]);
     prev = m;
   }
   for (const it of [...outbox.values()].filter(i => i.conv === conv).sort((a, b) => a.created - b.created))

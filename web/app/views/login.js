@@ -5,7 +5,9 @@ import { t } from '../i18n.js';
 import { session, api, errorText } from '../api.js';
 
 export const login = { onIn: () => {} };
-let mode = 'login';
+let mode = 'login', invite = null;
+// An invite code from the link the user opened: sent with the registration.
+export function setInvite(code) { invite = code; $('linvite').classList.remove('hidden'); }
 
 export function setMode(m) {
   mode = m;
@@ -24,7 +26,10 @@ async function submit() {
   if (mode === 'register' && [...new TextEncoder().encode(password)].length < 8) { $('lerr').textContent = t('err.password'); return; }
   $('lsubmit').disabled = true;
   try {
-    const r = await api('POST', '/api/' + mode, { username, password });
+    const body = { username, password };
+    if (mode === 'register' && invite) body.invite = invite;
+    const r = await api('POST', '/api/' + mode, body);
+    if (invite && mode === 'register') { invite = null; $('linvite').classList.add('hidden'); history.replaceState(null, '', location.pathname); }
     session.token = r.token; session.me = r.user;
     localStorage.setItem('chatnode.token', r.token); localStorage.setItem('chatnode.user', r.user);
     $('lp').value = '';
@@ -32,7 +37,8 @@ async function submit() {
   } catch (e) {
     if (mode === 'login' && e.status === 401) {
       $('lerr').replaceChildren(t('err.wrongLogin') + ' ', h('button', { type: 'button', class: 'link', id: 'switchReg', onclick: () => { setMode('register'); $('lp').focus(); } }, t('createInstead')));
-    } else $('lerr').textContent = errorText(e, mode);
+    } else if (mode === 'register' && e.status === 403) $('lerr').textContent = invite ? t('err.badInvite') : t('err.needInvite');
+    else $('lerr').textContent = errorText(e, mode);
   } finally { $('lsubmit').disabled = false; }
 }
 

@@ -1,9 +1,10 @@
 // The members panel: who is in the conversation, add (groups), remove (only for those who
 // may: owner/admins per PROTOCOL.md v1.1, the creator on a v1 node), leave (confirmed), hide.
-import { $, h, avatar, toast, confirmDialog } from '../dom.js';
+import { $, h, toast, confirmDialog } from '../dom.js';
 import { t } from '../i18n.js';
 import { session, api, errorText } from '../api.js';
 import { S, mergeConv } from '../store.js';
+import { userAvatar, displayName } from '../users.js';
 
 export const members = { onLeft: () => {}, onHide: () => {}, onRender: () => {} };
 
@@ -39,7 +40,7 @@ export function renderMembers(c) {
   const add = h('input', { id: 'addMembers', placeholder: t('addPlaceholder'), autocapitalize: 'none', spellcheck: 'false', 'aria-label': t('addMembers') });
   $('members').replaceChildren(
     h('ul', { class: 'chips', 'aria-label': t('membersTitle') }, (c.members || []).map(u => h('li', { class: 'chip' },
-      avatar(u), h('span', {}, u),
+      userAvatar(u), h('span', { title: u }, displayName(u) === u ? u : displayName(u) + ' (' + u + ')'),
       h('span', { class: 'sr' }, S.online.has(u) || u === session.me ? t('online') : ''),
       canRemove(c, u) ? h('button', { class: 'icon', 'aria-label': t('removeName', { name: u }), title: t('removeName', { name: u }),
         onclick: async () => { if (await confirmDialog(t('removeQ', { name: u }), t('remove'), true)) change(c.conv, { remove: [u] }); } }, '×') : null))),

@@ -4,6 +4,7 @@ import { t } from '../i18n.js';
 import { api, errorText } from '../api.js';
 import { S, convName } from '../store.js';
 import { arrowNav } from './list.js';
+import { displayName } from '../users.js';
 
 export const search = { onOpen: () => {} };
 let timer, seq = 0;
@@ -27,7 +28,7 @@ async function run() {
         h('button', { class: 'item' },
           h('span', { class: 'cmain' },
             h('span', { class: 'crow' }, h('span', { class: 'cname' }, c ? convName(c) : t('conversation')), h('span', { class: 'ctime' }, fmtShort(m.ts))),
-            h('span', { class: 'cprev' }, m.sender + ': ', highlight(m.body || '', q)))));
+            h('span', { class: 'cprev' }, displayName(m.sender) + ': ', highlight(m.body || '', q)))));
     }));
     if (!r.hits.length) ul.append(h('li', { class: 'hint' }, t('noHits')));
     if (r.complete === false) ul.append(h('li', { class: 'hint' }, t('searchPartial')));
