@@ -355,32 +355,42 @@ impl Store {
         let mut updated = record.clone();
         updated.last_seen_ms = now;
         let value = encode(&updated)?;
-        let user = record.user.as_str();
         let _not_waited_for = self.write(|| {
             // only if it is still there: a revoked token must not come back
             let _ = self
                 .tokens
                 .compare_and_swap(hash, Some(encode(record)?), Some(value))?;
-            let mut failure = None;
-            self.users.update_and_fetch(user, |old| {
-                let old = old?;
-                match decode::<UserRecord>(old) {
-                    Ok(mut u) if !u.deleted => {
-                        u.last_seen_ms = now;
-                        match encode(&u) {
-                            Ok(bytes) => Some(bytes),
-                            Err(e) => {
-                                failure = Some(e);
-                                Some(old.to_vec())
-                            }
-                        }
-                    }
-                    _ => Some(old.to_vec()),
-                }
-            })?;
-            failure.map_or(Ok(()), Err)
+            self.stamp_seen(&record.user, now)
         })?;
         Ok(())
+    }
+
+    /// Sets the user's `last_seen_ms` to now (a login), not waited for.
+    pub fn touch_user(&self, user: &str) -> Result<()> {
+        let _not_waited_for = self.write(|| self.stamp_seen(user, now_ms()))?;
+        Ok(())
+    }
+
+    /// Writes `last_seen_ms = now` into a live account (inside a write).
+    fn stamp_seen(&self, user: &str, now: u64) -> Result<()> {
+        let mut failure = None;
+        self.users.update_and_fetch(user, |old| {
+            let old = old?;
+            match decode::<UserRecord>(old) {
+                Ok(mut u) if !u.deleted => {
+                    u.last_seen_ms = now;
+                    match encode(&u) {
+                        Ok(bytes) => Some(bytes),
+                        Err(e) => {
+                            failure = Some(e);
+                            Some(old.to_vec())
+                        }
+                    }
+                }
+                _ => Some(old.to_vec()),
+            }
+        })?;
+        failure.map_or(Ok(()), Err)
     }
 
     // ---- invites --------------------------------------------------------------------
@@ -514,7 +524,8 @@ impl Store {
                 }),
             )
         })
-        .await
+        .await?;
+        self.touch_user(&record.user)
     }
 
     /// Deletes one token and its index entry; `true` if it was there.

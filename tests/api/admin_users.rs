@@ -316,6 +316,7 @@ async fn admins_list_create_promote_disable_and_reset_passwords() {
         )
         .await;
     assert_eq!(status, 201, "{v}");
+    assert_eq!(v["last_seen"], 0, "never logged in");
     assert_eq!(v["user"], "bea");
     assert_eq!(v["admin"], true);
     for (body, want) in [
@@ -348,6 +349,7 @@ async fn admins_list_create_promote_disable_and_reset_passwords() {
             assert!(u.get(field).is_some(), "{field} missing in {u}");
         }
         assert_eq!(u["disabled"], false);
+        assert!(u["last_seen"].as_u64().unwrap() > 0, "logged in: {u}");
     }
 
     // disable: tokens and sockets end at once; login is 401 like a wrong password
