@@ -330,7 +330,9 @@ impl Store {
     /// what hangs on a token (push subscriptions) is let go of.
     pub async fn on_tokens_revoked(&self, hashes: &[[u8; 32]]) -> Result<()> {
         tracing::debug!(tokens = hashes.len(), "tokens revoked");
-        Ok(())
+        let hashes: Vec<&[u8]> = hashes.iter().map(|h| h.as_slice()).collect();
+        self.forget_push_subscriptions_of_tokens(&hashes)
+            .map(|_| ())
     }
 
     /// Whether upload `id` (`media`) is its uploader's current picture: then every

@@ -14,6 +14,7 @@ mod fixtures;
 mod groups;
 mod offline;
 mod profiles;
+mod push;
 mod randomized;
 mod receipts;
 mod restart;
