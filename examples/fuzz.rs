@@ -133,6 +133,7 @@ fn valid_records() -> Vec<Vec<u8>> {
         members: vec!["alice".into(), "bob".into()],
         creator: "alice".into(),
         created_ms: 1,
+        first_seq: 1,
     };
     [
         encode_record(&msg),

@@ -31,6 +31,31 @@ pub struct Settings {
     pub limits: LimitSettings,
     /// Optional TLS.
     pub tls: TlsSettings,
+    /// Uploads: size, quota, orphan clean-up.
+    pub media: MediaSettings,
+}
+
+/// `[media]`
+#[derive(Debug, Clone, Deserialize)]
+pub struct MediaSettings {
+    /// Largest upload, MiB.
+    pub max_upload_mb: u64,
+    /// What one user's uploads may add up to, MiB.
+    pub quota_mb: u64,
+    /// Uploads referenced by no message are deleted after this many seconds.
+    pub orphan_ttl_secs: u64,
+}
+
+impl MediaSettings {
+    /// Largest upload in bytes.
+    pub fn max_upload_bytes(&self) -> u64 {
+        self.max_upload_mb.saturating_mul(1 << 20)
+    }
+
+    /// Per-user quota in bytes.
+    pub fn quota_bytes(&self) -> u64 {
+        self.quota_mb.saturating_mul(1 << 20)
+    }
 }
 
 /// `[server]`
@@ -79,6 +104,8 @@ pub struct MessageSettings {
     pub recall_window_secs: u64,
     /// Largest message body in bytes.
     pub max_body_bytes: usize,
+    /// Messages older than this many seconds are deleted; 0 keeps them forever.
+    pub retain_secs: u64,
 }
 
 /// When an `ack` may be sent.
@@ -117,8 +144,6 @@ pub struct LimitSettings {
     pub max_sessions_per_user: usize,
     /// Failed logins per username per minute.
     pub failed_logins_per_user_per_min: u32,
-    /// Largest media upload.
-    pub max_media_bytes: usize,
     /// Most members in a group.
     pub max_group_members: usize,
 }
@@ -202,6 +227,9 @@ impl Settings {
         }
         if self.storage.cache_mb == 0 {
             return bad("storage.cache_mb", "must be at least 1");
+        }
+        if self.media.max_upload_mb == 0 {
+            return bad("media.max_upload_mb", "must be at least 1");
         }
         if self.tls.cert.is_empty() != self.tls.key.is_empty() {
             return bad("tls.cert / tls.key", "set both or neither");

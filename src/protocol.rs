@@ -27,6 +27,8 @@ pub enum MessageKind {
     Video,
     /// Written by the node: members added or removed, group created.
     System,
+    /// Any other attachment (a document, an archive): `media_url` is required.
+    File,
 }
 
 /// Direct (two people) or group.
@@ -73,6 +75,8 @@ pub struct ConversationView {
     pub name: String,
     /// Usernames, sorted.
     pub members: Vec<String>,
+    /// Lowest seq still stored (retention); `last_seq + 1` when all have expired.
+    pub first_seq: u64,
     /// Seq of the newest message (0 if none).
     pub last_seq: u64,
     /// The newest message.
@@ -414,6 +418,9 @@ fn validate(frame: &ClientFrame) -> Result<(), Error> {
             if s.body.is_none() && s.media_url.is_none() {
                 return Err(Error::bad("missing field `body`"));
             }
+            if s.kind == MessageKind::File && s.media_url.is_none() {
+                return Err(Error::bad("missing field `media_url` (kind `file`)"));
+            }
             if let Some(url) = &s.media_url {
                 if url.len() > 256 {
                     return Err(Error::bad("media_url too long"));
@@ -504,6 +511,7 @@ mod tests {
             kind: ConvKind::Group,
             name: "g".into(),
             members: vec!["a".into(), "b".into()],
+            first_seq: 1,
             last_seq: 0,
             last_message: None,
             unread: 0,

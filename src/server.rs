@@ -23,6 +23,7 @@ use crate::admin::socket::AdminSocket;
 use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::limits::{LoginLimiter, WindowLimiter};
+use crate::maintenance::Maintenance;
 use crate::metrics::Metrics;
 use crate::node::Node;
 use crate::store::{Store, StoreOptions};
@@ -41,6 +42,8 @@ pub struct Running {
     admin: Option<AdminSocket>,
     /// The served certificate, when TLS is on.
     certificate: Option<Arc<tls::Certificate>>,
+    /// Orphan uploads and retention.
+    maintenance: Option<Maintenance>,
 }
 
 /// The HTTP/1 service of one worker, for either kind of socket: the app serves requests,
@@ -150,6 +153,7 @@ pub async fn start(settings: Settings) -> Result<Running> {
             None
         }
     };
+    let maintenance = Some(Maintenance::start(&node.store, &settings)?);
     Ok(Running {
         addr,
         metrics_addr,
@@ -157,6 +161,7 @@ pub async fn start(settings: Settings) -> Result<Running> {
         handles,
         admin,
         certificate,
+        maintenance,
     })
 }
 
@@ -195,6 +200,9 @@ impl Running {
     /// Graceful stop: close every socket with 1001, stop accepting, flush the store.
     pub async fn shutdown(mut self) -> Result<()> {
         drop(self.admin.take());
+        if let Some(mut m) = self.maintenance.take() {
+            m.stop();
+        }
         let open = self
             .node
             .supervisor

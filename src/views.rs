@@ -31,9 +31,15 @@ pub fn conversation_view(
         Some(peer) => store.member_state(peer, conv)?,
         None => None,
     };
+    // the stored record: retention moves first_seq under an actor's cached copy
+    let first_seq = store
+        .conversation(conv)?
+        .map_or(record.first_seq, |r| r.first_seq.max(record.first_seq))
+        .clamp(1, last_seq + 1);
     Ok(ConversationView {
         conv,
         kind: record.kind,
+        first_seq,
         name,
         members: record.members.clone(),
         last_seq,

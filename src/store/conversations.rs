@@ -71,6 +71,7 @@ impl Store {
             members: sorted_members(creator, members),
             creator: creator.to_string(),
             created_ms: now_ms(),
+            first_seq: 1,
         };
         let value = encode(&record)?;
         let state = encode(&MemberState::default())?;
@@ -105,6 +106,7 @@ impl Store {
             members: sorted_members(a, &[b.to_string()]),
             creator: a.to_string(),
             created_ms: now_ms(),
+            first_seq: 1,
         };
         let value = encode(&record)?;
         let state = encode(&MemberState::default())?;
@@ -156,7 +158,19 @@ impl Store {
                 )
                     .transaction(
                         |(convs, members, last_seqs, messages, dedupe, media_refs)| {
-                            convs.insert(&be(conv), value.as_slice())?;
+                            // retention may have moved first_seq since the actor read
+                            // its copy of the record: keep the stored one
+                            let stored_first = match convs.get(be(conv))? {
+                                Some(v) => tx_decode::<ConvRecord>(&v)?.first_seq,
+                                None => 1,
+                            };
+                            if stored_first > change.record.first_seq {
+                                let mut record = change.record.clone();
+                                record.first_seq = stored_first;
+                                convs.insert(&be(conv), tx_encode(&record)?)?;
+                            } else {
+                                convs.insert(&be(conv), value.as_slice())?;
+                            }
                             for m in change.removed {
                                 members.remove(member_key(m, conv))?;
                             }

@@ -145,7 +145,8 @@ fn put_message(
         dedupe.insert(dedupe_key(&record.sender, &record.client_id), at)?;
     }
     if let Some(media) = record.media_url.as_deref().and_then(media_id_of) {
-        media_refs.insert(media_ref_key(media, conv), &[])?;
+        // the last seq linking it here: retention drops the reference once that expires
+        media_refs.insert(media_ref_key(media, conv), &be(seq))?;
     }
     for name in member_names {
         let key = member_key(name, conv);
@@ -564,7 +565,7 @@ impl Store {
         member_names: &[String],
     ) -> Result<(Vec<(String, u64)>, Ticket)> {
         let key = message_key(conv, seq);
-        self.write(|| {
+        let outcome = self.write(|| {
             tx_result(
                 (&self.messages, &self.members).transaction(|(messages, members)| {
                     let Some(old) = messages.get(key)? else {
@@ -598,7 +599,20 @@ impl Store {
                     Ok(changed)
                 }),
             )
-        })
+        });
+        if let Ok((_, ticket)) = &outcome {
+            // the index drops it once the recall is durable
+            let feed = self.feed.clone();
+            self.commit.after_write(
+                *ticket,
+                Box::new(move |r| {
+                    if r.is_ok() {
+                        feed.send(super::StoreEvent::Changed { conv, seq });
+                    }
+                }),
+            );
+        }
+        outcome
     }
 
     /// Starts draining `user`'s offline queue: every conversation with messages after

@@ -14,7 +14,7 @@
 //! | `senderclientid_convseq` | sender ++ 0 ++ client_id | conv ++ seq (dedupe) |
 //! | `userconv_state` | user ++ 0 ++ conv | [`MemberState`] |
 //! | `mediaid_media` | media id | [`MediaRecord`] |
-//! | `mediaconv_ref` | media id ++ 0 ++ conv | () : conversations that reference it |
+//! | `mediaconv_ref` | media id ++ 0 ++ conv | last seq there that links it (BE u64; empty in older stores) |
 //!
 //! A message and everything it changes (dedupe entry, last seq, members' unread and
 //! hidden flags, media references) are written in one sled transaction, so after a
@@ -33,9 +33,12 @@ mod check;
 mod codec;
 pub mod commit;
 mod conversations;
+mod feed;
+mod media;
 mod messages;
 pub mod records;
 mod repair;
+mod retention;
 mod snapshot;
 
 #[cfg(test)]
@@ -54,12 +57,15 @@ pub use codec::FORMAT_VERSION;
 pub use codec::{decode as decode_record, encode as encode_record};
 pub use commit::{CommitStats, GroupCommit, Ticket};
 pub use conversations::MembershipChange;
+pub use feed::{Feed, StoreEvent, StoredEntry};
+pub use media::{valid_media_id, PART_SUFFIX, THUMB_SUFFIX};
 pub use messages::{
     media_id_of, Appended, DeliveredMark, Landed, NewMessage, OfflineCursor, Page, QueuedMessage,
     QueuedWrite, Refused, SearchHits,
 };
 pub use records::{ConvRecord, MediaRecord, MemberState, MessageRecord, TokenRecord, UserRecord};
 pub use repair::StartupRepair;
+pub use retention::ExpiredBatch;
 pub use snapshot::{Importer, SnapshotSink, SnapshotSummary, TreeDump};
 
 use crate::config::{Durability, Settings};
@@ -112,6 +118,8 @@ pub struct Store {
     commit: GroupCommit,
     /// Held shared by every write, exclusively by a snapshot for the instant of its cut.
     gate: Arc<parking_lot::RwLock<()>>,
+    /// What became durable, for the search index.
+    feed: Arc<Feed>,
 }
 
 impl Drop for Store {
@@ -213,9 +221,11 @@ impl Store {
             members: tree("userconv_state")?,
             media_refs: tree("mediaconv_ref")?,
         };
+        let feed = Arc::new(Feed::default());
         let writer = commit::BatchWriter {
             trees: trees.clone(),
             gate: gate.clone(),
+            feed: feed.clone(),
         };
         let store = Store {
             meta: tree("meta")?,
@@ -239,6 +249,7 @@ impl Store {
             media_dir,
             log_path: store_dir.join("db"),
             gate,
+            feed,
             db,
         };
         store.check_format(mode == OpenMode::Create)?;
@@ -261,6 +272,16 @@ impl Store {
                     .into(),
             )),
         }
+    }
+
+    /// What became durable, in order: the search index follows it.
+    pub fn feed(&self) -> &Feed {
+        &self.feed
+    }
+
+    /// The data directory (the store lives in data_dir/store).
+    pub fn data_dir(&self) -> &Path {
+        self.media_dir.parent().unwrap_or(&self.media_dir)
     }
 
     /// The group-commit handle: wait on tickets and reads here.
@@ -366,43 +387,5 @@ impl Store {
             Ok(())
         })
         .await
-    }
-
-    // ---- media ----------------------------------------------------------------------
-
-    /// Where the bytes of media `id` live.
-    pub fn media_path(&self, id: &str) -> PathBuf {
-        self.media_dir.join(id)
-    }
-
-    /// The media directory.
-    pub fn media_dir(&self) -> &Path {
-        &self.media_dir
-    }
-
-    /// Records an upload whose bytes are already fsync'd at [`Store::media_path`].
-    pub async fn put_media(&self, id: &str, record: &MediaRecord) -> Result<()> {
-        let value = encode(record)?;
-        self.write_durably(|| {
-            self.media.insert(id, value)?;
-            Ok(())
-        })
-        .await
-    }
-
-    /// An upload's record.
-    pub fn media(&self, id: &str) -> Result<Option<MediaRecord>> {
-        self.media.get(id)?.map(|v| decode(&v)).transpose()
-    }
-
-    /// Conversations whose messages reference media `id`.
-    pub fn media_conversations(&self, id: &str) -> Result<Vec<u64>> {
-        let mut prefix = id.as_bytes().to_vec();
-        prefix.push(0);
-        self.media_refs
-            .scan_prefix(&prefix)
-            .keys()
-            .map(|k| codec::read_be(&k?[prefix.len()..]))
-            .collect()
     }
 }

@@ -35,6 +35,9 @@ pub struct ConvRecord {
     pub creator: String,
     /// When, ms.
     pub created_ms: u64,
+    /// Lowest seq still stored (retention deletes from the front); `last_seq + 1` when
+    /// every message has expired, 1 when none has.
+    pub first_seq: u64,
 }
 
 impl ConvRecord {
@@ -103,7 +106,7 @@ pub struct MemberState {
 }
 
 /// `mediaid_media`: an uploaded file; the bytes live in data_dir/media/ID.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct MediaRecord {
     /// Who uploaded it.
     pub uploader: String,
@@ -113,4 +116,12 @@ pub struct MediaRecord {
     pub size: u64,
     /// When, ms.
     pub created_ms: u64,
+    /// Name from the uploader's `X-Filename` header.
+    pub name: Option<String>,
+    /// Pixel width, for images the node could decode (as displayed: EXIF orientation applied).
+    pub width: Option<u32>,
+    /// Pixel height, likewise.
+    pub height: Option<u32>,
+    /// A thumbnail file exists beside it (data_dir/media/ID.thumb).
+    pub thumb: bool,
 }

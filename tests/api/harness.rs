@@ -104,6 +104,11 @@ impl TestApp {
         }
     }
 
+    /// The node's data dir (nodes started by [`spawn_app`] only).
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._dir.as_ref().expect("a node of spawn_app").path()
+    }
+
     /// http://ADDR + path.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)

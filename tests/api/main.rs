@@ -8,6 +8,7 @@ mod backup;
 mod chat;
 mod crash;
 mod groups;
+mod media;
 mod offline;
 mod randomized;
 mod restart;
