@@ -9,7 +9,8 @@
 //!
 //! - [`http::ws`]: the WebSocket handshake; then the socket's bytes to and from its session.
 //! - [`actors::session`]: one actor per WebSocket; decodes frames ([`protocol`]),
-//!   checks and rate-limits them ([`limits`]).
+//!   checks and rate-limits them ([`limits`]); it sees the node only through
+//!   [`actors::session::SessionEnv`].
 //! - [`actors::hub`]: finds (or revives from the store) the conversation's actor.
 //! - [`actors::conversation`]: the single writer of a conversation: membership, dedupe,
 //!   next seq, one atomic write into the [`store`].

@@ -13,7 +13,7 @@ use parking_lot::Mutex;
 
 use actix::Addr;
 
-use crate::actors::{hub::Hub, registry::Registry, supervisor::Supervisor};
+use crate::actors::{hub::Hub, registry::Registry, session::SessionEnv, supervisor::Supervisor};
 use crate::config::Settings;
 use crate::limits::{LoginLimiter, WindowLimiter};
 use crate::metrics::Metrics;
@@ -56,18 +56,20 @@ pub struct ConnectionSlot {
 impl Node {
     /// Sends each member its view of a new conversation (`conv_update`).
     pub fn announce(&self, conv: u64, members: &[String]) -> crate::error::Result<()> {
-        use crate::actors::{registry::Deliver, Push};
-        use crate::protocol::ServerFrame;
-        for member in members {
-            if let Some(conversation) = crate::views::current_view(&self.store, conv, member)? {
-                self.registry.do_send(Deliver {
-                    users: vec![member.clone()].into(),
-                    push: Push::Frame(ServerFrame::conv_update(conversation).to_json().into()),
-                    except: None,
-                });
-            }
+        crate::actors::registry::announce(&self.store, &self.registry, conv, members)
+    }
+
+    /// The handles a WebSocket session uses.
+    pub fn session_env(&self) -> SessionEnv {
+        SessionEnv {
+            settings: self.settings.clone(),
+            store: self.store.clone(),
+            registry: self.registry.clone(),
+            hub: self.hub.clone(),
+            supervisor: self.supervisor.clone(),
+            metrics: self.metrics.clone(),
+            next_session: self.next_session.clone(),
         }
-        Ok(())
     }
 
     /// Takes a connection slot for a client at `ip`, or `None` at either limit.

@@ -8,6 +8,26 @@ use super::{Push, SessionId, SessionRef};
 use crate::protocol::ServerFrame;
 use crate::store::Store;
 
+/// Sends each member its view of a new conversation (`conv_update`): a conversation
+/// made over HTTP or by a session's first `send` with `to` appears on every socket.
+pub fn announce(
+    store: &Store,
+    registry: &actix::Addr<Registry>,
+    conv: u64,
+    members: &[String],
+) -> crate::error::Result<()> {
+    for member in members {
+        if let Some(conversation) = crate::views::current_view(store, conv, member)? {
+            registry.do_send(Deliver {
+                users: vec![member.clone()].into(),
+                push: Push::Frame(ServerFrame::conv_update(conversation).to_json().into()),
+                except: None,
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Knows every authenticated session by user.
 pub struct Registry {
     store: Arc<Store>,

@@ -138,10 +138,14 @@ where
     let stalled = node.settings.heartbeat_timeout();
     // Boxed: handed to `relay` as a pointer, the session is not kept twice in this
     // future (a value moved into an async fn is: measured +2 KiB per idle socket).
-    let outgoing = Box::pin(session::run(node, slot, handshake, incoming));
-    // The session (its registry entry, its presence) ends with `relay`, not after the
-    // linger, which is boxed too: it is needed only for the moment of closing.
-    if relay(outgoing, &mut writer, stalled).await? {
+    let outgoing = Box::pin(session::run(node.session_env(), handshake, incoming));
+    drop(node);
+    // The session (its registry entry, its presence, its connection slot) ends with
+    // `relay`, not after the linger, which is boxed too: it is needed only for the
+    // moment of closing.
+    let relayed = relay(outgoing, &mut writer, stalled).await;
+    drop(slot);
+    if relayed? {
         let _ = writer.shutdown().await;
         Box::pin(linger(reader)).await;
     }

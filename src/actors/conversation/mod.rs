@@ -1,0 +1,329 @@
+//! One actor per active conversation: the single writer that orders its messages.
+//!
+//! For every `send` it checks membership and hands the message to the group commit,
+//! which numbers it (the conversation's next seq, in the order this actor queued its
+//! messages), writes it and all it changes in one transaction with the other messages
+//! of its group, and flushes. A retry of a stored (sender, client_id) takes no seq: it
+//! comes back as the first copy's place. Once an answer is durable the actor queues
+//! what follows: the `ack`, the push to every member session. Answers may come back in
+//! any order, but the queue is released strictly from its head, so acks and pushes
+//! leave in seq order. The actor itself never waits for the store on this path: sled
+//! runs a batch's transaction under a process-wide lock, and a read here would stall
+//! every conversation behind it.
+//!
+//! Commands that need the conversation at rest (`read` counts unread messages in the
+//! store, a membership change takes a seq) wait until every message in flight is
+//! written; commands behind them wait too, so each runs in arrival order.
+//!
+//! The actor's concerns, one file each: `queue` (entries waiting for their commit
+//! barrier, released from the head), `fanout` (what runs once durable: acks, pushes,
+//! `conv_update`), `send` (a message handed to the group commit), `read` (`delivered`,
+//! `read` and their receipts), `events` (changes to stored messages), `members`
+//! (group membership). This file holds the commands and their dispatch.
+
+mod events;
+mod fanout;
+mod members;
+mod queue;
+mod read;
+mod send;
+
+use std::{collections::VecDeque, sync::Arc, time::Duration};
+
+use actix::{Actor, ActorContext, Addr, AsyncContext, Context, Handler, Message};
+use tokio::sync::oneshot;
+
+use super::hub::{Hub, Idle};
+use super::registry::{Deliver, Registry};
+use super::{Push, SessionRef};
+use crate::clock::mono_ms;
+use crate::config::Settings;
+use crate::error::{Error, Result};
+use crate::protocol::{MessageKind, ServerFrame};
+use crate::store::{ConvRecord, Store};
+use fanout::Effect;
+use queue::{Barrier, Pending};
+use read::RecentSenders;
+
+/// How long a conversation actor lives without commands.
+const IDLE_AFTER: Duration = Duration::from_secs(300);
+
+/// A command for conversation `conv` from `user`.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ConvCommand {
+    /// Conversation.
+    pub conv: u64,
+    /// Acting user.
+    pub user: String,
+    /// What to do.
+    pub cmd: Command,
+}
+
+/// What a member asks of a conversation.
+pub enum Command {
+    /// Store a message.
+    Send {
+        /// Where the ack goes.
+        session: SessionRef,
+        /// What to store.
+        message: Outgoing,
+    },
+    /// Cumulative delivery confirmation.
+    Delivered {
+        /// Origin.
+        session: SessionRef,
+        /// Up to here.
+        seq: u64,
+    },
+    /// Cumulative read confirmation.
+    Read {
+        /// Origin.
+        session: SessionRef,
+        /// Up to here.
+        seq: u64,
+    },
+    /// Take a message back.
+    Recall {
+        /// Origin.
+        session: SessionRef,
+        /// Which.
+        seq: u64,
+    },
+    /// Relay "typing".
+    Typing {
+        /// Origin.
+        session: SessionRef,
+    },
+    /// A frame naming this conversation that cannot be run: its origin gets `error`
+    /// once membership is checked, so a non-member hears `no_such_conversation` first.
+    Refuse {
+        /// Origin.
+        session: SessionRef,
+        /// What a member is told.
+        error: Error,
+        /// The frame's `ref`.
+        reference: String,
+    },
+    /// Answer [`Push::Settled`] once everything the session sent here before is
+    /// answered (a flooding socket waits for it, so its acks arrive before the close).
+    Settle {
+        /// Origin.
+        session: SessionRef,
+    },
+    /// Add and remove group members (HTTP); answered once durable.
+    ChangeMembers {
+        /// Usernames to add.
+        add: Vec<String>,
+        /// Usernames to remove.
+        remove: Vec<String>,
+        /// The outcome.
+        reply: oneshot::Sender<Result<()>>,
+    },
+}
+
+/// A message as the sender gave it, before it has a seq.
+pub struct Outgoing {
+    /// Dedupe id.
+    pub client_id: String,
+    /// Kind.
+    pub kind: MessageKind,
+    /// Body.
+    pub body: String,
+    /// Media link.
+    pub media_url: Option<String>,
+}
+
+impl Command {
+    /// The session a command came from, and the `ref` its errors carry.
+    pub fn origin(&self) -> Option<(&SessionRef, String)> {
+        match self {
+            Command::Send { session, message } => Some((session, message.client_id.clone())),
+            Command::Delivered { session, .. } => Some((session, "delivered".into())),
+            Command::Read { session, .. } => Some((session, "read".into())),
+            Command::Recall { session, .. } => Some((session, "recall".into())),
+            Command::Typing { session } => Some((session, "typing".into())),
+            Command::Refuse {
+                session, reference, ..
+            } => Some((session, reference.clone())),
+            Command::ChangeMembers { .. } | Command::Settle { .. } => None,
+        }
+    }
+}
+
+/// Stop now (sent by the hub once it agreed the actor is idle).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Stop;
+
+/// The actor of one conversation.
+pub struct Conversation {
+    conv: u64,
+    record: ConvRecord,
+    members: Arc<[String]>,
+    /// Newest seq the store has answered for (exact when nothing is in flight).
+    last_seq: u64,
+    /// Last seq known durable: what readers and views may show.
+    durable_seq: u64,
+    pending: VecDeque<Pending>,
+    /// Messages handed to the group commit and not answered yet.
+    writing: usize,
+    /// Commands waiting for the conversation to be at rest, in arrival order.
+    deferred: VecDeque<ConvCommand>,
+    /// Who sent the newest messages, for receipts without a store read.
+    recent: RecentSenders,
+    next_id: u64,
+    handled: u64,
+    last_activity: u64,
+    store: Arc<Store>,
+    registry: Addr<Registry>,
+    hub: Addr<Hub>,
+    settings: Arc<Settings>,
+}
+
+impl Conversation {
+    /// The actor for `conv`, whose newest stored seq is `last_seq`.
+    pub fn new(
+        conv: u64,
+        record: ConvRecord,
+        last_seq: u64,
+        store: Arc<Store>,
+        registry: Addr<Registry>,
+        hub: Addr<Hub>,
+        settings: Arc<Settings>,
+    ) -> Self {
+        Conversation {
+            conv,
+            members: record.members.clone().into(),
+            record,
+            last_seq,
+            durable_seq: last_seq,
+            pending: VecDeque::new(),
+            writing: 0,
+            deferred: VecDeque::new(),
+            recent: RecentSenders::default(),
+            next_id: 0,
+            handled: 0,
+            last_activity: mono_ms(),
+            store,
+            registry,
+            hub,
+            settings,
+        }
+    }
+}
+
+impl Actor for Conversation {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.run_interval(IDLE_AFTER / 5, |this, _| {
+            if this.pending.is_empty()
+                && this.deferred.is_empty()
+                && mono_ms().saturating_sub(this.last_activity) > IDLE_AFTER.as_millis() as u64
+            {
+                this.hub.do_send(Idle {
+                    conv: this.conv,
+                    handled: this.handled,
+                });
+            }
+        });
+    }
+}
+
+impl Conversation {
+    /// Whether `cmd` must wait behind what is in flight or deferred.
+    fn must_wait(&self, cmd: &Command) -> bool {
+        match cmd {
+            Command::Typing { .. } => false,
+            Command::Read { .. } | Command::ChangeMembers { .. } => {
+                self.writing > 0 || !self.deferred.is_empty()
+            }
+            _ => !self.deferred.is_empty(),
+        }
+    }
+
+    /// Runs deferred commands in order until one has to wait again.
+    fn resume(&mut self, ctx: &mut Context<Self>) {
+        while let Some(front) = self.deferred.front() {
+            let at_rest_needed = matches!(
+                front.cmd,
+                Command::Read { .. } | Command::ChangeMembers { .. }
+            );
+            if at_rest_needed && self.writing > 0 {
+                break;
+            }
+            if let Some(cmd) = self.deferred.pop_front() {
+                self.execute(cmd, ctx);
+            }
+        }
+    }
+
+    fn execute(&mut self, msg: ConvCommand, ctx: &mut Context<Self>) {
+        let ConvCommand { user, cmd, .. } = msg;
+        if !self.record.has_member(&user) {
+            return cmd.fail(Error::NoSuchConversation);
+        }
+        let origin = cmd.origin().map(|(s, r)| (s.clone(), r));
+        let outcome = match cmd {
+            Command::Send { session, message } => self.send(ctx, user, session, message),
+            Command::Delivered { session, seq } => self.delivered(ctx, user, session, seq),
+            Command::Read { session, seq } => self.read(ctx, user, session, seq),
+            Command::Recall { session, seq } => self.recall(ctx, user, session, seq),
+            Command::Typing { session } => {
+                let frame = ServerFrame::Typing {
+                    conv: self.conv,
+                    user: user.clone(),
+                };
+                let others: Vec<String> = self
+                    .members
+                    .iter()
+                    .filter(|m| **m != user)
+                    .cloned()
+                    .collect();
+                self.registry.do_send(Deliver {
+                    users: others.into(),
+                    push: Push::Frame(frame.to_json().into()),
+                    except: Some(session.id),
+                });
+                Ok(())
+            }
+            Command::ChangeMembers { add, remove, reply } => {
+                self.change_members(ctx, user, add, remove, reply);
+                Ok(())
+            }
+            Command::Refuse { error, .. } => Err(error),
+            Command::Settle { session } => {
+                // answered behind every earlier entry: their acks and errors go out
+                // first, to the same mailbox
+                self.after(ctx, Barrier::Queued, vec![Effect::Settled(session)], None);
+                Ok(())
+            }
+        };
+        if let (Err(e), Some((session, reference))) = (outcome, origin) {
+            session.frame(ServerFrame::error(&e, Some(reference)).to_json().into());
+        }
+    }
+}
+
+impl Handler<ConvCommand> for Conversation {
+    type Result = ();
+
+    fn handle(&mut self, msg: ConvCommand, ctx: &mut Context<Self>) {
+        self.handled += 1;
+        self.last_activity = mono_ms();
+        if self.must_wait(&msg.cmd) {
+            self.deferred.push_back(msg);
+        } else {
+            self.execute(msg, ctx);
+        }
+    }
+}
+
+impl Handler<Stop> for Conversation {
+    type Result = ();
+
+    fn handle(&mut self, _: Stop, ctx: &mut Context<Self>) {
+        ctx.stop();
+    }
+}
