@@ -60,24 +60,47 @@ pub fn token_hash(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
 
-/// Issues and stores a token for `user`.
-pub async fn issue_token(store: &Store, user: &str, ttl_secs: u64) -> Result<String> {
+/// Most bytes of a User-Agent kept with a token.
+const MAX_AGENT: usize = 256;
+
+/// Issues and stores a token for `user`; `agent` is the User-Agent it was asked with
+/// (shown in the user's session list).
+pub async fn issue_token(store: &Store, user: &str, ttl_secs: u64, agent: &str) -> Result<String> {
     let token = new_token();
+    let now = now_ms();
+    let mut agent = agent.to_string();
+    if agent.len() > MAX_AGENT {
+        let mut cut = MAX_AGENT;
+        while !agent.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        agent.truncate(cut);
+    }
     let record = TokenRecord {
         user: user.to_string(),
-        expires_ms: now_ms().saturating_add(ttl_secs.saturating_mul(1000)),
+        expires_ms: now.saturating_add(ttl_secs.saturating_mul(1000)),
+        created_ms: now,
+        last_seen_ms: now,
+        agent,
     };
     store.put_token(&token_hash(&token), &record).await?;
     Ok(token)
 }
 
-/// The user a token belongs to, if it is known and not expired.
+/// The user a token belongs to, if it is known and not expired; notes the use
+/// (`last_seen`, at most once a minute).
 pub fn check_token(store: &Store, token: &str) -> Result<String> {
     if token.is_empty() || token.len() > 512 {
         return Err(Error::Unauthorized);
     }
-    match store.token(&token_hash(token))? {
-        Some(rec) if rec.expires_ms > now_ms() => Ok(rec.user),
+    let hash = token_hash(token);
+    match store.token(&hash)? {
+        Some(rec) if rec.expires_ms > now_ms() => {
+            if let Err(e) = store.touch_token(&hash, &rec) {
+                tracing::warn!(error = %e, "last_seen not updated");
+            }
+            Ok(rec.user)
+        }
         _ => Err(Error::Unauthorized),
     }
 }
@@ -85,6 +108,23 @@ pub fn check_token(store: &Store, token: &str) -> Result<String> {
 /// Password rules: 8-256 bytes.
 pub fn valid_password(password: &str) -> bool {
     (8..=256).contains(&password.len())
+}
+
+/// A password for `chatnode user add` without `--password-stdin`: 20 characters of
+/// `[a-z0-9]` minus look-alikes (over 100 random bits), easy to read off a terminal.
+pub fn generate_password() -> String {
+    const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyz23456789";
+    let mut bytes = [0u8; 20];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    bytes
+        .iter()
+        .map(|b| char::from(ALPHABET[usize::from(*b) % ALPHABET.len()]))
+        .collect()
+}
+
+/// Display-name rules: 1-64 characters (after trimming spaces), no control characters.
+pub fn valid_display_name(name: &str) -> bool {
+    (1..=64).contains(&name.chars().count()) && !name.chars().any(char::is_control)
 }
 
 #[cfg(test)]
@@ -98,6 +138,20 @@ mod tests {
         assert!(!verify_password("wrong horse", &h)?);
         assert!(PasswordHash::new(dummy_hash()).is_ok());
         Ok(())
+    }
+
+    #[test]
+    fn display_names_and_generated_passwords() {
+        assert!(valid_display_name("Ann"));
+        assert!(valid_display_name(&"é".repeat(64)));
+        assert!(!valid_display_name(&"a".repeat(65)));
+        assert!(!valid_display_name(""));
+        assert!(!valid_display_name("a\nb"));
+        assert!(!valid_display_name("a\u{7f}"));
+        let p = generate_password();
+        assert_eq!(p.len(), 20);
+        assert!(valid_password(&p));
+        assert_ne!(p, generate_password());
     }
 
     #[test]

@@ -95,6 +95,55 @@ pub struct AccountSettings {
     pub registration_open: bool,
     /// Token lifetime in seconds.
     pub token_ttl_secs: u64,
+    /// Who may create invites.
+    pub invites: InvitePolicy,
+    /// Who `GET /api/users` shows.
+    pub directory: Directory,
+    /// Base URL for invite links; empty = the request's own origin.
+    pub public_url: String,
+}
+
+/// `accounts.invites`: who may create invites.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InvitePolicy {
+    /// Admins only (the default).
+    Admins,
+    /// Every user.
+    Members,
+}
+
+impl InvitePolicy {
+    /// The setting's value as written.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InvitePolicy::Admins => "admins",
+            InvitePolicy::Members => "members",
+        }
+    }
+}
+
+/// `accounts.directory`: whom `GET /api/users?q=` shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Directory {
+    /// Every user.
+    All,
+    /// Users who share a conversation with the caller (the default).
+    Contacts,
+    /// Nobody: only exact usernames through `GET /api/users/{user}`.
+    Off,
+}
+
+impl Directory {
+    /// The setting's value as written.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Directory::All => "all",
+            Directory::Contacts => "contacts",
+            Directory::Off => "off",
+        }
+    }
 }
 
 /// `[messages]`
@@ -230,6 +279,16 @@ impl Settings {
         }
         if self.media.max_upload_mb == 0 {
             return bad("media.max_upload_mb", "must be at least 1");
+        }
+        let public_url = &self.accounts.public_url;
+        if !(public_url.is_empty()
+            || public_url.starts_with("https://")
+            || public_url.starts_with("http://"))
+        {
+            return bad(
+                "accounts.public_url",
+                "expected empty or http(s)://HOST[:PORT][/PATH]",
+            );
         }
         if self.tls.cert.is_empty() != self.tls.key.is_empty() {
             return bad("tls.cert / tls.key", "set both or neither");

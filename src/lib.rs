@@ -19,11 +19,13 @@
 //!   every member's sessions through the [`actors::registry`].
 //!
 //! Around it: [`http`] (routes, and the browser client `web/index.html` at `/`),
-//! [`auth`] (passwords, tokens), [`config`] (settings),
+//! [`auth`] (passwords, tokens), [`accounts`] (account changes shared by HTTP and the
+//! `user` commands), [`config`] (settings),
 //! [`error`] (one mapping to HTTP codes and error frames), [`actors::supervisor`]
 //! (closes silent sockets), [`memory`] (keeps RSS flat), [`server`] (start and graceful stop), [`admin`]
 //! (`chatnode check`, `backup`, `restore`, and the node's admin socket).
 
+pub mod accounts;
 pub mod actors;
 pub mod admin;
 pub mod auth;

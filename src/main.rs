@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+use chatnode::admin::users::{self, OpError, UserOp};
 use chatnode::admin::{commands, AdminError};
 use chatnode::config::Settings;
 
@@ -39,6 +40,18 @@ enum Cmd {
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
+    /// Manage accounts, on a running node (through data_dir/admin.sock) or a stopped
+    /// one. Exit codes: 0 done, 1 failed, 2 bad input, 3 no such user, 4 name taken,
+    /// 5 refused (the node's last admin).
+    User {
+        #[command(subcommand)]
+        command: UserCmd,
+    },
+    /// Make invites for registration on a closed node (see `user` for exit codes).
+    Invite {
+        #[command(subcommand)]
+        command: InviteCmd,
+    },
     /// Write a self-signed certificate for a LAN node: DIR/cert.pem and DIR/key.pem.
     Cert {
         /// Make a self-signed certificate (the only kind this command makes).
@@ -51,6 +64,88 @@ enum Cmd {
         #[arg(long)]
         out: PathBuf,
     },
+}
+
+#[derive(Subcommand)]
+enum UserCmd {
+    /// Create an account; without --password-stdin a generated password is printed once.
+    Add {
+        /// Username (1-32 of a-z 0-9 _ . -).
+        name: String,
+        /// Make it an admin.
+        #[arg(long)]
+        admin: bool,
+        /// Read the password from the first line of stdin.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Set a user's password (its sessions end); without --password-stdin one is
+    /// generated and printed once.
+    Passwd {
+        /// Username.
+        name: String,
+        /// Read the password from the first line of stdin.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Disable an account: it cannot log in, its sessions end.
+    Disable {
+        /// Username.
+        name: String,
+    },
+    /// Enable a disabled account.
+    Enable {
+        /// Username.
+        name: String,
+    },
+    /// Delete an account: it leaves its groups, its messages stay, its name stays taken.
+    Delete {
+        /// Username.
+        name: String,
+    },
+    /// List the accounts as a table.
+    List,
+}
+
+#[derive(Subcommand)]
+enum InviteCmd {
+    /// Make an invite; prints its code and URL.
+    Create {
+        /// Registrations it admits.
+        #[arg(long, default_value_t = 1)]
+        uses: u32,
+        /// Lifetime in seconds (default 7 days).
+        #[arg(long, default_value_t = 604_800)]
+        ttl: u64,
+    },
+}
+
+/// The password of `user add` / `user passwd`: from stdin, or generated (printed once).
+fn password_for(from_stdin: bool) -> Result<(String, bool), OpError> {
+    if from_stdin {
+        users::password_from_stdin().map(|p| (p, false))
+    } else {
+        Ok((chatnode::auth::generate_password(), true))
+    }
+}
+
+/// `chatnode user ...` / `chatnode invite ...`: the exit code.
+fn account_command(settings: &Settings, op: Result<(UserOp, Option<String>), OpError>) -> u8 {
+    let outcome = op.and_then(|(op, generated)| {
+        users::run(settings, op)?;
+        if let Some(password) = generated {
+            println!("password: {password}");
+            println!("(shown once: give it to the user, who can change it)");
+        }
+        Ok(())
+    });
+    match outcome {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("chatnode: {}", e.message);
+            e.kind.code()
+        }
+    }
 }
 
 fn main() -> std::process::ExitCode {
@@ -68,7 +163,57 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    let outcome = match cli.command.unwrap_or(Cmd::Serve) {
+    let command = cli.command.unwrap_or(Cmd::Serve);
+    let account_op = match &command {
+        Cmd::User { command } => Some(match command {
+            UserCmd::Add {
+                name,
+                admin,
+                password_stdin,
+            } => password_for(*password_stdin).map(|(password, generated)| {
+                let shown = generated.then(|| password.clone());
+                (
+                    UserOp::UserAdd {
+                        name: name.clone(),
+                        password,
+                        admin: *admin,
+                    },
+                    shown,
+                )
+            }),
+            UserCmd::Passwd {
+                name,
+                password_stdin,
+            } => password_for(*password_stdin).map(|(password, generated)| {
+                let shown = generated.then(|| password.clone());
+                (
+                    UserOp::UserPasswd {
+                        name: name.clone(),
+                        password,
+                    },
+                    shown,
+                )
+            }),
+            UserCmd::Disable { name } => Ok((UserOp::UserDisable { name: name.clone() }, None)),
+            UserCmd::Enable { name } => Ok((UserOp::UserEnable { name: name.clone() }, None)),
+            UserCmd::Delete { name } => Ok((UserOp::UserDelete { name: name.clone() }, None)),
+            UserCmd::List => Ok((UserOp::UserList, None)),
+        }),
+        Cmd::Invite {
+            command: InviteCmd::Create { uses, ttl },
+        } => Some(Ok((
+            UserOp::InviteCreate {
+                uses: *uses,
+                ttl_secs: *ttl,
+            },
+            None,
+        ))),
+        _ => None,
+    };
+    if let Some(op) = account_op {
+        return std::process::ExitCode::from(account_command(&settings, op));
+    }
+    let outcome = match command {
         Cmd::Serve => serve(settings).map(|()| true).map_err(AdminError::from),
         Cmd::Check => commands::check(&settings),
         Cmd::Backup { file } => commands::backup(&settings, &file).map(|_| true),
@@ -77,6 +222,7 @@ fn main() -> std::process::ExitCode {
             commands::restore(&settings, &file, &dir).map(|r| r.check_ok)
         }
         Cmd::Cert { hosts, out, .. } => write_cert(&hosts, &out).map_err(AdminError::from),
+        Cmd::User { .. } | Cmd::Invite { .. } => Ok(true),
     };
     match outcome {
         Ok(true) => std::process::ExitCode::SUCCESS,

@@ -146,7 +146,7 @@ pub async fn start(settings: Settings) -> Result<Running> {
         handles.push(m.handle());
         actix_web::rt::spawn(m);
     }
-    let admin = match AdminSocket::start(node.store.clone(), &settings.server.data_dir) {
+    let admin = match AdminSocket::start(node.clone(), &settings.server.data_dir) {
         Ok(admin) => Some(admin),
         Err(e) => {
             tracing::warn!(error = %e, "no admin socket: `chatnode backup` cannot reach this node");

@@ -109,6 +109,12 @@ impl Handler<Connect> for Registry {
     type Result = bool;
 
     fn handle(&mut self, msg: Connect, _: &mut Context<Self>) -> bool {
+        // The token may have been revoked between the session's check and now: then
+        // the revocation's close has passed already, and this session gets its own.
+        if !matches!(self.store.token(&msg.token_hash), Ok(Some(_))) {
+            close_unauthorized(&msg.session, "token revoked");
+            return true;
+        }
         let sessions = self.users.entry(msg.user.clone()).or_default();
         if sessions.len() >= self.max_sessions_per_user {
             return false;
@@ -186,18 +192,69 @@ impl Handler<CloseToken> for Registry {
         if let Some(sessions) = self.users.get(&msg.user) {
             for (s, hash) in sessions {
                 if *hash == msg.token_hash {
-                    s.frame(
-                        ServerFrame::error(&crate::error::Error::Unauthorized, None)
-                            .to_json()
-                            .into(),
-                    );
-                    s.push(Push::Close {
-                        code: 4001,
-                        reason: "logged out",
-                    });
+                    close_unauthorized(s, "logged out");
                 }
             }
         }
+    }
+}
+
+/// `unauthorized`, then close 4001.
+fn close_unauthorized(session: &SessionRef, reason: &'static str) {
+    session.frame(
+        ServerFrame::error(&crate::error::Error::Unauthorized, None)
+            .to_json()
+            .into(),
+    );
+    session.push(Push::Close { code: 4001, reason });
+}
+
+/// Close every socket of `user` (with `unauthorized` and 4001) but those that
+/// authenticated with `keep`: its tokens were revoked (password change, disabled,
+/// deleted).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct CloseUser {
+    /// Whose.
+    pub user: String,
+    /// A token whose sockets stay open.
+    pub keep: Option<[u8; 32]>,
+}
+
+impl Handler<CloseUser> for Registry {
+    type Result = ();
+
+    fn handle(&mut self, msg: CloseUser, _: &mut Context<Self>) {
+        if let Some(sessions) = self.users.get(&msg.user) {
+            for (s, hash) in sessions {
+                if Some(*hash) != msg.keep {
+                    close_unauthorized(s, "signed out");
+                }
+            }
+        }
+    }
+}
+
+/// Push `frame` to every session of the users who share a conversation with `user`,
+/// and to `user`'s own (a profile change: `user_update`).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ToPeers {
+    /// Whose peers.
+    pub user: String,
+    /// The frame.
+    pub frame: Arc<str>,
+}
+
+impl Handler<ToPeers> for Registry {
+    type Result = ();
+
+    fn handle(&mut self, msg: ToPeers, _: &mut Context<Self>) {
+        let push = Push::Frame(msg.frame);
+        for peer in self.peers(&msg.user) {
+            self.push_user(&peer, &push, None);
+        }
+        self.push_user(&msg.user, &push, None);
     }
 }
 

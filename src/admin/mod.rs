@@ -1,9 +1,11 @@
-//! The admin commands of the binary: `check`, `backup` and `restore`, and the node's
-//! admin socket that lets `backup` run while the node serves.
+//! The admin commands of the binary: `check`, `backup`, `restore`, `user` and
+//! `invite`, and the node's admin socket that lets them run while the node serves.
 //!
 //! - [`commands`]: what each command does, with progress ([`progress`]).
 //! - [`archive`]: the backup file format (header, records, sha256).
-//! - [`socket`]: data_dir/admin.sock, through which a running node streams a snapshot.
+//! - [`socket`]: data_dir/admin.sock, through which a running node streams a snapshot
+//!   and runs account commands.
+//! - [`users`]: `chatnode user ...` and `chatnode invite create`.
 //!
 //! The store's trees are only touched through [`crate::store`]: a snapshot is streamed
 //! by `Store::snapshot` into an [`archive::ArchiveWriter`], a restore replays records
@@ -13,6 +15,7 @@ pub mod archive;
 pub mod commands;
 pub mod progress;
 pub mod socket;
+pub mod users;
 
 use std::{io::Write, path::PathBuf};
 

@@ -7,23 +7,24 @@
 //! node's (root excepted), so only the node's own user (who can read the store files
 //! anyway) gets a backup.
 //!
-//! Protocol: the client sends one JSON line, `{"op":"backup"}` or `{"op":"ping"}`; the
-//! node answers one JSON line (`{"ok":true,...}` or `{"ok":false,"error":"..."}`), and for
-//! a backup the archive bytes follow until the node closes the stream.
+//! Protocol: the client sends one JSON line, `{"op":"backup"}`, `{"op":"ping"}` or an
+//! account command (`{"op":"user_add",...}`, see [`super::users::UserOp`]); the node
+//! answers one JSON line (`{"ok":true,...}` or `{"ok":false,"error":"..."}`), and for a
+//! backup the archive bytes follow until the node closes the stream.
 
 use std::{
     fs,
     io::{BufRead, BufReader, BufWriter, Read, Write},
     os::unix::{fs::MetadataExt, fs::PermissionsExt, net::UnixStream},
     path::{Path, PathBuf},
-    sync::Arc,
     thread,
     time::Duration,
 };
 
 use serde_json::json;
 
-use super::{write_backup, AdminError};
+use super::{users, write_backup, AdminError};
+use crate::node::Node;
 use crate::store::Store;
 
 /// File name of the socket inside the data dir.
@@ -40,8 +41,10 @@ pub struct AdminSocket {
 
 impl AdminSocket {
     /// Binds data_dir/admin.sock (mode 0600) and answers admin requests; must run
-    /// inside the node's runtime. A stale socket file from a killed node is replaced.
-    pub fn start(store: Arc<Store>, data_dir: &Path) -> Result<Self, AdminError> {
+    /// inside the node's runtime (account commands run there). A stale socket file
+    /// from a killed node is replaced.
+    pub fn start(node: Node, data_dir: &Path) -> Result<Self, AdminError> {
+        let arbiter = actix::Arbiter::current();
         let path = data_dir.join(SOCKET_NAME);
         let io = |source| AdminError::Io {
             path: path.clone(),
@@ -73,13 +76,13 @@ impl AdminSocket {
                     tracing::warn!("admin socket: refused a connection from another user");
                     continue;
                 }
-                let store = store.clone();
+                let (node, arbiter) = (node.clone(), arbiter.clone());
                 let spawned = stream.into_std().and_then(|s| {
                     s.set_nonblocking(false)?;
                     thread::Builder::new()
                         .name("admin".into())
                         .spawn(move || {
-                            if let Err(e) = answer(s, &store) {
+                            if let Err(e) = answer(s, &node, &arbiter) {
                                 tracing::warn!(error = %e, "admin request failed");
                             }
                         })
@@ -107,7 +110,12 @@ impl Drop for AdminSocket {
 }
 
 /// Answers one admin connection.
-fn answer(stream: UnixStream, store: &Store) -> Result<(), AdminError> {
+fn answer(
+    stream: UnixStream,
+    node: &Node,
+    arbiter: &actix::ArbiterHandle,
+) -> Result<(), AdminError> {
+    let store: &Store = &node.store;
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
     stream.set_write_timeout(Some(Duration::from_secs(60)))?;
     let mut line = String::new();
@@ -133,6 +141,14 @@ fn answer(stream: UnixStream, store: &Store) -> Result<(), AdminError> {
                 media = summary.media.len(),
                 "admin: backup streamed"
             );
+        }
+        Some(op) if op.starts_with("user_") || op.starts_with("invite_") => {
+            tracing::info!(op, "admin: account command");
+            writeln!(
+                out,
+                "{}",
+                users::answer_on_node(node, arbiter, request.clone())
+            )?;
         }
         _ => {
             writeln!(out, "{}", json!({"ok": false, "error": "unknown request"}))?;

@@ -2,10 +2,17 @@
 //! actor, map errors once through [`crate::error::Error`].
 
 mod accounts;
+mod admin;
 mod client;
 mod conversations;
+mod invites;
 mod media;
+mod sessions;
+mod users;
 pub mod ws;
+
+pub use admin::admin_view;
+pub use invites::{invite_terms, invite_url};
 
 use actix_web::{
     dev::Payload, error::JsonPayloadError, web, FromRequest, HttpRequest, HttpResponse,
@@ -40,6 +47,10 @@ pub fn routes(cfg: &mut web::ServiceConfig, serve_metrics: bool) {
     .service(resource("/ws", "GET").route(web::get().to(ws::not_upgraded)))
     .service(resource("/", "GET").route(web::get().to(client::index)))
     .configure(accounts::routes)
+    .configure(users::routes)
+    .configure(sessions::routes)
+    .configure(invites::routes)
+    .configure(admin::routes)
     .configure(conversations::routes)
     .configure(media::routes);
     if serve_metrics {
@@ -56,6 +67,25 @@ fn resource(path: &str, allow: &'static str) -> actix_web::Resource {
     web::resource(path).default_service(web::to(move || async move {
         Err::<HttpResponse, Error>(Error::MethodNotAllowed(allow))
     }))
+}
+
+/// Runs blocking store work (scans) off the async threads.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> crate::error::Result<T> + Send + 'static,
+) -> crate::error::Result<T> {
+    web::block(f)
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))?
+}
+
+/// A body whose parse error is answered only after the caller's right to the route
+/// was checked (a non-admin hears 403 whatever it sent).
+fn parsed<T>(part: Result<T, actix_web::Error>) -> crate::error::Result<T> {
+    part.map_err(|e| match e.as_error::<Error>() {
+        Some(Error::TooLarge(m)) => Error::TooLarge(m.clone()),
+        Some(other) => Error::bad(other.to_string()),
+        None => Error::bad(e.to_string()),
+    })
 }
 
 fn bad_json(e: JsonPayloadError) -> Error {

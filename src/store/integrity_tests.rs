@@ -50,7 +50,7 @@ fn populated(dir: &Path, n: u64) -> (Arc<Store>, u64, Vec<String>) {
         for u in &names {
             let rec = UserRecord {
                 password_hash: "x".into(),
-                created_ms: 0,
+                ..Default::default()
             };
             assert!(store.create_user(u, &rec).await.unwrap());
         }

@@ -69,8 +69,9 @@ impl Store {
             .collect()
     }
 
-    /// Media `id` if `user` may fetch it, or link it in a message: the uploader may, and
-    /// so may every current member of a conversation whose messages link it. This is the
+    /// Media `id` if `user` may fetch it, or link it in a message: the uploader may,
+    /// everyone may see a profile picture (`avatar_url`), and every current member of a
+    /// conversation whose messages link it may. This is the
     /// one rule for both (GET /media, thumbnails, and `send` with a `media_url`); anyone
     /// else is told the media does not exist.
     pub fn media_visible_to(&self, user: &str, id: &str) -> Result<Option<MediaRecord>> {
@@ -80,7 +81,8 @@ impl Store {
         let Some(media) = self.media(id)? else {
             return Ok(None);
         };
-        if media.uploader == user {
+        if media.uploader == user || self.is_avatar(&media.uploader, id)? {
+            // a user's picture is seen by everyone who sees the user
             return Ok(Some(media));
         }
         for conv in self.media_conversations(id)? {
@@ -89,6 +91,14 @@ impl Store {
             }
         }
         Ok(None)
+    }
+
+    /// Whether media `id` is `user`'s profile picture.
+    fn is_avatar(&self, user: &str, id: &str) -> Result<bool> {
+        let url = format!("/media/{id}");
+        Ok(self
+            .user(user)?
+            .is_some_and(|u| u.avatar_url.as_deref() == Some(url.as_str())))
     }
 
     /// Bytes of all of `user`'s uploads (against `media.quota_mb`). A scan of the media
@@ -104,7 +114,8 @@ impl Store {
         Ok(total)
     }
 
-    /// Media that no message links and that were uploaded before `created_before_ms`
+    /// Media that no message links, that are no profile picture, and that were uploaded
+    /// before `created_before_ms`
     /// (orphans to delete), at most `limit` of them.
     pub fn orphan_media(&self, created_before_ms: u64, limit: usize) -> Result<Vec<String>> {
         let mut out = Vec::new();
@@ -115,7 +126,10 @@ impl Store {
             let (k, v) = kv?;
             let record: MediaRecord = decode(&v)?;
             let id = String::from_utf8_lossy(&k).into_owned();
-            if record.created_ms < created_before_ms && self.media_conversations(&id)?.is_empty() {
+            let unlinked = record.created_ms < created_before_ms
+                && self.media_conversations(&id)?.is_empty()
+                && !self.is_avatar(&record.uploader, &id)?;
+            if unlinked {
                 out.push(id);
             }
         }
@@ -129,6 +143,11 @@ impl Store {
     pub async fn delete_media_if_unreferenced(&self, id: &str) -> Result<bool> {
         if !valid_media_id(id) || !self.media_conversations(id)?.is_empty() {
             return Ok(false);
+        }
+        if let Some(m) = self.media(id)? {
+            if self.is_avatar(&m.uploader, id)? {
+                return Ok(false);
+            }
         }
         let removed = self
             .write_durably(|| Ok(self.media.remove(id)?.is_some()))

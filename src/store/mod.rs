@@ -7,6 +7,8 @@
 //! | `meta` | name | format version, id counters |
 //! | `username_user` | username | [`UserRecord`] |
 //! | `tokenhash_token` | SHA-256 of a token | [`TokenRecord`] |
+//! | `usertoken_index` | user ++ 0 ++ SHA-256 of a token | () : a user's tokens ([`accounts`](self::Store::user_tokens)) |
+//! | `inviteid_invite` | invite id (8 bytes) | [`InviteRecord`] |
 //! | `convid_conv` | conv (BE u64) | [`ConvRecord`] |
 //! | `pair_convid` | user ++ 0 ++ user (sorted) | conv of their direct chat |
 //! | `convid_lastseq` | conv | last seq (BE u64), the gapless-seq guard |
@@ -29,6 +31,7 @@
 //! behind before a node serves, and [`Store::snapshot`] streams a consistent copy of
 //! every tree while the node writes (`chatnode backup`).
 
+mod accounts;
 mod check;
 mod codec;
 pub mod commit;
@@ -51,6 +54,7 @@ use std::{
     time::{SystemTime, UNIX_EPOCH},
 };
 
+pub use accounts::{Admission, Invite, InviteRecord, LAST_SEEN_EVERY_MS, MAX_INVITES_PER_USER};
 pub use check::{CheckReport, CheckStats};
 pub use codec::FORMAT_VERSION;
 /// How every stored value is encoded and decoded (format byte + bincode); public for the benches.
@@ -70,7 +74,7 @@ pub use snapshot::{Importer, SnapshotSink, SnapshotSummary, TreeDump};
 
 use crate::config::{Durability, Settings};
 use crate::error::{Error, Result};
-use codec::{decode, encode};
+use codec::decode;
 use messages::MessageTreeSet;
 
 /// The message for a store stamped with another format version than this build's.
@@ -105,6 +109,10 @@ pub struct Store {
     meta: sled::Tree,
     users: sled::Tree,
     tokens: sled::Tree,
+    user_tokens: sled::Tree,
+    invites: sled::Tree,
+    /// Held by account changes that depend on all accounts (first admin, last admin).
+    accounts_lock: parking_lot::Mutex<()>,
     convs: sled::Tree,
     pairs: sled::Tree,
     last_seqs: sled::Tree,
@@ -231,6 +239,9 @@ impl Store {
             meta: tree("meta")?,
             users: tree("username_user")?,
             tokens: tree("tokenhash_token")?,
+            user_tokens: tree("usertoken_index")?,
+            invites: tree("inviteid_invite")?,
+            accounts_lock: parking_lot::Mutex::new(()),
             convs: tree("convid_conv")?,
             pairs: tree("pair_convid")?,
             last_seqs: trees.last_seqs,
@@ -348,31 +359,27 @@ impl Store {
 
     // ---- accounts -------------------------------------------------------------------
 
-    /// Creates an account; `false` if the name is taken.
+    /// Creates an account; `false` if the name is taken (or was, by a deleted account).
     pub async fn create_user(&self, name: &str, record: &UserRecord) -> Result<bool> {
-        let value = encode(record)?;
-        self.write_durably(|| {
-            Ok(self
-                .users
-                .compare_and_swap(name, None as Option<&[u8]>, Some(value))?
-                .is_ok())
-        })
-        .await
+        match self
+            .create_account(name, record.clone(), Admission::default())
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(Error::Conflict) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
-    /// The account named `name`.
+    /// The live account named `name`: `None` for an unknown or a deleted one (whose
+    /// tombstone [`Store::account`] still shows).
     pub fn user(&self, name: &str) -> Result<Option<UserRecord>> {
-        self.users.get(name)?.map(|v| decode(&v)).transpose()
+        self.live_account(name)
     }
 
-    /// Stores a token under its hash.
+    /// Stores a token under its hash (and in its user's index).
     pub async fn put_token(&self, token_hash: &[u8], record: &TokenRecord) -> Result<()> {
-        let value = encode(record)?;
-        self.write_durably(|| {
-            self.tokens.insert(token_hash, value)?;
-            Ok(())
-        })
-        .await
+        self.put_token_indexed(token_hash, record).await
     }
 
     /// The token stored under `token_hash`.
@@ -380,12 +387,8 @@ impl Store {
         self.tokens.get(token_hash)?.map(|v| decode(&v)).transpose()
     }
 
-    /// Deletes a token (logout, expiry).
+    /// Deletes a token (logout, expiry), then calls [`Store::on_tokens_revoked`].
     pub async fn delete_token(&self, token_hash: &[u8]) -> Result<()> {
-        self.write_durably(|| {
-            self.tokens.remove(token_hash)?;
-            Ok(())
-        })
-        .await
+        self.delete_token_indexed(token_hash).await.map(|_| ())
     }
 }

@@ -5,21 +5,39 @@ use serde::{Deserialize, Serialize};
 use crate::protocol::{ConvKind, MessageKind, MessageView};
 
 /// `username_user`: an account.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct UserRecord {
-    /// argon2id PHC string; the password itself is never stored.
+    /// argon2id PHC string; the password itself is never stored ("" once deleted).
     pub password_hash: String,
     /// When the account was made, ms.
     pub created_ms: u64,
+    /// The name shown instead of the username (1-64 characters), if set.
+    pub display_name: Option<String>,
+    /// `/media/ID` of the user's picture (an upload of the user's own), if set.
+    pub avatar_url: Option<String>,
+    /// May use the admin routes and commands.
+    pub admin: bool,
+    /// Cannot log in; its tokens were revoked when it was disabled.
+    pub disabled: bool,
+    /// A tombstone: the account is gone, its name can never be registered again.
+    pub deleted: bool,
+    /// When one of its tokens was last used, ms (updated at most once a minute).
+    pub last_seen_ms: u64,
 }
 
 /// `tokenhash_token`: a login token, keyed by the SHA-256 of the token.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct TokenRecord {
     /// Owner.
     pub user: String,
     /// Expiry, ms since the epoch.
     pub expires_ms: u64,
+    /// When it was issued, ms.
+    pub created_ms: u64,
+    /// When it was last used, ms (updated at most once a minute).
+    pub last_seen_ms: u64,
+    /// The User-Agent of the request that got it (at most 256 bytes).
+    pub agent: String,
 }
 
 /// `convid_conv`: a conversation's identity and members.

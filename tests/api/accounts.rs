@@ -12,7 +12,7 @@ async fn register_login_and_duplicates() {
     assert_eq!(status, 200);
     assert_eq!(me["user"], "alice");
     // a path that exists but not with this method is 405, one that does not exist 404
-    let wrong = app.call("DELETE", "/api/me", Some(&token), None).await;
+    let wrong = app.call("PATCH", "/api/me", Some(&token), None).await;
     assert_eq!(wrong.status, 405);
     assert_eq!(wrong.json()["error"]["code"], "method_not_allowed");
     let wrong = app

@@ -109,6 +109,11 @@ impl TestApp {
         self._dir.as_ref().expect("a node of spawn_app").path()
     }
 
+    /// The in-process node (`None` for one in another process).
+    pub fn running(&self) -> Option<&chatnode::server::Running> {
+        self._running.as_ref()
+    }
+
     /// http://ADDR + path.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)

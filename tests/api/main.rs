@@ -4,12 +4,15 @@
 mod harness;
 
 mod accounts;
+mod admin_users;
 mod backup;
 mod chat;
+mod cli;
 mod crash;
 mod groups;
 mod media;
 mod offline;
+mod profiles;
 mod randomized;
 mod restart;
 mod security;
