@@ -299,16 +299,25 @@ impl Store {
             )
         })
         .await?;
-        self.on_tokens_revoked(&hashes)?;
+        self.on_tokens_revoked(&hashes).await?;
         Ok(hashes)
     }
 
     /// Called once tokens are gone (logout, session revoked, password change, an
     /// account disabled or deleted, an admin setting a password): the one place where
     /// what hangs on a token (push subscriptions) is let go of.
-    pub fn on_tokens_revoked(&self, hashes: &[[u8; 32]]) -> Result<()> {
+    pub async fn on_tokens_revoked(&self, hashes: &[[u8; 32]]) -> Result<()> {
         tracing::debug!(tokens = hashes.len(), "tokens revoked");
         Ok(())
+    }
+
+    /// Whether upload `id` (`media`) is its uploader's current picture: then every
+    /// authenticated user may fetch it, and it is in use though no message links it.
+    pub fn media_is_avatar(&self, id: &str, media: &super::MediaRecord) -> Result<bool> {
+        let url = format!("/media/{id}");
+        Ok(self
+            .user(&media.uploader)?
+            .is_some_and(|u| u.avatar_url.as_deref() == Some(url.as_str())))
     }
 
     /// Notes that the token `hash` (of `record`) was used now: its `last_seen_ms` and
@@ -501,7 +510,7 @@ impl Store {
         })
         .await?;
         if let Ok(hash) = <[u8; 32]>::try_from(token_hash) {
-            self.on_tokens_revoked(&[hash])?;
+            self.on_tokens_revoked(&[hash]).await?;
         }
         Ok(true)
     }

@@ -81,7 +81,7 @@ impl Store {
         let Some(media) = self.media(id)? else {
             return Ok(None);
         };
-        if media.uploader == user || self.is_avatar(&media.uploader, id)? {
+        if media.uploader == user || self.media_is_avatar(id, &media)? {
             // a user's picture is seen by everyone who sees the user
             return Ok(Some(media));
         }
@@ -91,14 +91,6 @@ impl Store {
             }
         }
         Ok(None)
-    }
-
-    /// Whether media `id` is `user`'s profile picture.
-    fn is_avatar(&self, user: &str, id: &str) -> Result<bool> {
-        let url = format!("/media/{id}");
-        Ok(self
-            .user(user)?
-            .is_some_and(|u| u.avatar_url.as_deref() == Some(url.as_str())))
     }
 
     /// Bytes of all of `user`'s uploads (against `media.quota_mb`). A scan of the media
@@ -128,7 +120,7 @@ impl Store {
             let id = String::from_utf8_lossy(&k).into_owned();
             let unlinked = record.created_ms < created_before_ms
                 && self.media_conversations(&id)?.is_empty()
-                && !self.is_avatar(&record.uploader, &id)?;
+                && !self.media_is_avatar(&id, &record)?;
             if unlinked {
                 out.push(id);
             }
@@ -145,7 +137,7 @@ impl Store {
             return Ok(false);
         }
         if let Some(m) = self.media(id)? {
-            if self.is_avatar(&m.uploader, id)? {
+            if self.media_is_avatar(id, &m)? {
                 return Ok(false);
             }
         }

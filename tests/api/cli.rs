@@ -187,6 +187,8 @@ async fn user_commands_on_a_stopped_store() {
         invite.out
     );
     expect(data, &["invite", "create", "--uses", "0"], None, 2);
+    // what the commands wrote is a sound store
+    expect(data, &["check"], None, 0);
 
     // the node serves what the commands made
     let (child, addr) = start_binary(
