@@ -103,6 +103,16 @@ enum UserCmd {
         /// Username.
         name: String,
     },
+    /// Make an account an admin (e.g. on a store from before roles existed).
+    Promote {
+        /// Username.
+        name: String,
+    },
+    /// Make an admin a member again (the node's last admin stays one).
+    Demote {
+        /// Username.
+        name: String,
+    },
     /// List the accounts as a table.
     List,
 }
@@ -197,6 +207,20 @@ fn main() -> std::process::ExitCode {
             UserCmd::Disable { name } => Ok((UserOp::UserDisable { name: name.clone() }, None)),
             UserCmd::Enable { name } => Ok((UserOp::UserEnable { name: name.clone() }, None)),
             UserCmd::Delete { name } => Ok((UserOp::UserDelete { name: name.clone() }, None)),
+            UserCmd::Promote { name } => Ok((
+                UserOp::UserAdmin {
+                    name: name.clone(),
+                    admin: true,
+                },
+                None,
+            )),
+            UserCmd::Demote { name } => Ok((
+                UserOp::UserAdmin {
+                    name: name.clone(),
+                    admin: false,
+                },
+                None,
+            )),
             UserCmd::List => Ok((UserOp::UserList, None)),
         }),
         Cmd::Invite {

@@ -96,6 +96,19 @@ pub struct ConversationView {
     /// Direct chats only: the other member's delivered position.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peer_delivered_seq: Option<u64>,
+    /// Every other member's positions (PROTOCOL.md v1.1), so a client shows the right
+    /// ticks after a reload in groups too ("read by 3 of 5").
+    #[serde(default)]
+    pub receipts: BTreeMap<String, Receipt>,
+}
+
+/// One member's positions in a conversation, as `receipts` lists them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Receipt {
+    /// Highest seq delivered to one of the member's devices (0 when none).
+    pub delivered: u64,
+    /// Highest seq the member has read (0 when none).
+    pub read: u64,
 }
 
 /// Frames a client sends.
@@ -520,6 +533,7 @@ mod tests {
             delivered_seq: 0,
             peer_read_seq: None,
             peer_delivered_seq: None,
+            receipts: Default::default(),
         };
         let json: serde_json::Value =
             serde_json::from_str(&ServerFrame::conv_update(view).to_json()).unwrap();

@@ -1,7 +1,9 @@
 //! Wire views built from stored records: what one member sees of a conversation.
 
 use crate::error::Result;
-use crate::protocol::{ConvKind, ConversationView};
+use std::collections::BTreeMap;
+
+use crate::protocol::{ConvKind, ConversationView, Receipt};
 use crate::store::{ConvRecord, MemberState, Store};
 
 /// The conversation object for `user`, showing messages up to `last_seq`.
@@ -36,6 +38,7 @@ pub fn conversation_view(
         .conversation(conv)?
         .map_or(record.first_seq, |r| r.first_seq.max(record.first_seq))
         .clamp(1, last_seq + 1);
+    let receipts = receipts(store, conv, record, user, last_seq)?;
     Ok(ConversationView {
         conv,
         kind: record.kind,
@@ -50,7 +53,31 @@ pub fn conversation_view(
         delivered_seq: state.delivered_seq.min(last_seq),
         peer_read_seq: peer_state.as_ref().map(|s| s.read_seq.min(last_seq)),
         peer_delivered_seq: peer_state.as_ref().map(|s| s.delivered_seq.min(last_seq)),
+        receipts,
     })
+}
+
+/// Each other member's delivered and read positions, capped at `last_seq` like ours.
+/// A member whose state is missing shows 0 for both.
+fn receipts(
+    store: &Store,
+    conv: u64,
+    record: &ConvRecord,
+    user: &str,
+    last_seq: u64,
+) -> Result<BTreeMap<String, Receipt>> {
+    let mut out = BTreeMap::new();
+    for member in record.members.iter().filter(|m| m.as_str() != user) {
+        let r = match store.member_state(member, conv)? {
+            Some(s) => Receipt {
+                delivered: s.delivered_seq.max(s.read_seq).min(last_seq),
+                read: s.read_seq.min(last_seq),
+            },
+            None => Receipt::default(),
+        };
+        out.insert(member.clone(), r);
+    }
+    Ok(out)
 }
 
 /// The view of `conv` for `user` as stored now; `None` if `user` is not a member.

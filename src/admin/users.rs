@@ -58,6 +58,13 @@ pub enum UserOp {
         /// Username.
         name: String,
     },
+    /// Make an account an admin, or not (the last enabled admin stays one).
+    UserAdmin {
+        /// Username.
+        name: String,
+        /// Admin or not.
+        admin: bool,
+    },
     /// List the accounts.
     UserList,
     /// Make an invite.
@@ -173,6 +180,13 @@ pub async fn apply(target: Target<'_>, settings: &Settings, op: UserOp) -> Resul
         UserOp::UserDelete { name } => {
             accounts::delete_account(target, &name).await?;
             done(format!("user {name} deleted (the name stays taken)"))
+        }
+        UserOp::UserAdmin { name, admin } => {
+            accounts::set_admin(store, &name, admin).await?;
+            done(format!(
+                "user {name} is {}",
+                if admin { "an admin" } else { "a member" }
+            ))
         }
         UserOp::UserList => {
             let users: Vec<Value> = store

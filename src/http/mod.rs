@@ -45,7 +45,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, serve_metrics: bool) {
             .route(web::head().to(healthz)),
     )
     .service(resource("/ws", "GET").route(web::get().to(ws::not_upgraded)))
-    .service(resource("/", "GET").route(web::get().to(client::index)))
+    .configure(client::routes)
     .configure(accounts::routes)
     .configure(users::routes)
     .configure(sessions::routes)

@@ -315,9 +315,13 @@ async fn user_commands_on_a_running_node() {
         .lines()
         .any(|l| l.starts_with("ops ") && l.contains("admin")));
     assert!(!list.out.lines().any(|l| l.starts_with("bob ")));
-    // two admins: one may go; then the other is the last
+    // two admins: one may step down or go; then the other is the last
+    expect(data, &["user", "demote", "ops"], None, 0);
+    expect(data, &["user", "demote", "root"], None, 5);
+    expect(data, &["user", "promote", "ops"], None, 0);
     expect(data, &["user", "delete", "ops"], None, 0);
     expect(data, &["user", "disable", "root"], None, 5);
+    expect(data, &["user", "promote", "nobody"], None, 3);
 
     let invite = expect(data, &["invite", "create"], None, 0);
     let code = printed_code(&invite);
@@ -334,4 +338,45 @@ async fn user_commands_on_a_running_node() {
         "an open node admits without looking at the invite"
     );
     root_socket.barrier().await;
+}
+
+#[actix_web::test]
+async fn a_user_deleted_on_a_stopped_store_has_left_its_groups() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let (group, last_seq) = {
+        let (child, addr) = start_binary(data, &[], |_| {});
+        let _node = KillOnDrop(child);
+        let app = TestApp::at(addr);
+        let root = app.register("root").await;
+        let ann = app.register("ann").await;
+        app.register("bob").await;
+        let group = app.group(&root, "family", &["ann", "bob"]).await;
+        let mut socket = app.connect(&ann).await;
+        socket.send_acked(group, "a1", "hello family").await;
+        let last = app.conversation(&root, group).await["last_seq"]
+            .as_u64()
+            .unwrap();
+        (group, last)
+    };
+    // the node was killed: its lock is gone with it
+    expect(data, &["user", "delete", "ann"], None, 0);
+    expect(data, &["check"], None, 0);
+
+    let (child, addr) = start_binary(data, &[], |_| {});
+    let _node = KillOnDrop(child);
+    let app = TestApp::at(addr);
+    let root = login(&app, "root", PASSWORD).await.1.unwrap();
+    assert_eq!(login(&app, "ann", PASSWORD).await.0, 401);
+    let g = app.conversation(&root, group).await;
+    assert_eq!(g["members"], json!(["bob", "root"]));
+    assert_eq!(g["last_seq"], last_seq + 1);
+    let history = app.history(&root, group).await;
+    let left = history.last().unwrap();
+    assert_eq!(left["kind"], "system");
+    assert_eq!(left["sender"], "ann");
+    assert_eq!(left["seq"], last_seq + 1);
+    assert!(history
+        .iter()
+        .any(|m| m["sender"] == "ann" && m["body"] == "hello family"));
 }

@@ -14,5 +14,7 @@ mod media;
 mod offline;
 mod profiles;
 mod randomized;
+mod receipts;
 mod restart;
 mod security;
+mod web;

@@ -11,7 +11,7 @@ const WORK = fs.mkdtempSync(path.join(os.tmpdir(), 'chatnode-e2e-'));
 const DATA = path.join(WORK, 'data');
 const SHOTS = path.join(WORK, 'shots');
 const LOG = path.join(WORK, 'server.log');
-const BIN = process.env.CHATNODE_BIN || path.join(__dirname, '../../target/release/chatnode');
+const BIN = process.env.CHATNODE_BIN || path.join(__dirname, '../../target/debug/chatnode');
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 console.log('work dir (data, server log, screenshots): ' + WORK);
 const sleep = ms => new Promise(r => setTimeout(r, ms));
@@ -45,16 +45,16 @@ async function api(method, path, token, body, base = BASE) {
 const shown = page => page.evaluate(() => [...document.querySelectorAll('#msgs .msg, #msgs .sys')].map(e => {
   if (e.classList.contains('sys')) return 'SYS:' + e.firstChild.textContent;
   const b = e.querySelector('.bubble').cloneNode(true);
-  b.querySelectorAll('.meta, .sender').forEach(x => x.remove());
+  b.querySelectorAll('.meta, .sender, .sr, .menu').forEach(x => x.remove());
   return b.textContent + (e.classList.contains('pending') ? ' [pending]' : '');
 }));
 const waitShown = (page, pred, what, timeout = 10000, ...args) =>
   page.waitForFunction(pred, { timeout, polling: 100 }, ...args).catch(() => { throw new Error('timeout waiting: ' + what); });
 // Class names of the rows in the open conversation whose text is exactly `text`.
 const rowsWith = (page, text) => page.evaluate(t => [...document.querySelectorAll('#msgs .msg')].filter(e => {
-  const b = e.querySelector('.bubble').cloneNode(true); b.querySelectorAll('.meta, .sender').forEach(x => x.remove());
+  const b = e.querySelector('.bubble').cloneNode(true); b.querySelectorAll('.meta, .sender, .sr, .menu').forEach(x => x.remove());
   return b.textContent === t;
-}).map(e => e.className), text);
+}).map(e => e.className.replace(' cont', '')), text);
 const isLive = () => document.querySelector('#connDot').classList.contains('on');
 // Every stored message of a conversation, oldest first (pages of 100).
 async function allMessages(conv, token, base = BASE) {
@@ -66,7 +66,9 @@ async function allMessages(conv, token, base = BASE) {
     after = r.messages[r.messages.length - 1].seq;
   }
 }
+const allUrls = [];   // every URL any page requested (none may carry a token)
 function watch(name, page) {
+  page.on('request', r => allUrls.push(r.url()));
   page.on('console', m => consoleLog.push(`${name} ${m.type()}: ${m.text()}`));
   page.on('pageerror', e => consoleLog.push(`${name} PAGEERROR: ${e.message}`));
 }
@@ -80,10 +82,16 @@ const openWith = (page, name) => waitShown(page, n => {
 async function register(page, name, base = BASE) {
   await page.goto(base + '/');
   await page.waitForSelector('#lu', { visible: true });
+  await page.click('#regTab');
   await page.type('#lu', name); await page.type('#lp', 'password123');
-  await page.click('#regBtn');
+  await page.click('#lsubmit');
   await page.waitForSelector('#app:not(.hidden)');
   await waitShown(page, () => document.querySelector('#connDot').classList.contains('on'), 'connected');
+}
+// Answers the open confirmation <dialog> with its OK button.
+async function confirmYes(page) {
+  await page.waitForSelector('dialog[open] button[value=ok]');
+  await page.click('dialog[open] button[value=ok]');
 }
 async function sendText(page, text) { await page.type('#text', text); await page.keyboard.press('Enter'); }
 
@@ -93,7 +101,9 @@ async function sendText(page, text) { await page.type('#text', text); await page
   const browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true,
     // a page served by request interception (the "cached" page of the outbox check) has no address,
     // so Chromium's local network access checks would block its socket to 127.0.0.1
-    args: ['--no-sandbox', '--disable-features=LocalNetworkAccessChecks,LocalNetworkAccessChecksWebSockets'] });
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', '--user-data-dir=' + path.join(WORK, 'profile'),
+      '--disable-features=LocalNetworkAccessChecks,LocalNetworkAccessChecksWebSockets'] });
   const ctxA = await browser.createBrowserContext(), ctxB = await browser.createBrowserContext();
   const A = await ctxA.newPage(), B = await ctxB.newPage();
   await A.setViewport({ width: 1100, height: 720 });
@@ -101,6 +111,22 @@ async function sendText(page, text) { await page.type('#text', text); await page
   watch('A', A); watch('B', B);
   const sfx = Date.now().toString(36).slice(-5);
   const alice = 'alice' + sfx, bob = 'bob' + sfx, carol = 'carol' + sfx;
+
+  // first load weight: every byte on the wire (compressed) for a fresh browser opening the app
+  {
+    const ctxW = await browser.createBrowserContext(), W = await ctxW.newPage();
+    const cdp = await W.createCDPSession(); await cdp.send('Network.enable');
+    const sizes = new Map(), urls = new Map();
+    cdp.on('Network.requestWillBeSent', e => urls.set(e.requestId, e.request.url));
+    cdp.on('Network.loadingFinished', e => sizes.set(e.requestId, e.encodedDataLength));
+    await W.goto(BASE + '/', { waitUntil: 'networkidle0' });
+    await W.waitForSelector('#lu', { visible: true });
+    const total = [...sizes.values()].reduce((a, b) => a + b, 0);
+    const encodings = await W.evaluate(() => performance.getEntriesByType('resource').map(r => r.name.replace(location.origin, '') + ':' + r.encodedBodySize + '/' + r.decodedBodySize));
+    console.log('first load: ' + sizes.size + ' responses, ' + total + ' bytes on the wire; ' + encodings.join(' '));
+    check(total > 0 && total < 100 * 1024, `first load is under 100 KB compressed (${(total / 1024).toFixed(1)} KB in ${sizes.size} responses)`);
+    await ctxW.close();
+  }
 
   // login screen and a plain HTTP error
   await A.goto(BASE + '/'); await A.waitForSelector('#lu', { visible: true });
@@ -208,7 +234,9 @@ async function sendText(page, text) { await page.type('#text', text); await page
   await A.screenshot({ path: SHOTS + '/09-image.png' });
 
   // recall the image on A; B shows "message recalled"
-  await A.evaluate(() => [...document.querySelectorAll('#msgs .msg.mine button.link')].pop().click());
+  await A.evaluate(() => [...document.querySelectorAll('#msgs .msg.mine .more-btn')].pop().click());
+  await A.evaluate(() => [...document.querySelectorAll('.menu .menuitem')].find(b => b.textContent === 'Recall').click());
+  await confirmYes(A);
   await waitShown(B, () => [...document.querySelectorAll('#msgs .recalled')].length === 1, 'B shows recalled');
   check(true, 'recall shows "message recalled" on the other side');
 
@@ -223,6 +251,7 @@ async function sendText(page, text) { await page.type('#text', text); await page
   await A.click('#membersBtn');
   await A.waitForSelector('#members .chip button');
   await A.evaluate(c => [...document.querySelectorAll('#members .chip')].find(e => e.textContent.includes(c)).querySelector('button').click(), carol);
+  await confirmYes(A);
   await waitShown(A, () => [...document.querySelectorAll('#msgs .sys')].some(e => e.textContent.includes('removed')), 'system message');
   check(true, 'member removal shows a system message');
   await A.click('#pinBtn');
@@ -305,27 +334,31 @@ async function sendText(page, text) { await page.type('#text', text); await page
   for (const t of ['from device one', 'from device two']) check((await rowsWith(B, t)).length === 1, `B: "${t}" once`);
   check(!(await A2.$('#convList .badge')) && !(await A.$('#convList .badge')), 'no unread badge on either device while the chat is open');
 
-  // ===== outbox survives a reload while the node is down (kill -9) =====
-  const html = await (await fetch(BASE + '/')).text();
+  // ===== outbox survives a reload while the node is down (kill -9): the service worker's
+  // offline shell opens the app with its cached conversations and the pending outbox =====
+  await waitShown(A, () => navigator.serviceWorker.controller != null, 'A controlled by the service worker', 10000);
+  check(true, 'the service worker controls the page (installable, offline shell)');
+  const convsBefore = await A.$$eval('#convList .cname', l => l.map(e => e.textContent));
   await killServer();
   await waitShown(A, () => !document.querySelector('#connNote').classList.contains('hidden'), 'A notices disconnect (2)');
   await sendText(A, 'outbox across reload');
   await sleep(300);
   check((await shown(A)).includes('outbox across reload [pending]'), 'A shows the send as pending while the node is down');
-  // the browser still has the page (as from its cache) while the node is down
-  const serveCached = req => {
-    if (req.url() === BASE + '/' && !server) req.respond({ status: 200, contentType: 'text/html; charset=utf-8', body: html });
-    else req.continue();
-  };
-  await A.setRequestInterception(true); A.on('request', serveCached);
   await A.reload(); await A.waitForSelector('#app:not(.hidden)');
   await sleep(1000);
   const ob = await A.evaluate(() => [...S.outbox.values()].map(i => i.body));
   check(JSON.stringify(ob) === '["outbox across reload"]', 'after a reload with the node down the send is still in the outbox: ' + JSON.stringify(ob));
+  const convsDown = await A.$$eval('#convList .cname', l => l.map(e => e.textContent));
+  check(convsDown.length === convsBefore.length && convsDown.length > 0 && convsDown.every(n => convsBefore.includes(n)),
+    'node down: the reloaded app shows its cached conversations (' + JSON.stringify(convsDown) + ')');
+  await openWith(A, bob);
+  await waitShown(A, () => [...document.querySelectorAll('#msgs .msg.pending')].some(e => e.textContent.includes('outbox across reload'))
+    && document.querySelectorAll('#msgs .msg:not(.pending)').length > 5, 'cached messages and the pending send shown offline');
+  check(true, 'node down: the open chat shows cached messages and the pending send');
+  await A.screenshot({ path: SHOTS + '/10-offline-shell.png' });
   await startServer();
   await waitShown(A, () => document.querySelector('#connDot').classList.contains('on') && S.outbox.size === 0
     && localStorage.getItem('chatnode.outbox.' + S.me) === '[]', 'A flushes its outbox after restart', 40000);
-  A.off('request', serveCached); await A.setRequestInterception(false);
   await openWith(A, bob);
   await waitShown(A, () => [...document.querySelectorAll('#msgs .msg')].some(e => e.textContent.includes('outbox across reload')), 'A shows it');
   for (const p of [A2, B]) await waitShown(p, () => [...document.querySelectorAll('#msgs .msg')].some(e => e.textContent.includes('outbox across reload')), 'others get it', 40000);
@@ -442,6 +475,263 @@ async function sendText(page, text) { await page.type('#text', text); await page
   await waitShown(A, () => !document.querySelector('#login').classList.contains('hidden') && !localStorage.getItem('chatnode.token'), 'A logout');
   check(true, 'logout button returns to login and forgets the token');
 
+
+  // ===================== issue 20: the client people compare with Element and Telegram =====================
+  const axeSource = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+  // axe-core on the page as it is now: serious or critical violations, by rule id
+  const axe = async (page, what) => {
+    await page.evaluate(axeSource);
+    const v = await page.evaluate(async () => (await window.axe.run(document, { resultTypes: ['violations'] })).violations
+      .filter(x => x.impact === 'serious' || x.impact === 'critical').map(x => x.id + ' (' + x.nodes.slice(0, 3).map(n => n.target.join(' ')).join(' | ') + ')'));
+    check(v.length === 0, `axe: no serious/critical violations on ${what}` + (v.length ? ': ' + v.join('; ') : ''));
+  };
+  const setDark = (page, dark) => page.emulateMediaFeatures([{ name: 'prefers-color-scheme', value: dark ? 'dark' : 'light' }]);
+  const focused = page => page.evaluate(() => { const e = document.activeElement; return e ? (e.id || e.className || e.tagName) : ''; });
+  // Presses Tab until the focused element matches `sel` (keyboard only); false if it never does.
+  const tabTo = async (page, sel, max = 40, back = false) => {
+    for (let i = 0; i < max; i++) {
+      if (await page.evaluate(s => document.activeElement && document.activeElement.matches(s), sel)) return true;
+      if (back) { await page.keyboard.down('Shift'); await page.keyboard.press('Tab'); await page.keyboard.up('Shift'); }
+      else await page.keyboard.press('Tab');
+    }
+    return page.evaluate(s => document.activeElement && document.activeElement.matches(s), sel);
+  };
+  const ctxE = await browser.createBrowserContext(), ctxF = await browser.createBrowserContext();
+  const E = await ctxE.newPage(), F = await ctxF.newPage();
+  await E.setViewport({ width: 1280, height: 800 });
+  await F.setViewport({ width: 375, height: 812, isMobile: true, hasTouch: true, deviceScaleFactor: 1 });
+  watch('E', E); watch('F', F);
+  const eu = 'erin' + sfx, fu = 'finn' + sfx, gu = 'gus' + sfx;
+  const gTok = (await api('POST', '/api/register', null, { username: gu, password: 'password123' })).token;
+
+  // --- login screen: plain-language errors, separate Register and Log in (phone, light and dark)
+  await F.goto(BASE + '/'); await F.waitForSelector('#lu', { visible: true });
+  await axe(F, 'the login screen (phone, light)');
+  await setDark(F, true); await axe(F, 'the login screen (phone, dark)');
+  await F.screenshot({ path: SHOTS + '/20-phone-login-dark.png' }); await setDark(F, false);
+  await F.type('#lu', fu); await F.type('#lp', 'password123'); await F.keyboard.press('Enter');
+  await waitShown(F, () => document.querySelector('#lerr').textContent.length > 0, 'login error for a new user');
+  const lerr = await F.$eval('#lerr', e => e.textContent);
+  check(/Wrong username or password/.test(lerr) && !!(await F.$('#lerr #switchReg')), 'a new user who presses Enter is offered to create the account: ' + lerr);
+  check((await F.$eval('#lp', e => e.autocomplete)) === 'current-password', 'log in: password autocomplete is current-password');
+  await F.click('#switchReg');
+  check((await F.$eval('#regTab', e => e.getAttribute('aria-pressed'))) === 'true' && (await F.$eval('#lp', e => e.autocomplete)) === 'new-password',
+    'register mode: its own tab, password autocomplete new-password');
+  await F.$eval('#lp', e => { e.value = ''; }); await F.type('#lp', 'short'); await F.click('#lsubmit');
+  await waitShown(F, () => document.querySelector('#lerr').textContent.length > 0, 'short password error');
+  const shortErr = await F.$eval('#lerr', e => e.textContent);
+  check(/8 characters/.test(shortErr) && !/bad_request|\(|bytes/.test(shortErr), 'a short password is explained plainly, no codes: ' + shortErr);
+  await F.$eval('#lu', e => { e.value = ''; }); await F.type('#lu', alice);
+  await F.$eval('#lp', e => { e.value = ''; }); await F.type('#lp', 'password123'); await F.click('#lsubmit');
+  await waitShown(F, () => /taken/.test(document.querySelector('#lerr').textContent), 'taken name error');
+  check(!/conflict|409/.test(await F.$eval('#lerr', e => e.textContent)), 'a taken username is said plainly: ' + await F.$eval('#lerr', e => e.textContent));
+  await F.$eval('#lu', e => { e.value = ''; }); await F.type('#lu', fu); await F.click('#lsubmit');
+  await F.waitForSelector('#app:not(.hidden)');
+  await waitShown(F, isLive, 'F connected');
+
+  // --- keyboard only (desktop): register, open the New dialog (Esc closes, Tab stays inside), start a chat
+  await E.goto(BASE + '/'); await E.waitForSelector('#lu', { visible: true });
+  check(await tabTo(E, '#regTab'), 'keyboard: the Register tab is reachable');
+  await E.keyboard.press('Enter');
+  await tabTo(E, '#lu'); await E.keyboard.type(eu); await E.keyboard.press('Tab'); await E.keyboard.type('password123'); await E.keyboard.press('Enter');
+  await E.waitForSelector('#app:not(.hidden)'); await waitShown(E, isLive, 'E connected');
+  check(await tabTo(E, '#newBtn'), 'keyboard: New is reachable');
+  await E.keyboard.press('Enter');
+  await waitShown(E, () => document.querySelector('#modal').open && document.activeElement.id === 'nMembers', 'New dialog open with focus inside');
+  let inside = true;
+  for (let i = 0; i < 10; i++) { await E.keyboard.press('Tab'); inside = inside && await E.evaluate(() => document.querySelector('#modal').contains(document.activeElement)); }
+  check(inside, 'keyboard: Tab stays inside the New dialog (focus trapped)');
+  await E.keyboard.press('Escape');
+  await sleep(200);
+  check(!(await E.$eval('#modal', d => d.open)) && (await focused(E)) === 'newBtn', 'keyboard: Esc closes the New dialog and focus returns to New (' + await focused(E) + ')');
+  await E.keyboard.press('Enter');
+  await waitShown(E, () => document.activeElement.id === 'nMembers', 'dialog again');
+  await E.keyboard.type(fu); await E.keyboard.press('Enter');
+  await waitShown(E, () => !document.querySelector('#conv').classList.contains('hidden') && document.activeElement.id === 'text', 'chat open, composer focused');
+  await E.keyboard.type('hello by keyboard'); await E.keyboard.press('Enter');
+  await waitShown(E, () => document.querySelector('#msgs .msg.mine:not(.pending)'), 'keyboard message acked');
+  check(await tabTo(E, '#attachBtn', 5, true), 'keyboard: the attach control is reachable (Shift+Tab from the composer)');
+  // Shift+Enter gives a new line on desktop
+  await E.focus('#text'); await E.keyboard.type('line one'); await E.keyboard.down('Shift'); await E.keyboard.press('Enter'); await E.keyboard.up('Shift');
+  await E.keyboard.type('line two'); await E.keyboard.press('Enter');
+  const convEF = await E.evaluate(() => S.open), eTok = await E.evaluate(() => S.token), fTok = await F.evaluate(() => S.token);
+  await waitShown(E, () => S.outbox.size === 0, 'multi-line acked');
+  check((await allMessages(convEF, eTok)).some(m => m.body === 'line one\nline two'), 'desktop: Shift+Enter makes a new line, Enter sends');
+  // the list: arrow keys move between conversations, Enter opens
+  await api('POST', '/api/conversations', gTok, { kind: 'direct', members: [eu] });
+  await waitShown(E, () => document.querySelectorAll('#convList li[data-conv]').length === 2, 'E lists two chats');
+  check(await tabTo(E, '#convList li > button'), 'keyboard: conversation list items are focusable');
+  const firstFocused = await E.evaluate(() => document.activeElement.closest('li').dataset.conv);
+  await E.keyboard.press('ArrowDown');
+  const second = await E.evaluate(() => document.activeElement.closest('li')?.dataset.conv);
+  check(second && second !== firstFocused, 'keyboard: ArrowDown moves to the next conversation');
+  await E.keyboard.press('ArrowUp'); await E.keyboard.press('Enter');
+  await waitShown(E, c => S.open === Number(c), 'Enter opens the focused conversation', 5000, firstFocused);
+  check(true, 'keyboard: Enter opens the focused conversation');
+  await openWith(E, fu);
+
+  // --- phone: Enter is a new line, the Send button sends; tap targets >= 44 px
+  await waitShown(F, () => document.querySelector('#convList li[data-conv]'), 'F sees the chat');
+  await F.click('#convList li[data-conv]');
+  await waitShown(F, () => [...document.querySelectorAll('#msgs .msg')].some(e => e.textContent.includes('line two')), 'F shows the chat');
+  await F.type('#text', 'phone one'); await F.keyboard.press('Enter'); await F.type('#text', 'phone two');
+  check((await F.$eval('#text', e => e.value)) === 'phone one\nphone two', 'phone: Enter in the composer is a new line');
+  await F.click('#sendBtn');
+  await waitShown(F, () => S.outbox.size === 0 && !document.querySelector('#msgs .pending'), 'F sent');
+  const small = await F.evaluate(() => [...document.querySelectorAll('#conv button, #conv input:not([type=file]), #conv textarea')].filter(e => {
+    const r = e.getBoundingClientRect(); return r.width > 0 && r.height > 0 && (r.width < 44 || r.height < 44);
+  }).map(e => (e.id || e.className) + ' ' + Math.round(e.getBoundingClientRect().width) + 'x' + Math.round(e.getBoundingClientRect().height)));
+  check(small.length === 0, 'phone: every tap target in the chat is at least 44 x 44 px' + (small.length ? ': ' + small.join(', ') : ''));
+
+  // --- links are clickable and safe; a message is never HTML; consecutive messages group
+  await E.evaluate(c => { queueSend(c, 'text', 'see https://example.com/a?b=1. and javascript:alert(1) <img src=x onerror=alert(1)>'); queueSend(c, 'text', 'second in a row'); }, convEF);
+  await waitShown(F, () => [...document.querySelectorAll('#msgs .msg')].some(e => e.textContent.includes('second in a row')), 'F gets the link');
+  const links = await F.$$eval('#msgs a', l => l.map(a => [a.getAttribute('href'), a.rel, a.target]));
+  check(links.length === 1 && links[0][0] === 'https://example.com/a?b=1' && links[0][1] === 'noopener noreferrer' && links[0][2] === '_blank',
+    'links: https made clickable with rel=noopener noreferrer, javascript: not (' + JSON.stringify(links) + ')');
+  check(!(await F.$('#msgs .bubble img:not(.thumb)')), 'a message with markup is shown as text');
+  const contRow = await F.evaluate(() => { const r = [...document.querySelectorAll('#msgs .msg')].find(e => e.textContent.includes('second in a row')); return r && r.className; });
+  check(/\bcont\b/.test(contRow || ''), 'consecutive messages from one sender are grouped (' + contRow + ')');
+
+  // --- media: fetched with the Authorization header into blob: URLs; lightbox by keyboard
+  const inputE = await E.$('#file'); await inputE.uploadFile(png);
+  await waitShown(F, () => { const i = document.querySelector('#msgs img.thumb'); return i && i.complete && i.naturalWidth > 0; }, 'F image shown');
+  const srcs = await F.$$eval('#msgs img', l => l.map(i => i.getAttribute('src')));
+  check(srcs.length > 0 && srcs.every(s => s.startsWith('blob:')), 'images are shown from blob: URLs (' + srcs.map(s => s.slice(0, 5)).join(',') + ')');
+  await F.click('#msgs .imgbtn');
+  await waitShown(F, () => document.querySelector('dialog.lightbox[open] img')?.naturalWidth > 0, 'lightbox open');
+  check(true, 'an image opens in a lightbox (no new tab, no token)');
+  await F.screenshot({ path: SHOTS + '/21-phone-lightbox.png' });
+  await F.keyboard.press('Escape');
+  await waitShown(F, () => !document.querySelector('dialog.lightbox[open]'), 'lightbox closed by Esc');
+  check(true, 'Esc closes the lightbox');
+
+  // --- scrolled-up reading: open at the first unread with a divider; "N new" pill; read only what was seen
+  await F.click('#backBtn');
+  await E.evaluate((c, n) => { for (let i = 0; i < n; i++) queueSend(c, 'text', 'unread ' + i); }, convEF, 60);
+  await waitShown(E, () => S.outbox.size === 0, 'E acked 60', 30000);
+  await waitShown(F, c => document.querySelector(`#convList li[data-conv="${c}"] .badge`)?.textContent === '60', 'F badge 60', 10000, convEF);
+  await F.click(`#convList li[data-conv="${convEF}"]`);
+  await waitShown(F, () => document.querySelector('#unreadDivider'), 'divider shown', 10000).catch(() => {});
+  const div = await F.evaluate(() => { const d = document.querySelector('#unreadDivider'); const n = d && d.nextElementSibling; return n && n.textContent; });
+  check(!!div && div.includes('unread 0'), 'opening a chat with 60 unread shows a "new messages" divider above the first unread (' + (div || 'none').slice(0, 30) + ')');
+  await sleep(800);
+  let fView = await api('GET', `/api/conversations/${convEF}`, fTok);
+  const lastEF = fView.last_seq;
+  check(fView.read_seq < lastEF, `only what was on screen is reported read (read_seq ${fView.read_seq} < ${lastEF})`);
+  await E.evaluate(c => queueSend(c, 'text', 'while scrolled up'), convEF);
+  await waitShown(F, () => !document.querySelector('#newPill').classList.contains('hidden'), 'pill shown', 10000).catch(() => {});
+  const pill = await F.$eval('#newPill', e => e.classList.contains('hidden') ? '' : e.textContent);
+  check(/new/.test(pill), 'scrolled up, new messages show an "N new" pill: ' + pill);
+  await F.screenshot({ path: SHOTS + '/22-phone-unread-pill.png' });
+  fView = await api('GET', `/api/conversations/${convEF}`, fTok);
+  check(fView.read_seq < lastEF + 1, 'the message that came while scrolled up is not reported read');
+  await F.$eval('#msgs', b => { b.scrollTop = b.scrollHeight; });
+  await sleep(1000);
+  fView = await api('GET', `/api/conversations/${convEF}`, fTok);
+  check(fView.read_seq === lastEF + 1 && fView.unread === 0, `scrolled to the bottom: all read (read_seq ${fView.read_seq}, unread ${fView.unread})`);
+
+  // --- connection: offline noticed at once, live countdown, Retry now, peers not shown offline
+  await waitShown(E, () => document.querySelector('#cSub').textContent === 'online', 'E sees F online');
+  const tOff = Date.now();
+  await E.setOfflineMode(true);
+  await waitShown(E, () => !document.querySelector('#connNote').classList.contains('hidden') && !document.querySelector('#connDot').classList.contains('on'), 'offline noticed', 3000).catch(() => {});
+  const offMs = Date.now() - tOff;
+  check(offMs < 3000, `going offline is noticed within 3 s (${offMs} ms)`);
+  check((await E.$eval('#cSub', e => e.textContent)) !== 'offline', 'while we are offline the peer is not shown as offline: "' + await E.$eval('#cSub', e => e.textContent) + '"');
+  const n1 = await E.$eval('#connText', e => e.textContent); await sleep(1300); const n2 = await E.$eval('#connText', e => e.textContent);
+  const secs = Number((/(\d+)\s*s/.exec(n2) || [])[1]);
+  check(n1 !== n2 || secs === 0, `the reconnect countdown is live ("${n1}" then "${n2}")`);
+  check(await E.$eval('#retryBtn', b => !b.classList.contains('hidden')), 'a Retry now button is shown while disconnected');
+  await E.screenshot({ path: SHOTS + '/23-desktop-offline.png' });
+  await E.setOfflineMode(false);
+  await waitShown(E, isLive, 'E back online at once', 5000).catch(() => {});
+  check(await E.evaluate(isLive), 'coming back online reconnects at once');
+  // an ack missing for ~10 s means a dead socket: sends vanish on this one, the next one delivers
+  await E.evaluate(() => { const s = ws, orig = s.send.bind(s); s.send = d => { if (!d.includes('"type":"send"')) orig(d); }; window.__deadSock = s; });
+  const tDead = Date.now();
+  await sendText(E, 'after a silent socket');
+  await waitShown(E, () => S.outbox.size === 0 && ws && ws !== window.__deadSock, 'resent on a new socket', 25000).catch(() => {});
+  const deadMs = Date.now() - tDead;
+  check(await E.evaluate(() => S.outbox.size === 0), `a missing ack is noticed (~10 s) and the send goes out on a new socket (${deadMs} ms)`);
+
+  // --- groups: ticks from receipts after a reload; remove only for who may; leave with a confirmation
+  await E.click('#newBtn'); await E.click('input[name=kind][value=group]');
+  await E.type('#nName', 'Team'); await E.type('#nMembers', `${fu}, ${gu}`); await E.click('#newForm button[type=submit]');
+  await waitShown(E, () => document.querySelector('#cTitle').textContent === 'Team', 'group open on E');
+  const team = await E.evaluate(() => S.open);
+  await sendText(E, 'team hello');
+  await waitShown(E, () => S.outbox.size === 0, 'team hello acked');
+  await F.click('#backBtn');
+  await openWith(F, 'Team');
+  await waitShown(F, () => [...document.querySelectorAll('#msgs .msg')].some(e => e.textContent.includes('team hello')), 'F sees team hello');
+  await sleep(800);
+  await E.reload(); await E.waitForSelector('#app:not(.hidden)'); await waitShown(E, isLive, 'E live after reload');
+  await openWith(E, 'Team');
+  await waitShown(E, () => document.querySelector('#msgs .msg.mine .tick'), 'E tick after reload');
+  const gt = await E.$eval('#msgs .msg.mine .tick', e => [e.className, e.textContent.trim(), e.title]);
+  check(/Read by 1 of 2/.test(gt[1]) && gt[2].includes(fu) && !gt[0].includes('sent'), 'group ticks after a reload come from receipts: ' + JSON.stringify(gt));
+  await E.click('#membersBtn');
+  await E.waitForSelector('#members .chip');
+  check((await E.$$('#members .chip button')).length === 2, 'the group\'s creator sees remove buttons for the others');
+  await axe(E, 'the group chat with its members panel (desktop, light)');
+  await setDark(E, true); await axe(E, 'the group chat with its members panel (desktop, dark)');
+  await E.screenshot({ path: SHOTS + '/24-desktop-group-dark.png' }); await setDark(E, false);
+  await E.screenshot({ path: SHOTS + '/25-desktop-group-light.png' });
+  await F.click('#membersBtn');
+  await F.waitForSelector('#members .chip');
+  check((await F.$$('#members .chip button')).length === 0, 'a member who is not an admin sees no remove buttons');
+  await axe(F, 'the group chat with its members panel (phone, light)');
+  await setDark(F, true); await axe(F, 'the group chat with its members panel (phone, dark)');
+  await F.screenshot({ path: SHOTS + '/26-phone-group-dark.png' }); await setDark(F, false);
+  await F.evaluate(() => { window.__toasts = []; new MutationObserver(() => window.__toasts.push(document.querySelector('#toast').textContent)).observe(document.querySelector('#toast'), { childList: true, characterData: true, subtree: true }); });
+  await F.click('#leaveBtn');
+  await F.waitForSelector('dialog[open] button[value=ok]');
+  check(true, 'leaving a group asks for confirmation');
+  await F.click('dialog[open] button[value=ok]');
+  await waitShown(F, c => !S.convs.has(c) && !document.querySelector(`#convList li[data-conv="${c}"]`), 'F left the group', 10000, team);
+  await sleep(1500);
+  const toasts = await F.evaluate(() => window.__toasts);
+  check(!toasts.some(x => /no such|not available|went wrong|error/i.test(x)), 'leaving shows no error (' + JSON.stringify(toasts) + ')');
+  await waitShown(E, () => [...document.querySelectorAll('#msgs .sys')].some(e => e.textContent.includes('left') || e.textContent.includes('removed')), 'E sees F leave').catch(() => {});
+
+  // --- every screen with axe, light and dark, desktop and phone
+  await E.click('#membersBtn');
+  await openWith(E, fu);
+  for (const dark of [false, true]) {
+    await setDark(E, dark); await setDark(F, dark);
+    const m = dark ? 'dark' : 'light';
+    await axe(E, `the chat (desktop, ${m})`);
+    await E.screenshot({ path: SHOTS + `/27-desktop-chat-${m}.png` });
+    await E.click('#newBtn'); await E.waitForSelector('#modal[open]');
+    await axe(E, `the New dialog (desktop, ${m})`);
+    await E.keyboard.press('Escape');
+    await E.type('#search', 'unread');
+    await waitShown(E, () => document.querySelectorAll('#hits li mark').length > 0, 'hits');
+    await axe(E, `search results (desktop, ${m})`);
+    await E.$eval('#search', e => { e.value = ''; e.dispatchEvent(new Event('input')); });
+    await openWith(F, eu);
+    await waitShown(F, () => document.querySelectorAll('#msgs .msg').length > 5, 'F chat');
+    await axe(F, `the chat (phone, ${m})`);
+    await F.screenshot({ path: SHOTS + `/28-phone-chat-${m}.png` });
+    await F.click('#backBtn');
+    await axe(F, `the conversation list (phone, ${m})`);
+    await F.screenshot({ path: SHOTS + `/29-phone-list-${m}.png` });
+  }
+  await setDark(E, false); await setDark(F, false);
+
+  // --- Chinese strings for a zh-CN browser
+  const ctxZ = await browser.createBrowserContext(), Z = await ctxZ.newPage();
+  await Z.evaluateOnNewDocument(() => { Object.defineProperty(navigator, 'languages', { get: () => ['zh-CN', 'zh'] }); });
+  await Z.goto(BASE + '/'); await Z.waitForSelector('#lu', { visible: true });
+  check((await Z.$eval('#lsubmit', e => e.textContent)) === '登录' && (await Z.$eval('html', e => e.lang)) === 'zh-CN', 'a zh-CN browser gets the Chinese strings');
+  await ctxZ.close();
+
+  // --- no token in any URL the pages used
+  const withToken = allUrls.filter(u => /token=/.test(u));
+  check(withToken.length === 0 && allUrls.some(u => u.includes('/media/')), `no URL the pages requested carries a token (${allUrls.length} requests, ${withToken.length} with token=)`);
+  await ctxE.close(); await ctxF.close();
+
   // ===== rate limit 5/s (second node on PORT+1): bursts arrive once and in order; a 4008 close is survived =====
   const PORT4 = PORT + 1, BASE4 = `http://127.0.0.1:${PORT4}`;
   const node4 = await startNode(PORT4, path.join(WORK, 'data4'), { CHATNODE__LIMITS__MESSAGES_PER_SEC: '5', CHATNODE__MESSAGES__RECALL_WINDOW_SECS: '0' });
@@ -476,7 +766,9 @@ async function sendText(page, text) { await page.type('#text', text); await page
   check(JSON.stringify(dList) === JSON.stringify(want4), '5/s node: D gets the burst once each, in order' + (JSON.stringify(dList) === JSON.stringify(want4) ? '' : ': ' + JSON.stringify(dList)));
   const st4 = await allMessages(conv4, cTok, BASE4);
   check(JSON.stringify(st4.map(m => m.body)) === JSON.stringify(want4) && new Set(st4.map(m => m.client_id)).size === N4, '5/s node: stored once each, in send order');
-  const recallButtons = await C.$$eval('#msgs .msg.mine button.link', l => l.filter(b => b.textContent === 'Recall').length);
+  await C.evaluate(() => [...document.querySelectorAll('#msgs .msg.mine .more-btn')].pop().click());
+  const recallButtons = await C.$$eval('.menu .menuitem', l => l.filter(b => b.textContent === 'Recall').length);
+  await C.keyboard.press('Escape');
   check(recallButtons === 0 && await C.evaluate(() => recallWindowMs) === 0, `node with a 0 s recall window: no Recall button (${recallButtons})`);
   const closes4 = await C.evaluate(() => window.__closes);
   check(closes4.length === 0, '5/s node: the client paces its sends, the burst causes no close (' + JSON.stringify(closes4) + ')');
