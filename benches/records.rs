@@ -6,19 +6,18 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use chatnode::protocol::MessageKind;
-use chatnode::store::{decode_record, encode_record, MemberState, MessageRecord};
+use chatnode::store::{decode_record, encode_record, MemberState, MessageRecord, StoredKind};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 fn record() -> MessageRecord {
     MessageRecord {
         sender: "alice".into(),
         client_id: "c-8f3a2b19-0001".into(),
-        kind: MessageKind::Text,
+        kind: StoredKind::Text,
         body: "on my way, see you at the station in ten minutes".into(),
         media_url: None,
         ts: 1_760_000_000_000,
-        recalled: false,
+        ..MessageRecord::default()
     }
 }
 
@@ -37,8 +36,7 @@ fn records(c: &mut Criterion) {
         read_seq: 120_000,
         delivered_seq: 123_400,
         unread: 56,
-        pinned: false,
-        hidden: false,
+        ..MemberState::default()
     };
     g.bench_function("member_state_encode", |b| {
         b.iter(|| encode_record(black_box(&state)))

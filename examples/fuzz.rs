@@ -121,20 +121,18 @@ fn valid_records() -> Vec<Vec<u8>> {
     let msg = MessageRecord {
         sender: "alice".into(),
         client_id: "c1".into(),
-        kind: chatnode::protocol::MessageKind::Text,
+        kind: chatnode::store::StoredKind::Text,
         body: "你好 hello".into(),
         media_url: Some("/media/abc".into()),
         ts: 1_700_000_000_000,
-        recalled: false,
+        ..MessageRecord::default()
     };
-    let conv = ConvRecord {
-        kind: chatnode::protocol::ConvKind::Group,
-        name: "g".into(),
-        members: vec!["alice".into(), "bob".into()],
-        creator: "alice".into(),
-        created_ms: 1,
-        first_seq: 1,
-    };
+    let conv = ConvRecord::new(
+        chatnode::store::StoredConvKind::Group,
+        "g",
+        "alice",
+        vec!["alice".into(), "bob".into()],
+    );
     [
         encode_record(&msg),
         encode_record(&conv),

@@ -13,8 +13,9 @@ use crate::actors::registry::CloseUser;
 use crate::auth;
 use crate::error::{Error, Result};
 use crate::node::Node;
-use crate::protocol::{valid_username, ConvKind, MessageKind};
+use crate::protocol::valid_username;
 use crate::store::{now_ms, Admission, MembershipChange, MessageRecord, Store, UserRecord};
+use crate::store::{StoredConvKind, StoredKind};
 
 /// Where an account change happens.
 #[derive(Clone, Copy)]
@@ -169,7 +170,7 @@ async fn leave_groups(target: Target<'_>, name: &str) -> Result<()> {
         let Some(record) = store.conversation(conv)? else {
             continue;
         };
-        if record.kind != ConvKind::Group {
+        if record.kind != StoredConvKind::Group {
             continue;
         }
         match target {
@@ -194,11 +195,10 @@ async fn leave_groups(target: Target<'_>, name: &str) -> Result<()> {
                 let message = MessageRecord {
                     sender: name.to_string(),
                     client_id: String::new(),
-                    kind: MessageKind::System,
+                    kind: StoredKind::System,
                     body: format!("{name} left"),
-                    media_url: None,
                     ts: now_ms(),
-                    recalled: false,
+                    ..MessageRecord::default()
                 };
                 let removed = [name.to_string()];
                 let change = MembershipChange {

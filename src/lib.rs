@@ -39,6 +39,7 @@ pub mod media;
 pub mod memory;
 pub mod metrics;
 pub mod node;
+pub mod progress;
 pub mod protocol;
 pub mod retention;
 pub mod server;

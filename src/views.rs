@@ -21,11 +21,12 @@ pub fn conversation_view(
         0 => None,
         seq => store.message(conv, seq)?.map(|m| m.view(conv, seq)),
     };
-    let peer = match record.kind {
+    let kind = record.kind.wire();
+    let peer = match kind {
         ConvKind::Group => None,
         ConvKind::Direct => record.members.iter().find(|m| m.as_str() != user),
     };
-    let name = match record.kind {
+    let name = match kind {
         ConvKind::Group => record.name.clone(),
         ConvKind::Direct => peer.cloned().unwrap_or_else(|| user.to_string()),
     };
@@ -41,7 +42,7 @@ pub fn conversation_view(
     let receipts = receipts(store, conv, record, user, last_seq)?;
     Ok(ConversationView {
         conv,
-        kind: record.kind,
+        kind,
         first_seq,
         name,
         members: record.members.clone(),

@@ -6,8 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use chatnode::config::Durability;
-use chatnode::protocol::MessageKind;
-use chatnode::store::{now_ms, MessageRecord, NewMessage, Store, StoreOptions};
+use chatnode::store::{now_ms, MessageRecord, NewMessage, Store, StoreOptions, StoredKind};
 
 /// A single-threaded tokio runtime for the store's async calls.
 pub fn runtime() -> tokio::runtime::Runtime {
@@ -43,11 +42,11 @@ pub fn text(sender: &str, client_id: String) -> MessageRecord {
     MessageRecord {
         sender: sender.to_string(),
         client_id,
-        kind: MessageKind::Text,
+        kind: StoredKind::Text,
         body: "on my way, see you at the station in ten minutes".into(),
         media_url: None,
         ts: now_ms(),
-        recalled: false,
+        ..MessageRecord::default()
     }
 }
 

@@ -60,10 +60,10 @@ pub struct Header {
 }
 
 impl Header {
-    /// The header for a backup written now by this build.
-    pub fn now() -> Self {
+    /// The header for a backup of a store in `store_format`, written now by this build.
+    pub fn now(store_format: u8) -> Self {
         Header {
-            store_format: FORMAT_VERSION,
+            store_format,
             chatnode_version: env!("CARGO_PKG_VERSION").to_string(),
             created_ms: crate::store::now_ms(),
         }
@@ -239,7 +239,7 @@ impl<R: Read> ArchiveReader<R> {
                  this build reads layout {ARCHIVE_VERSION}: restore it with chatnode {chatnode_version} or newer"
             )));
         }
-        if store_format != FORMAT_VERSION {
+        if !(1..=FORMAT_VERSION).contains(&store_format) {
             return Err(AdminError::NewerFormat(crate::store::format_error(&[
                 store_format,
             ])));
@@ -360,7 +360,7 @@ mod tests {
     use super::*;
 
     fn sample() -> Vec<u8> {
-        let mut w = ArchiveWriter::new(Vec::new(), &Header::now()).unwrap();
+        let mut w = ArchiveWriter::new(Vec::new(), &Header::now(FORMAT_VERSION)).unwrap();
         w.tree(b"t").unwrap();
         w.put(b"k", b"v").unwrap();
         w.remove(b"k").unwrap();

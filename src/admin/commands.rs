@@ -7,10 +7,10 @@ use std::{
 };
 
 use super::archive::{ArchiveReader, Record, Tee};
-use super::progress::Progress;
 use super::{socket, write_backup, AdminError};
 use crate::config::Settings;
-use crate::store::{CheckReport, Importer, SnapshotSink, Store, StoreOptions};
+use crate::progress::Progress;
+use crate::store::{CheckReport, Importer, SnapshotSink, Store, StoreOptions, FORMAT_VERSION};
 
 /// What the store says when another handle holds its lock.
 const LOCKED: &str = "in use by another chatnode process";
@@ -36,6 +36,19 @@ fn open_stopped(settings: &Settings, data_dir: &Path, what: &str) -> Result<Stor
 /// Prints a check report: the problem lines, then one summary line. Returns whether the
 /// store is sound.
 pub fn print_report(report: &CheckReport, out: &mut dyn Write) -> std::io::Result<bool> {
+    match report.format {
+        Some(v) if report.migration_pending() => writeln!(
+            out,
+            "format: the store is in format {v}; this build writes {FORMAT_VERSION}: a \
+             migration is pending, the node runs it when it starts{}",
+            match report.interrupted {
+                Some(to) => format!(" (a migration to {to} was interrupted; it starts again)"),
+                None => String::new(),
+            }
+        )?,
+        Some(v) => writeln!(out, "format: {v} (current; no migration pending)")?,
+        None => {}
+    }
     for line in &report.lines {
         writeln!(out, "{line}")?;
     }

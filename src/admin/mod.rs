@@ -1,7 +1,7 @@
 //! The admin commands of the binary: `check`, `backup`, `restore`, `user` and
 //! `invite`, and the node's admin socket that lets them run while the node serves.
 //!
-//! - [`commands`]: what each command does, with progress ([`progress`]).
+//! - [`commands`]: what each command does, with progress ([`crate::progress`]).
 //! - [`archive`]: the backup file format (header, records, sha256).
 //! - [`socket`]: data_dir/admin.sock, through which a running node streams a snapshot
 //!   and runs account commands.
@@ -13,7 +13,6 @@
 
 pub mod archive;
 pub mod commands;
-pub mod progress;
 pub mod socket;
 pub mod users;
 
@@ -75,7 +74,8 @@ pub fn write_backup<W: Write>(
     out: W,
     progress: &mut dyn FnMut(u64),
 ) -> Result<SnapshotSummary, AdminError> {
-    let mut writer = archive::ArchiveWriter::new(out, &archive::Header::now())?;
+    let mut writer =
+        archive::ArchiveWriter::new(out, &archive::Header::now(store.format_version()?))?;
     let summary = store.snapshot(&mut writer, progress)?;
     let mut done = summary.entries + summary.overlay;
     for id in &summary.media {

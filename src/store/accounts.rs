@@ -19,8 +19,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use sled::transaction::{ConflictableTransactionError, Transactional};
 
-use super::codec::{decode, encode, member_prefix};
-use super::conversations::{abort, tx_decode, tx_encode, tx_result};
+use super::codec::{self, member_prefix};
+use super::conversations::{abort, tx_result};
+use super::records::{decode, encode};
 use super::{now_ms, Store, TokenRecord, UserRecord};
 use crate::error::{Error, Result};
 
@@ -125,7 +126,8 @@ impl Store {
                             let Some(bytes) = invites.get(id)? else {
                                 return abort(bad_invite());
                             };
-                            let mut invite: InviteRecord = tx_decode(&bytes)?;
+                            let mut invite: InviteRecord = codec::decode(&bytes)
+                                .map_err(ConflictableTransactionError::Abort)?;
                             if invite.code_hash != *hash
                                 || invite.uses_left == 0
                                 || invite.expires_ms <= now
@@ -134,7 +136,11 @@ impl Store {
                             }
                             invite.uses_left -= 1;
                             invite.used = invite.used.saturating_add(1);
-                            invites.insert(id.as_slice(), tx_encode(&invite)?)?;
+                            invites.insert(
+                                id.as_slice(),
+                                codec::encode(&invite)
+                                    .map_err(ConflictableTransactionError::Abort)?,
+                            )?;
                         }
                         users.insert(name, value.as_slice())?;
                         Ok(())
@@ -388,7 +394,7 @@ impl Store {
             uses_left: uses,
             used: 0,
         };
-        let value = encode(&record)?;
+        let value = codec::encode(&record)?;
         self.write_durably(|| {
             self.invites.insert(id, value)?;
             Ok(())
@@ -409,7 +415,7 @@ impl Store {
         let mut out = Vec::new();
         for kv in self.invites.iter() {
             let (k, v) = kv?;
-            let record: InviteRecord = decode(&v)?;
+            let record: InviteRecord = codec::decode(&v)?;
             if record.creator == creator && record.uses_left > 0 && record.expires_ms > now {
                 out.push(Invite {
                     id: hex::encode(&k),
@@ -435,7 +441,7 @@ impl Store {
         let Some(bytes) = self.invites.get(id)? else {
             return Ok(false);
         };
-        let record: InviteRecord = decode(&bytes)?;
+        let record: InviteRecord = codec::decode(&bytes)?;
         let whole_code_matches =
             <[u8; 32]>::from(Sha256::digest(code_or_id.as_bytes())) == record.code_hash;
         if record.creator != creator || (code_or_id.len() == 48 && !whole_code_matches) {

@@ -23,13 +23,12 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use serde::de::DeserializeOwned;
-
-use super::codec::{be, decode, dedupe_key, media_ref_key, read_be, FORMAT_VERSION};
+use super::codec::{be, dedupe_key, media_ref_key, read_be, FORMAT_VERSION};
 use super::messages::media_id_of;
+use super::migrations::FormatState;
+use super::records::{decode, StoredConvKind, Versioned};
 use super::{ConvRecord, MediaRecord, MemberState, MessageRecord, Store, TokenRecord, UserRecord};
 use crate::error::Result;
-use crate::protocol::{ConvKind, MessageKind};
 
 /// How many problem lines a report keeps; the counts cover all of them.
 pub const KEEP_LINES: usize = 200;
@@ -61,12 +60,21 @@ pub struct CheckReport {
     pub counts: BTreeMap<&'static str, u64>,
     /// What was looked at.
     pub stats: CheckStats,
+    /// The store's format version, if it is one this build reads.
+    pub format: Option<u8>,
+    /// A migration to this version was interrupted (the next start runs it again).
+    pub interrupted: Option<u8>,
 }
 
 impl CheckReport {
     /// No problem found.
     pub fn is_ok(&self) -> bool {
         self.counts.is_empty()
+    }
+
+    /// Whether the node migrates the store when it next starts.
+    pub fn migration_pending(&self) -> bool {
+        self.format.is_some_and(|v| v < FORMAT_VERSION)
     }
 
     /// Number of problems found.
@@ -82,7 +90,7 @@ impl CheckReport {
     }
 
     /// Decodes `bytes`, or records why it does not and returns `None`.
-    fn decoded<T: DeserializeOwned>(&mut self, tree: &str, key: &[u8], bytes: &[u8]) -> Option<T> {
+    fn decoded<T: Versioned>(&mut self, tree: &str, key: &[u8], bytes: &[u8]) -> Option<T> {
         match decode(bytes) {
             Ok(v) => Some(v),
             Err(e) => {
@@ -126,6 +134,10 @@ struct Countable {
     seqs: Vec<u64>,
     /// The same, per sender.
     by_sender: HashMap<String, Vec<u64>>,
+    /// Seqs of `system` messages: where members may have joined (a member's counter
+    /// starts when their state is made, at creation or at the system message that
+    /// added them).
+    joins: Vec<u64>,
 }
 
 impl Countable {
@@ -133,13 +145,24 @@ impl Countable {
         (seqs.len() - seqs.partition_point(|s| *s <= seq)) as u64
     }
 
-    /// What `unread` of `user` must be with `read_seq`.
-    fn unread(&self, user: &str, read_seq: u64) -> u64 {
-        let own = self
-            .by_sender
-            .get(user)
-            .map_or(0, |s| Self::after(s, read_seq));
-        Self::after(&self.seqs, read_seq) - own
+    /// What `unread` of `user` must be with `read_seq`, had they been a member since
+    /// `joined` (0: from the start).
+    fn unread_since(&self, user: &str, read_seq: u64, joined: u64) -> u64 {
+        let from = read_seq.max(joined);
+        let own = self.by_sender.get(user).map_or(0, |s| Self::after(s, from));
+        Self::after(&self.seqs, from) - own
+    }
+
+    /// Whether `unread` is right for `user` with `read_seq` for some moment they could
+    /// have joined at; the count to report if not (as a member from the start).
+    fn unread_fits(&self, user: &str, read_seq: u64, unread: u64) -> Result<(), u64> {
+        let fits = std::iter::once(0)
+            .chain(self.joins.iter().copied())
+            .any(|j| self.unread_since(user, read_seq, j) == unread);
+        match fits {
+            true => Ok(()),
+            false => Err(self.unread_since(user, read_seq, 0)),
+        }
     }
 }
 
@@ -154,14 +177,18 @@ impl Store {
         for kv in self.meta.iter() {
             let (k, v) = kv?;
             match k.as_ref() {
-                b"format_version" if v.as_ref() != [FORMAT_VERSION] => r.problem(
-                    "format",
-                    format!(
-                        "meta format_version is {:?}, this build reads {FORMAT_VERSION}",
-                        v.as_ref()
+                b"format_version" => match FormatState::of(Some(&v)) {
+                    FormatState::Current => r.format = Some(FORMAT_VERSION),
+                    FormatState::Older(old) => r.format = Some(old),
+                    _ => r.problem(
+                        "format",
+                        format!(
+                            "meta format_version is {:?}, this build reads 1 to {FORMAT_VERSION}",
+                            v.as_ref()
+                        ),
                     ),
-                ),
-                b"format_version" => {}
+                },
+                b"migrating_to" => r.interrupted = v.first().copied(),
                 b"next_conv" => match read_be(&v) {
                     Ok(n) => next_conv = Some(n),
                     Err(e) => r.problem("undecodable", format!("meta next_conv: {e}")),
@@ -214,7 +241,7 @@ impl Store {
                     format!("conversation {conv}: members not sorted and unique"),
                 );
             }
-            if record.kind == ConvKind::Direct && record.members.len() != 2 {
+            if record.kind == StoredConvKind::Direct && record.members.len() != 2 {
                 r.problem(
                     "conversation",
                     format!(
@@ -256,7 +283,7 @@ impl Store {
                 String::from_utf8_lossy(b).into_owned(),
             ];
             match convs.get(&conv) {
-                Some(c) if c.kind == ConvKind::Direct && c.members == pair => {}
+                Some(c) if c.kind == StoredConvKind::Direct && c.members == pair => {}
                 _ => r.problem(
                     "pair",
                     format!(
@@ -471,7 +498,7 @@ impl Store {
                     ),
                     Some(_) => {}
                 }
-            } else if msg.kind != MessageKind::System {
+            } else if msg.kind != super::StoredKind::System {
                 r.problem("message", format!("message {conv}/{seq} has no client_id"));
             }
             if let Some(id) = msg.media_url.as_deref().and_then(media_id_of) {
@@ -487,7 +514,10 @@ impl Store {
                     );
                 }
             }
-            if msg.kind != MessageKind::System && !msg.recalled {
+            if msg.kind == super::StoredKind::System {
+                countable.joins.push(seq);
+            }
+            if msg.counts_as_unread() {
                 countable.seqs.push(seq);
                 countable.by_sender.entry(msg.sender).or_default().push(seq);
             }
@@ -581,8 +611,7 @@ impl Store {
                     ),
                 );
             }
-            let want = countable.unread(user, s.read_seq);
-            if s.unread != want {
+            if let Err(want) = countable.unread_fits(user, s.read_seq, s.unread) {
                 r.problem(
                     "unread",
                     format!("{user:?} in conversation {conv}: unread is {} but {want} messages after read seq {} count", s.unread, s.read_seq),

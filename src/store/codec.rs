@@ -1,15 +1,25 @@
 //! How stored values and keys are laid out on disk.
 //!
-//! Every value is one format-version byte followed by bincode 2 (serde API, standard
-//! config), so a future layout can be told apart and migrated. Keys are raw bytes:
+//! Every value is one layout byte followed by bincode 2 (serde API, standard config), so
+//! a later layout can be told apart and migrated. The six versioned records (users,
+//! tokens, conversations, members, messages, media) go through
+//! [`records::encode`](super::records::encode) and [`records::decode`](super::records::decode),
+//! which know each of their layouts; [`encode`] and [`decode`] here are for the simple
+//! records of newer trees (layout 1 each, until one of them changes). Keys are raw bytes:
 //! ids as big-endian u64 so that byte order is numeric order and range scans are pages.
 
 use serde::{de::DeserializeOwned, Serialize};
 
 use crate::error::{Error, Result};
 
-/// The layout version written in front of every value, and in `meta` for the store.
-pub const FORMAT_VERSION: u8 = 1;
+/// The store's format version, stamped in `meta` as `format_version`: which layouts its
+/// values have. Format 1 (chatnode 0.1.0): layout 1 of every record. Format 2: layout 2
+/// of the six versioned records (the v1.1 fields).
+pub const FORMAT_VERSION: u8 = 2;
+
+/// The layout byte [`encode`] writes and [`decode`] reads.
+#[allow(dead_code)] // for the records of trees added by v1.1 features
+pub const SIMPLE_LAYOUT: u8 = 1;
 
 /// Largest value the decoder will allocate for: a corrupt length prefix must be an
 /// error, not a multi-gigabyte allocation that aborts the node.
@@ -19,24 +29,42 @@ fn bincode_config() -> impl bincode::config::Config {
     bincode::config::standard().with_limit::<MAX_VALUE_BYTES>()
 }
 
-/// Encodes `value` behind the format-version byte.
+/// The bincode body of `value` (no layout byte).
+pub fn to_body<T: Serialize>(value: &T) -> Result<Vec<u8>> {
+    bincode::serde::encode_to_vec(value, bincode_config())
+        .map_err(|e| Error::Internal(format!("encode: {e}")))
+}
+
+/// A value from a bincode body that must be exactly one value: bytes left over mean
+/// the layout byte lied, and are an error.
+pub fn from_body<T: DeserializeOwned>(body: &[u8]) -> Result<T> {
+    let (value, used) = bincode::serde::decode_from_slice(body, bincode_config())
+        .map_err(|e| Error::Internal(format!("decode: {e}")))?;
+    if used != body.len() {
+        return Err(Error::Internal(format!(
+            "decode: {} bytes after the value",
+            body.len() - used
+        )));
+    }
+    Ok(value)
+}
+
+/// Encodes a simple record `value` behind [`SIMPLE_LAYOUT`].
+#[allow(dead_code)] // for the records of trees added by v1.1 features
 pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>> {
-    let mut out = vec![FORMAT_VERSION];
+    let mut out = vec![SIMPLE_LAYOUT];
     bincode::serde::encode_into_std_write(value, &mut out, bincode_config())
         .map_err(|e| Error::Internal(format!("encode: {e}")))?;
     Ok(out)
 }
 
-/// Decodes a value written by [`encode`]; a wrong version or garbage is an error, never a panic.
+/// Decodes a value written by [`encode`]; a wrong layout or garbage is an error, never a panic.
+#[allow(dead_code)] // for the records of trees added by v1.1 features
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
     match bytes.split_first() {
-        Some((&FORMAT_VERSION, rest)) => {
-            let (value, _) = bincode::serde::decode_from_slice(rest, bincode_config())
-                .map_err(|e| Error::Internal(format!("decode: {e}")))?;
-            Ok(value)
-        }
+        Some((&SIMPLE_LAYOUT, rest)) => from_body(rest),
         Some((v, _)) => Err(Error::Internal(format!(
-            "stored value has format version {v}, this build reads {FORMAT_VERSION}"
+            "stored value has layout {v}, this build reads {SIMPLE_LAYOUT}"
         ))),
         None => Err(Error::Internal("empty stored value".into())),
     }
@@ -116,11 +144,11 @@ mod tests {
     #[test]
     fn round_trip_and_version_check() -> Result<()> {
         let bytes = encode(&("alice".to_string(), 7u64))?;
-        assert_eq!(bytes[0], FORMAT_VERSION);
+        assert_eq!(bytes[0], SIMPLE_LAYOUT);
         let back: (String, u64) = decode(&bytes)?;
         assert_eq!(back, ("alice".to_string(), 7));
         let mut newer = bytes.clone();
-        newer[0] = FORMAT_VERSION + 1;
+        newer[0] = SIMPLE_LAYOUT + 1;
         assert!(decode::<(String, u64)>(&newer).is_err());
         assert!(decode::<(String, u64)>(&[]).is_err());
         Ok(())

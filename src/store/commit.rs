@@ -54,6 +54,8 @@ pub type Waiter = Box<dyn FnOnce(Result<()>) + Send>;
 pub type AppendWaiter = Box<dyn FnOnce(Result<Landed>) + Send>;
 
 /// What the flush thread is asked to do.
+// Most jobs carry a message; boxing it would add an allocation per send.
+#[allow(clippy::large_enum_variant)]
 enum Job {
     /// Answer once everything before this is durable.
     Wait(Waiter),

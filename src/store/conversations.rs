@@ -2,11 +2,11 @@
 
 use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
 
-use super::codec::{be, decode, encode, member_key, member_prefix, pair_key, read_be};
+use super::codec::{be, member_key, member_prefix, pair_key, read_be};
 use super::messages::write_message_or_abort;
-use super::{now_ms, ConvRecord, MemberState, MessageRecord, Store, Ticket};
+use super::records::{decode, encode, StoredConvKind, Versioned};
+use super::{ConvRecord, MemberState, MessageRecord, Store, Ticket};
 use crate::error::{Error, Result};
-use crate::protocol::ConvKind;
 
 /// Turns a sled transaction outcome into ours.
 pub(super) fn tx_result<T>(r: std::result::Result<T, TransactionError<Error>>) -> Result<T> {
@@ -22,14 +22,14 @@ pub(super) fn abort<T>(e: Error) -> std::result::Result<T, ConflictableTransacti
 }
 
 /// Encodes inside a transaction.
-pub(super) fn tx_encode<T: serde::Serialize>(
+pub(super) fn tx_encode<T: Versioned>(
     v: &T,
 ) -> std::result::Result<Vec<u8>, ConflictableTransactionError<Error>> {
     encode(v).map_err(ConflictableTransactionError::Abort)
 }
 
 /// Decodes inside a transaction.
-pub(super) fn tx_decode<T: serde::de::DeserializeOwned>(
+pub(super) fn tx_decode<T: Versioned>(
     b: &[u8],
 ) -> std::result::Result<T, ConflictableTransactionError<Error>> {
     decode(b).map_err(ConflictableTransactionError::Abort)
@@ -65,14 +65,12 @@ impl Store {
         members: &[String],
     ) -> Result<(u64, ConvRecord)> {
         let conv = self.next_id("next_conv")?;
-        let record = ConvRecord {
-            kind: ConvKind::Group,
-            name: name.to_string(),
-            members: sorted_members(creator, members),
-            creator: creator.to_string(),
-            created_ms: now_ms(),
-            first_seq: 1,
-        };
+        let record = ConvRecord::new(
+            StoredConvKind::Group,
+            name,
+            creator,
+            sorted_members(creator, members),
+        );
         let value = encode(&record)?;
         let state = encode(&MemberState::default())?;
         self.write_durably(|| {
@@ -100,14 +98,12 @@ impl Store {
             }
         }
         let conv = self.next_id("next_conv")?;
-        let record = ConvRecord {
-            kind: ConvKind::Direct,
-            name: String::new(),
-            members: sorted_members(a, &[b.to_string()]),
-            creator: a.to_string(),
-            created_ms: now_ms(),
-            first_seq: 1,
-        };
+        let record = ConvRecord::new(
+            StoredConvKind::Direct,
+            "",
+            a,
+            sorted_members(a, &[b.to_string()]),
+        );
         let value = encode(&record)?;
         let state = encode(&MemberState::default())?;
         let outcome = self

@@ -9,9 +9,10 @@ use std::{
     thread,
 };
 
-use super::codec::{be, dedupe_key, encode, member_key, message_key};
+use super::codec::{be, dedupe_key, member_key, message_key};
+use super::records::encode;
+use super::StoredKind;
 use super::*;
-use crate::protocol::MessageKind;
 
 fn block_on<F: std::future::Future>(f: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()
@@ -34,11 +35,11 @@ fn text(sender: &str, client_id: &str) -> MessageRecord {
     MessageRecord {
         sender: sender.into(),
         client_id: client_id.into(),
-        kind: MessageKind::Text,
+        kind: StoredKind::Text,
         body: format!("hello from {sender}"),
         media_url: None,
         ts: now_ms(),
-        recalled: false,
+        ..MessageRecord::default()
     }
 }
 
@@ -91,7 +92,7 @@ fn damage_is_reported() {
     store.messages.remove(message_key(conv, 4)).unwrap();
     store.dedupe.remove(dedupe_key("bob", "c7")).unwrap();
     let mut state: MemberState =
-        codec::decode(&store.members.get(member_key("cy", conv)).unwrap().unwrap()).unwrap();
+        records::decode(&store.members.get(member_key("cy", conv)).unwrap().unwrap()).unwrap();
     state.unread += 1;
     store
         .members

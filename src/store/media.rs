@@ -8,7 +8,8 @@
 
 use std::path::{Path, PathBuf};
 
-use super::codec::{decode, encode, read_be};
+use super::codec::read_be;
+use super::records::{decode, encode};
 use super::{MediaRecord, Store};
 use crate::error::Result;
 

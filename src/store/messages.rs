@@ -7,10 +7,9 @@ use std::{
 
 use sled::transaction::{ConflictableTransactionError, Transactional, TransactionalTree};
 
-use super::codec::{
-    be, decode, dedupe_key, encode, media_ref_key, member_key, message_key, read_be,
-};
+use super::codec::{be, dedupe_key, media_ref_key, member_key, message_key, read_be};
 use super::conversations::{abort, tx_decode, tx_encode, tx_result};
+use super::records::{decode, encode};
 use super::{MemberState, MessageRecord, Store, Ticket};
 use crate::error::{Error, Result};
 use crate::protocol::MessageView;

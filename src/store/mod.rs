@@ -39,6 +39,7 @@ mod conversations;
 mod feed;
 mod media;
 mod messages;
+pub mod migrations;
 pub mod records;
 mod repair;
 mod retention;
@@ -57,8 +58,6 @@ use std::{
 pub use accounts::{Admission, Invite, InviteRecord, LAST_SEEN_EVERY_MS, MAX_INVITES_PER_USER};
 pub use check::{CheckReport, CheckStats};
 pub use codec::FORMAT_VERSION;
-/// How every stored value is encoded and decoded (format byte + bincode); public for the benches.
-pub use codec::{decode as decode_record, encode as encode_record};
 pub use commit::{CommitStats, GroupCommit, Ticket};
 pub use conversations::MembershipChange;
 pub use feed::{Feed, StoreEvent, StoredEntry};
@@ -67,15 +66,21 @@ pub use messages::{
     media_id_of, Appended, DeliveredMark, Landed, NewMessage, OfflineCursor, Page, QueuedMessage,
     QueuedWrite, Refused, SearchHits,
 };
-pub use records::{ConvRecord, MediaRecord, MemberState, MessageRecord, TokenRecord, UserRecord};
+/// How the versioned records are encoded and decoded (layout byte + bincode); public
+/// for the benches and the fuzzer.
+pub use records::{decode as decode_record, encode as encode_record};
+pub use records::{
+    ConvRecord, MediaRecord, MemberState, MessageRecord, StoredConvKind, StoredKind, TokenRecord,
+    UserRecord,
+};
 pub use repair::StartupRepair;
 pub use retention::ExpiredBatch;
 pub use snapshot::{Importer, SnapshotSink, SnapshotSummary, TreeDump};
 
 use crate::config::{Durability, Settings};
 use crate::error::{Error, Result};
-use codec::decode;
 use messages::MessageTreeSet;
+use records::decode;
 
 /// The message for a store stamped with another format version than this build's.
 pub fn format_error(found: &[u8]) -> String {
@@ -88,8 +93,8 @@ pub fn format_error(found: &[u8]) -> String {
         ),
         [v] => format!(
             "the store has format version {v}, older than this build reads \
-             ({FORMAT_VERSION}), and no migration exists: run the older chatnode, back up \
-             and restore"
+             ({FORMAT_VERSION}), and no migration from it exists: run the older chatnode, \
+             back up and restore"
         ),
         other => format!("the store's format version {other:?} is unreadable"),
     }
@@ -263,21 +268,29 @@ impl Store {
             feed,
             db,
         };
-        store.check_format(mode == OpenMode::Create)?;
+        store.check_format(mode)?;
         Ok(store)
     }
 
-    /// Refuses a store written by a newer (or an unknown older) build; stamps a new one
-    /// when `stamp` is set.
-    fn check_format(&self, stamp: bool) -> Result<()> {
-        match self.meta.get("format_version")? {
-            Some(v) if v.as_ref() == [FORMAT_VERSION] => Ok(()),
-            Some(v) => Err(Error::Internal(format_error(v.as_ref()))),
-            None if stamp && self.convs.is_empty() && self.users.is_empty() => {
-                self.meta.insert("format_version", &[FORMAT_VERSION])?;
+    /// Refuses a store written by a newer build (before anything is written) or one
+    /// without a readable version; migrates an older one forward when the node opens it
+    /// (the admin commands read it as it is); stamps a new one.
+    fn check_format(&self, mode: OpenMode) -> Result<()> {
+        use migrations::FormatState;
+        match self.format_state()? {
+            FormatState::Current => Ok(()),
+            FormatState::Older(v) if mode == OpenMode::Create => self.migrate_from(v),
+            FormatState::Older(_) => Ok(()),
+            FormatState::Newer(v) => Err(Error::Internal(format_error(&[v]))),
+            FormatState::Unreadable(v) => Err(Error::Internal(format_error(&v))),
+            FormatState::Missing
+                if mode == OpenMode::Create && self.convs.is_empty() && self.users.is_empty() =>
+            {
+                self.meta
+                    .insert(migrations::FORMAT_KEY, &[FORMAT_VERSION])?;
                 Ok(())
             }
-            None => Err(Error::Internal(
+            FormatState::Missing => Err(Error::Internal(
                 "the store has no format version: it is not a chatnode store, or it was \
                  damaged; run `chatnode check` or restore a backup"
                     .into(),

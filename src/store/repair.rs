@@ -22,7 +22,8 @@
 use std::collections::{HashMap, HashSet};
 
 use super::check::detail;
-use super::codec::{be, decode, dedupe_key, encode, member_key, message_key, read_be};
+use super::codec::{be, dedupe_key, member_key, message_key, read_be};
+use super::records::{decode, encode};
 use super::{ConvRecord, MemberState, MessageRecord, Store};
 use crate::error::Result;
 

@@ -9,9 +9,10 @@
 
 use std::collections::BTreeSet;
 
-use super::codec::{be, decode, dedupe_key, media_ref_key, member_key, message_key, read_be};
+use super::codec::{be, dedupe_key, media_ref_key, member_key, message_key, read_be};
 use super::conversations::{tx_decode, tx_encode, tx_result};
 use super::messages::media_id_of;
+use super::records::decode;
 use super::{ConvRecord, MemberState, MessageRecord, Store, Ticket};
 use crate::error::Result;
 use sled::transaction::Transactional;
@@ -31,6 +32,26 @@ pub struct ExpiredBatch {
 }
 
 impl Store {
+    /// Up to `limit` stored messages of `conv` after seq `after`, ascending (the search
+    /// indexer catches up with these).
+    pub fn records_after(
+        &self,
+        conv: u64,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, MessageRecord)>> {
+        let start = message_key(conv, after.saturating_add(1));
+        let mut out = Vec::with_capacity(limit.min(1024));
+        for kv in self.messages.range(start..message_key(conv + 1, 0)) {
+            if out.len() == limit {
+                break;
+            }
+            let (k, v) = kv?;
+            out.push((read_be(k.get(8..).unwrap_or_default())?, decode(&v)?));
+        }
+        Ok(out)
+    }
+
     /// Every conversation id, ascending.
     pub fn conversation_ids(&self) -> Result<Vec<u64>> {
         self.convs.iter().keys().map(|k| read_be(&k?)).collect()

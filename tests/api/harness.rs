@@ -613,11 +613,26 @@ impl Drop for KillOnDrop {
 pub fn start_binary(
     data_dir: &std::path::Path,
     env: &[(&str, &str)],
+    on_line: impl FnMut(String) + Send + 'static,
+) -> (std::process::Child, SocketAddr) {
+    start_program(
+        std::path::Path::new(env!("CARGO_BIN_EXE_chatnode")),
+        data_dir,
+        env,
+        on_line,
+    )
+}
+
+/// [`start_binary`] with another `chatnode` executable (an older build, for fixtures).
+pub fn start_program(
+    program: &std::path::Path,
+    data_dir: &std::path::Path,
+    env: &[(&str, &str)],
     mut on_line: impl FnMut(String) + Send + 'static,
 ) -> (std::process::Child, SocketAddr) {
     use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_chatnode"));
+    let mut cmd = Command::new(program);
     cmd.env_clear()
         .env("CHATNODE__SERVER__BIND", "127.0.0.1:0")
         .env("CHATNODE__SERVER__DATA_DIR", data_dir)

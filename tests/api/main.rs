@@ -9,6 +9,7 @@ mod backup;
 mod chat;
 mod cli;
 mod crash;
+mod fixtures;
 mod groups;
 mod media;
 mod offline;

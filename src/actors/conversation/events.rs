@@ -8,7 +8,7 @@ use super::{Conversation, SessionRef};
 use crate::actors::registry::Deliver;
 use crate::actors::Push;
 use crate::error::{Error, Result};
-use crate::protocol::{MessageKind, ServerFrame};
+use crate::protocol::ServerFrame;
 use crate::store;
 
 impl Conversation {
@@ -26,7 +26,7 @@ impl Conversation {
             .store
             .message(self.conv, seq)?
             .ok_or_else(|| Error::bad("no such message"))?;
-        if msg.sender != user || msg.kind == MessageKind::System {
+        if msg.sender != user || msg.kind == store::StoredKind::System {
             return Err(Error::NotSender);
         }
         let window = self

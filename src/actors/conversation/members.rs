@@ -9,8 +9,9 @@ use super::Conversation;
 use crate::actors::registry::Deliver;
 use crate::actors::Push;
 use crate::error::{Error, Result};
-use crate::protocol::{MessageKind, ServerFrame};
+use crate::protocol::ServerFrame;
 use crate::store::{self, ConvRecord, MessageRecord};
+use crate::store::{StoredConvKind, StoredKind};
 
 impl Conversation {
     pub(super) fn change_members(
@@ -27,11 +28,10 @@ impl Conversation {
                 let message = MessageRecord {
                     sender: user,
                     client_id: String::new(),
-                    kind: MessageKind::System,
+                    kind: StoredKind::System,
                     body,
-                    media_url: None,
                     ts: store::now_ms(),
-                    recalled: false,
+                    ..MessageRecord::default()
                 };
                 let change = store::MembershipChange {
                     conv: self.conv,
@@ -94,7 +94,7 @@ impl Conversation {
         add: &[String],
         remove: &[String],
     ) -> Result<Option<(ConvRecord, Vec<String>, Vec<String>, String)>> {
-        if self.record.kind != crate::protocol::ConvKind::Group {
+        if self.record.kind != StoredConvKind::Group {
             return Err(Error::bad("a direct conversation has fixed members"));
         }
         let mut added: Vec<String> = add

@@ -34,6 +34,8 @@ pub(super) struct Pending {
 }
 
 /// What a pending entry waits for.
+// Most entries carry a message; boxing it would add an allocation per send.
+#[allow(clippy::large_enum_variant)]
 pub(super) enum Barrier {
     /// A write this actor made itself.
     Write(Ticket),

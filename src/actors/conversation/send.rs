@@ -27,11 +27,11 @@ impl Conversation {
         let record = MessageRecord {
             sender: user,
             client_id: client_id.clone(),
-            kind,
+            kind: kind.into(),
             body,
             media_url,
             ts: store::now_ms(),
-            recalled: false,
+            ..MessageRecord::default()
         };
         let waiter = Some(Waiter::Session(session, client_id));
         let new = QueuedMessage {

@@ -12,10 +12,10 @@ use std::{
 };
 
 use chatnode::config::Durability;
-use chatnode::protocol::MessageKind;
 use chatnode::store::commit::AppendWaiter;
 use chatnode::store::{
     now_ms, DeliveredMark, Landed, MessageRecord, QueuedMessage, QueuedWrite, Store, StoreOptions,
+    StoredKind,
 };
 use futures_util::{stream::FuturesOrdered, StreamExt};
 
@@ -126,11 +126,11 @@ async fn writer(
             let record = MessageRecord {
                 sender: sender.to_string(),
                 client_id,
-                kind: MessageKind::Text,
+                kind: StoredKind::Text,
                 body: now_ms().to_string(),
                 media_url: None,
                 ts: now_ms(),
-                recalled: false,
+                ..MessageRecord::default()
             };
             let message = QueuedMessage {
                 conv,
