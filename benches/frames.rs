@@ -24,6 +24,7 @@ fn message() -> MessageView {
         media_url: None,
         ts: 1_760_000_000_000,
         recalled: false,
+        ..Default::default()
     }
 }
 

@@ -191,16 +191,18 @@ async fn leave_groups(target: Target<'_>, name: &str) -> Result<()> {
             }
             Target::Stopped(store) => {
                 let mut after = record.clone();
-                after.members.retain(|m| m != name);
+                let removed = [name.to_string()];
+                let mut body = format!("{name} left");
+                if after.remove_members(&removed) && !after.owner.is_empty() {
+                    body = format!("{body}; {} is now the owner", after.owner);
+                }
                 let message = MessageRecord {
                     sender: name.to_string(),
-                    client_id: String::new(),
                     kind: StoredKind::System,
-                    body: format!("{name} left"),
+                    body,
                     ts: now_ms(),
                     ..MessageRecord::default()
                 };
-                let removed = [name.to_string()];
                 let change = MembershipChange {
                     conv,
                     record: &after,

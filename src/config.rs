@@ -31,8 +31,17 @@ pub struct Settings {
     pub limits: LimitSettings,
     /// Optional TLS.
     pub tls: TlsSettings,
+    /// Group roles.
+    pub groups: GroupSettings,
     /// Uploads: size, quota, orphan clean-up.
     pub media: MediaSettings,
+}
+
+/// `[groups]`
+#[derive(Debug, Clone, Deserialize)]
+pub struct GroupSettings {
+    /// Whether non-admin members may add members (PROTOCOL.md `groups.members_can_add`).
+    pub members_can_add: bool,
 }
 
 /// `[media]`
@@ -153,6 +162,8 @@ pub struct MessageSettings {
     pub recall_window_secs: u64,
     /// Largest message body in bytes.
     pub max_body_bytes: usize,
+    /// How long after sending a sender may edit, seconds (0: never).
+    pub edit_window_secs: u64,
     /// Messages older than this many seconds are deleted; 0 keeps them forever.
     pub retain_secs: u64,
 }

@@ -45,9 +45,15 @@ pub enum Error {
     /// A recall came after the configured window.
     #[error("recall window passed")]
     RecallWindowPassed,
-    /// Only the sender may recall a message.
-    #[error("only the sender may recall a message")]
+    /// Only the sender may recall or edit a message.
+    #[error("only the sender may change a message")]
     NotSender,
+    /// The message cannot be edited or reacted to (not text, recalled, an event, system).
+    #[error("{0}")]
+    NotEditable(String),
+    /// An edit came after `messages.edit_window_secs` (or editing is off).
+    #[error("edit window passed")]
+    EditWindowPassed,
     /// The node is at its connection limit.
     #[error("too many connections")]
     Unavailable,
@@ -75,6 +81,8 @@ impl Error {
             Error::RateLimited | Error::TooManySessions => "rate_limited",
             Error::RecallWindowPassed => "recall_window_passed",
             Error::NotSender => "not_sender",
+            Error::NotEditable(_) => "not_editable",
+            Error::EditWindowPassed => "edit_window_passed",
             Error::Unavailable => "unavailable",
             Error::Internal(_) => "internal",
         }
@@ -124,7 +132,9 @@ impl ResponseError for Error {
             Error::NotMember(_) | Error::NotSender => StatusCode::FORBIDDEN,
             Error::Conflict => StatusCode::CONFLICT,
             Error::RateLimited | Error::TooManySessions => StatusCode::TOO_MANY_REQUESTS,
-            Error::RecallWindowPassed => StatusCode::CONFLICT,
+            Error::RecallWindowPassed | Error::EditWindowPassed | Error::NotEditable(_) => {
+                StatusCode::CONFLICT
+            }
             Error::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -27,8 +27,63 @@ pub enum MessageKind {
     Video,
     /// Written by the node: members added or removed, group created.
     System,
-    /// Any other attachment (a document, an archive): `media_url` is required.
+    /// A non-media attachment, `media_url` points at it.
     File,
+    /// Event: the sender's new text for the message at `target`.
+    Edit,
+    /// Event: an emoji (the body) added to or taken back from `target` (`on`).
+    Reaction,
+    /// Event: the sender took `target` back.
+    Recall,
+}
+
+impl MessageKind {
+    /// Whether entries of this kind are events (changes to another entry).
+    pub fn is_event(self) -> bool {
+        matches!(
+            self,
+            MessageKind::Edit | MessageKind::Reaction | MessageKind::Recall
+        )
+    }
+}
+
+/// A message's reactions: emoji -> users in the order they reacted, emoji in
+/// first-reaction order; on the wire a JSON object in that order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Reactions(pub Vec<(String, Vec<String>)>);
+
+impl Serialize for Reactions {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for (emoji, users) in &self.0 {
+            map.serialize_entry(emoji, users)?;
+        }
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Reactions {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Reactions;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object of emoji to usernames")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Reactions, A::Error> {
+                let mut out = Vec::new();
+                while let Some(entry) = map.next_entry()? {
+                    out.push(entry);
+                }
+                Ok(Reactions(out))
+            }
+        }
+        d.deserialize_map(Visit)
+    }
 }
 
 /// Direct (two people) or group.
@@ -42,7 +97,7 @@ pub enum ConvKind {
 }
 
 /// The message object clients see.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct MessageView {
     /// Conversation id.
     pub conv: u64,
@@ -62,6 +117,24 @@ pub struct MessageView {
     pub ts: u64,
     /// Whether the sender recalled it.
     pub recalled: bool,
+    /// Seq of the message it answers.
+    #[serde(default)]
+    pub reply_to: Option<u64>,
+    /// Usernames it mentions.
+    #[serde(default)]
+    pub mentions: Vec<String>,
+    /// Time of the last edit.
+    #[serde(default)]
+    pub edited_ts: Option<u64>,
+    /// emoji -> users, in reaction order.
+    #[serde(default)]
+    pub reactions: Reactions,
+    /// Events: the seq they change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<u64>,
+    /// Reaction events: added or taken back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on: Option<bool>,
 }
 
 /// The conversation object clients see, from one member's point of view.
@@ -75,20 +148,28 @@ pub struct ConversationView {
     pub name: String,
     /// Usernames, sorted.
     pub members: Vec<String>,
-    /// Lowest seq still stored (retention); `last_seq + 1` when all have expired.
-    pub first_seq: u64,
     /// Seq of the newest message (0 if none).
     pub last_seq: u64,
     /// The newest message.
     pub last_message: Option<MessageView>,
     /// Others' messages after `read_seq`.
     pub unread: u64,
+    /// Of those, the ones that mention this member.
+    pub mentions: u64,
     /// Pinned by this member.
     pub pinned: bool,
     /// This member's read position.
     pub read_seq: u64,
     /// This member's delivered position.
     pub delivered_seq: u64,
+    /// Muted by this member (no push notifications).
+    pub muted: bool,
+    /// Groups: the owner (null for direct chats).
+    pub owner: Option<String>,
+    /// Groups: the admins, owner first ([] for direct chats).
+    pub admins: Vec<String>,
+    /// Lowest seq still stored (retention); `last_seq + 1` when all have expired.
+    pub first_seq: u64,
     /// Direct chats only: the other member's read position, so a client can show which
     /// of its own messages were read after a reload (`receipt` frames tell of changes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -175,6 +256,30 @@ pub enum ClientFrame {
         /// Conversation.
         conv: u64,
     },
+    /// Replace the text of one's own message.
+    Edit {
+        /// Conversation.
+        conv: u64,
+        /// The message.
+        seq: u64,
+        /// The new text.
+        body: String,
+        /// Dedupe id of the edit.
+        client_id: String,
+    },
+    /// Add or take back a reaction.
+    React {
+        /// Conversation.
+        conv: u64,
+        /// The message.
+        seq: u64,
+        /// 1-32 bytes.
+        emoji: String,
+        /// Add (true) or take back (false).
+        on: bool,
+        /// Dedupe id of the reaction.
+        client_id: String,
+    },
 }
 
 /// The fields of a `send` frame.
@@ -197,6 +302,12 @@ pub struct SendFrame {
     /// Optional link from POST /api/media.
     #[serde(default)]
     pub media_url: Option<String>,
+    /// The seq it answers (same conversation, a stored non-event).
+    #[serde(default)]
+    pub reply_to: Option<u64>,
+    /// Usernames it mentions (non-members are dropped, then cut to 50).
+    #[serde(default)]
+    pub mentions: Vec<String>,
 }
 
 /// Frames the node sends.
@@ -216,6 +327,8 @@ pub enum ServerFrame {
         /// How long after sending a message its sender may recall it (an addition to
         /// the contract: a client shows its "recall" button only while it would work).
         recall_window_ms: u64,
+        /// The same for editing (`messages.edit_window_secs`; 0: editing is off).
+        edit_window_ms: u64,
     },
     /// A stored message.
     Message {
@@ -250,6 +363,8 @@ pub enum ServerFrame {
         conv: u64,
         /// New count.
         count: u64,
+        /// Of those, the ones mentioning the user (added to the contract's frame).
+        mentions: u64,
     },
     /// A message was recalled.
     Recalled {
@@ -413,9 +528,6 @@ fn validate(frame: &ClientFrame) -> Result<(), Error> {
     };
     match frame {
         ClientFrame::Send(s) => {
-            if s.client_id.is_empty() || s.client_id.chars().count() > 64 {
-                return Err(Error::bad("client_id must be 1-64 characters"));
-            }
             match (s.conv, &s.to) {
                 (Some(c), None) => conv_ok(c)?,
                 (None, Some(to)) => {
@@ -425,19 +537,29 @@ fn validate(frame: &ClientFrame) -> Result<(), Error> {
                 }
                 _ => return Err(Error::bad("give exactly one of `conv` and `to`")),
             }
-            if s.kind == MessageKind::System {
-                return Err(Error::bad("kind `system` is written by the node only"));
+            validate_send(s)?;
+        }
+        ClientFrame::Edit {
+            conv, client_id, ..
+        } => {
+            conv_ok(*conv)?;
+            client_id_ok(client_id)?;
+        }
+        ClientFrame::React {
+            conv,
+            client_id,
+            emoji,
+            ..
+        } => {
+            conv_ok(*conv)?;
+            client_id_ok(client_id)?;
+            if emoji.is_empty() {
+                return Err(Error::bad("emoji must not be empty"));
             }
-            if s.body.is_none() && s.media_url.is_none() {
-                return Err(Error::bad("missing field `body`"));
-            }
-            if s.kind == MessageKind::File && s.media_url.is_none() {
-                return Err(Error::bad("missing field `media_url` (kind `file`)"));
-            }
-            if let Some(url) = &s.media_url {
-                if url.len() > 256 {
-                    return Err(Error::bad("media_url too long"));
-                }
+            if emoji.len() > MAX_EMOJI_BYTES {
+                return Err(Error::TooLarge(format!(
+                    "emoji is over {MAX_EMOJI_BYTES} bytes"
+                )));
             }
         }
         ClientFrame::Delivered { conv, .. }
@@ -457,6 +579,42 @@ fn validate(frame: &ClientFrame) -> Result<(), Error> {
             return Err(Error::bad("token too long"))
         }
         ClientFrame::Auth { .. } | ClientFrame::Ping { .. } => {}
+    }
+    Ok(())
+}
+
+/// Longest reaction emoji, in bytes (PROTOCOL.md: 1-32).
+pub const MAX_EMOJI_BYTES: usize = 32;
+
+fn client_id_ok(client_id: &str) -> Result<(), Error> {
+    if client_id.is_empty() || client_id.chars().count() > 64 {
+        return Err(Error::bad("client_id must be 1-64 characters"));
+    }
+    Ok(())
+}
+
+/// The checks of a `send` that do not depend on its target: one rule for the
+/// WebSocket frame and `POST /api/conversations/{conv}/messages`.
+pub fn validate_send(s: &SendFrame) -> Result<(), Error> {
+    client_id_ok(&s.client_id)?;
+    if s.kind == MessageKind::System || s.kind.is_event() {
+        return Err(Error::bad(
+            "kinds `system`, `edit`, `reaction` and `recall` are written by the node only",
+        ));
+    }
+    if s.kind == MessageKind::File && s.media_url.is_none() {
+        return Err(Error::bad("a `file` message needs `media_url`"));
+    }
+    if s.body.is_none() && s.media_url.is_none() {
+        return Err(Error::bad("missing field `body`"));
+    }
+    if let Some(url) = &s.media_url {
+        if url.len() > 256 {
+            return Err(Error::bad("media_url too long"));
+        }
+    }
+    if s.reply_to == Some(0) {
+        return Err(Error::bad("reply_to: no such message"));
     }
     Ok(())
 }
@@ -524,11 +682,15 @@ mod tests {
             kind: ConvKind::Group,
             name: "g".into(),
             members: vec!["a".into(), "b".into()],
-            first_seq: 1,
             last_seq: 0,
             last_message: None,
             unread: 0,
+            mentions: 0,
             pinned: false,
+            muted: false,
+            owner: Some("a".into()),
+            admins: vec!["a".into()],
+            first_seq: 1,
             read_seq: 0,
             delivered_seq: 0,
             peer_read_seq: None,

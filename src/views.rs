@@ -17,9 +17,10 @@ pub fn conversation_view(
     user: &str,
     last_seq: u64,
 ) -> Result<ConversationView> {
+    // events (edits, reactions, recalls) never become the last message
     let last_message = match last_seq {
         0 => None,
-        seq => store.message(conv, seq)?.map(|m| m.view(conv, seq)),
+        seq => store.last_message(conv, seq)?,
     };
     let kind = record.kind.wire();
     let peer = match kind {
@@ -49,7 +50,14 @@ pub fn conversation_view(
         last_seq,
         last_message,
         unread: state.unread,
+        mentions: state.mentions,
         pinned: state.pinned,
+        muted: state.muted,
+        owner: (kind == ConvKind::Group).then(|| record.owner.clone()),
+        admins: match kind {
+            ConvKind::Group => record.admins.clone(),
+            ConvKind::Direct => Vec::new(),
+        },
         read_seq: state.read_seq.min(last_seq),
         delivered_seq: state.delivered_seq.min(last_seq),
         peer_read_seq: peer_state.as_ref().map(|s| s.read_seq.min(last_seq)),

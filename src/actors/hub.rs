@@ -127,7 +127,12 @@ impl Command {
     /// Answers the command's origin with `err` without running it.
     pub fn fail(self, err: Error) {
         match self {
-            Command::ChangeMembers { reply, .. } => {
+            Command::ChangeMembers { reply, .. }
+            | Command::Rename { reply, .. }
+            | Command::SetAdmins { reply, .. } => {
+                let _ = reply.send(Err(err));
+            }
+            Command::Post { reply, .. } => {
                 let _ = reply.send(Err(err));
             }
             Command::Settle { session } => session.push(super::Push::Settled),

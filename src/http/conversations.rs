@@ -1,4 +1,5 @@
-//! Conversations over HTTP: create, list, get, members, pin, hide, history, search.
+//! Conversations over HTTP: create, list, get, rename, members, admins, pin, mute, hide,
+//! history, send, search.
 
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
@@ -6,11 +7,13 @@ use serde_json::json;
 use tokio::sync::oneshot;
 
 use super::{resource, AuthUser};
-use crate::actors::conversation::{Command, ConvCommand};
+use crate::actors::conversation::{Command, ConvCommand, Outgoing};
 use crate::actors::session::history_page;
 use crate::error::{Error, Result};
 use crate::node::Node;
-use crate::protocol::{valid_username, ConvKind, ConversationView};
+use crate::protocol::{
+    valid_username, validate_send, ConvKind, ConversationView, MessageKind, SendFrame,
+};
 use crate::views;
 
 pub(super) fn routes(cfg: &mut web::ServiceConfig) {
@@ -20,13 +23,20 @@ pub(super) fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(list)),
     )
     .service(
-        resource("/api/conversations/{conv}", "GET, DELETE")
+        resource("/api/conversations/{conv}", "GET, PATCH, DELETE")
             .route(web::get().to(get))
+            .route(web::patch().to(rename))
             .route(web::delete().to(hide)),
     )
     .service(resource("/api/conversations/{conv}/members", "POST").route(web::post().to(members)))
+    .service(resource("/api/conversations/{conv}/admins", "PUT").route(web::put().to(admins)))
     .service(resource("/api/conversations/{conv}/pin", "PUT").route(web::put().to(pin)))
-    .service(resource("/api/conversations/{conv}/messages", "GET").route(web::get().to(messages)))
+    .service(resource("/api/conversations/{conv}/mute", "PUT").route(web::put().to(mute)))
+    .service(
+        resource("/api/conversations/{conv}/messages", "GET, POST")
+            .route(web::get().to(messages))
+            .route(web::post().to(post_message)),
+    )
     .service(resource("/api/search", "GET").route(web::get().to(search)));
 }
 
@@ -205,6 +215,164 @@ async fn pin(
         .ok_or(Error::NoSuchConversation)?;
     node.store.commit().durable(ticket).await?;
     Ok(HttpResponse::Ok().json(durable_view(&node, conv, &who.user).await?))
+}
+
+#[derive(Deserialize)]
+struct Mute {
+    muted: bool,
+}
+
+async fn mute(
+    node: web::Data<Node>,
+    who: AuthUser,
+    path: web::Path<u64>,
+    body: std::result::Result<web::Json<Mute>, actix_web::Error>,
+) -> Result<HttpResponse> {
+    let conv = path.into_inner();
+    member_first(&node, conv, &who)?;
+    let muted = parsed(body)?.muted;
+    let (_, ticket) = node
+        .store
+        .update_member_state(&who.user, conv, |s| s.muted = muted)?
+        .ok_or(Error::NoSuchConversation)?;
+    node.store.commit().durable(ticket).await?;
+    Ok(HttpResponse::Ok().json(durable_view(&node, conv, &who.user).await?))
+}
+
+/// Runs a group command in the conversation's actor and waits for its outcome.
+async fn run(
+    node: &Node,
+    conv: u64,
+    who: &AuthUser,
+    cmd: impl FnOnce(oneshot::Sender<Result<()>>) -> Command,
+) -> Result<()> {
+    let (reply, outcome) = oneshot::channel();
+    node.hub.do_send(ConvCommand {
+        conv,
+        user: who.user.clone(),
+        cmd: cmd(reply),
+    });
+    outcome
+        .await
+        .map_err(|_| Error::Internal("conversation actor gone".into()))?
+}
+
+#[derive(Deserialize)]
+struct Rename {
+    name: String,
+}
+
+/// Longest group name, in characters (PROTOCOL.md: 1-64).
+const MAX_NAME_CHARS: usize = 64;
+
+async fn rename(
+    node: web::Data<Node>,
+    who: AuthUser,
+    path: web::Path<u64>,
+    body: std::result::Result<web::Json<Rename>, actix_web::Error>,
+) -> Result<HttpResponse> {
+    let conv = path.into_inner();
+    member_first(&node, conv, &who)?;
+    let name = parsed(body)?.into_inner().name;
+    let name = name.trim().to_string();
+    if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
+        return Err(Error::bad("name: 1-64 characters"));
+    }
+    run(&node, conv, &who, |reply| Command::Rename { name, reply }).await?;
+    Ok(HttpResponse::Ok().json(durable_view(&node, conv, &who.user).await?))
+}
+
+async fn admins(
+    node: web::Data<Node>,
+    who: AuthUser,
+    path: web::Path<u64>,
+    body: std::result::Result<web::Json<MemberChange>, actix_web::Error>,
+) -> Result<HttpResponse> {
+    let conv = path.into_inner();
+    member_first(&node, conv, &who)?;
+    let MemberChange { add, remove } = parsed(body)?.into_inner();
+    if add.len() + remove.len() > node.settings.limits.max_group_members {
+        return Err(Error::bad("too many names in one change"));
+    }
+    run(&node, conv, &who, |reply| Command::SetAdmins {
+        add,
+        remove,
+        reply,
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(durable_view(&node, conv, &who.user).await?))
+}
+
+/// The body of `POST /api/conversations/{conv}/messages`: a `send` frame's fields.
+#[derive(Deserialize)]
+struct PostMessage {
+    client_id: String,
+    #[serde(default)]
+    kind: MessageKind,
+    #[serde(default)]
+    body: Option<String>,
+    #[serde(default)]
+    media_url: Option<String>,
+    #[serde(default)]
+    reply_to: Option<u64>,
+    #[serde(default)]
+    mentions: Vec<String>,
+}
+
+/// Sends a message over HTTP through the conversation's actor, exactly as a WebSocket
+/// `send`: durable before the answer, the same dedupe, the same push to every member
+/// session. 201 when stored, 200 (the same seq) for a retry of its client_id.
+async fn post_message(
+    node: web::Data<Node>,
+    who: AuthUser,
+    path: web::Path<u64>,
+    body: std::result::Result<web::Json<PostMessage>, actix_web::Error>,
+) -> Result<HttpResponse> {
+    let conv = path.into_inner();
+    member_first(&node, conv, &who)?;
+    let p = parsed(body)?.into_inner();
+    let send = SendFrame {
+        conv: Some(conv),
+        to: None,
+        client_id: p.client_id,
+        kind: p.kind,
+        body: p.body,
+        media_url: p.media_url,
+        reply_to: p.reply_to,
+        mentions: p.mentions,
+    };
+    validate_send(&send)?;
+    let max = node.settings.messages.max_body_bytes;
+    if send.body.as_ref().is_some_and(|b| b.len() > max) {
+        return Err(Error::TooLarge(format!("body is over {max} bytes")));
+    }
+    let message = Outgoing {
+        client_id: send.client_id,
+        kind: send.kind,
+        body: send.body.unwrap_or_default(),
+        media_url: send.media_url,
+        reply_to: send.reply_to,
+        mentions: send.mentions,
+    };
+    let (reply, outcome) = oneshot::channel();
+    node.hub.do_send(ConvCommand {
+        conv,
+        user: who.user.clone(),
+        cmd: Command::Post { message, reply },
+    });
+    let posted = outcome
+        .await
+        .map_err(|_| Error::Internal("conversation actor gone".into()))??;
+    let mut status = match posted.created {
+        true => HttpResponse::Created(),
+        false => HttpResponse::Ok(),
+    };
+    Ok(status.json(json!({
+        "conv": posted.conv,
+        "seq": posted.seq,
+        "ts": posted.ts,
+        "client_id": posted.client_id,
+    })))
 }
 
 #[derive(Deserialize)]

@@ -498,7 +498,9 @@ impl Store {
                     ),
                     Some(_) => {}
                 }
-            } else if msg.kind != super::StoredKind::System {
+            } else if msg.kind != super::StoredKind::System && msg.kind != super::StoredKind::Recall
+            {
+                // system messages and recall events are the node's, without a client_id
                 r.problem("message", format!("message {conv}/{seq} has no client_id"));
             }
             if let Some(id) = msg.media_url.as_deref().and_then(media_id_of) {

@@ -537,13 +537,20 @@ impl Flusher {
                 let mut entries = Vec::new();
                 if follow {
                     for (w, p) in batch.iter().zip(&placed) {
-                        if let (QueuedWrite::Message(m), Placed::Stored { seq }) = (w, p) {
-                            entries.push(StoredEntry {
-                                conv: m.conv,
-                                seq: *seq,
-                                record: m.record.clone(),
-                            });
-                        }
+                        let (conv, seq, record) = match (w, p) {
+                            (QueuedWrite::Message(m), Placed::Stored { seq }) => {
+                                (m.conv, *seq, &m.record)
+                            }
+                            (QueuedWrite::Event(e), Placed::Event { seq, .. }) => {
+                                (e.conv, *seq, &e.record)
+                            }
+                            _ => continue,
+                        };
+                        entries.push(StoredEntry {
+                            conv,
+                            seq,
+                            record: record.clone(),
+                        });
                     }
                 }
                 let landed = batch

@@ -188,6 +188,13 @@ impl Store {
         Ok(ticket)
     }
 
+    /// Replaces a conversation's record (a change that takes no seq, e.g. its admins).
+    pub fn put_conversation(&self, conv: u64, record: &ConvRecord) -> Result<Ticket> {
+        let value = encode(record)?;
+        let (_, ticket) = self.write(|| Ok(self.convs.insert(be(conv), value.as_slice())?))?;
+        Ok(ticket)
+    }
+
     /// One member's state in one conversation; `None` if not a member.
     pub fn member_state(&self, user: &str, conv: u64) -> Result<Option<MemberState>> {
         self.members

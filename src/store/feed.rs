@@ -1,6 +1,6 @@
 //! The store's feed of what became durable, for the search index (and anything else that
-//! follows the store): every message the group commit wrote, once its flush is done, plus
-//! in-place changes (a v1 recall) and retention's deletions.
+//! follows the store): every entry the group commit wrote (messages and events), once
+//! its flush is done, and retention's deletions.
 //!
 //! The feed never slows the ack path: the group commit hands a batch over after it has
 //! answered the batch's waiters, sending is a channel push, and when the follower lags
@@ -34,13 +34,6 @@ pub struct StoredEntry {
 pub enum StoreEvent {
     /// Entries the group commit wrote, in seq order within each conversation.
     Stored(Vec<StoredEntry>),
-    /// Message `seq` of `conv` changed in place (a recall): read it again.
-    Changed {
-        /// Conversation.
-        conv: u64,
-        /// Which message.
-        seq: u64,
-    },
     /// Every message of `conv` up to `upto` was deleted (retention).
     Expired {
         /// Conversation.

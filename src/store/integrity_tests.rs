@@ -43,6 +43,28 @@ fn text(sender: &str, client_id: &str) -> MessageRecord {
     }
 }
 
+/// Queues `write` and waits for where it landed.
+fn queued(store: &Store, write: QueuedWrite) -> Result<Landed, Error> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    store.queue(
+        write,
+        Box::new(move |landed| {
+            let _ = tx.send(landed);
+        }),
+    );
+    rx.recv().unwrap()
+}
+
+/// An event for `conv` allowed within `window_ms`.
+fn event(conv: u64, record: MessageRecord, window_ms: u64, names: &[String]) -> QueuedWrite {
+    QueuedWrite::Event(QueuedEvent {
+        conv,
+        record,
+        window_ms,
+        members: names.to_vec().into(),
+    })
+}
+
 /// A store with three users in one group and `n` messages from them in turn.
 fn populated(dir: &Path, n: u64) -> (Arc<Store>, u64, Vec<String>) {
     let store = Arc::new(Store::open(&options(dir)).unwrap());
@@ -77,10 +99,21 @@ fn a_sound_store_passes() {
         s.delivered_seq = 12;
         s.unread = unread;
     });
-    let _ = store.recall(conv, 20, &names).unwrap();
+    let recall = MessageRecord {
+        sender: names[(20 % 3) as usize].clone(),
+        kind: StoredKind::Recall,
+        ts: now_ms(),
+        target: Some(20),
+        ..Default::default()
+    };
+    let landed = queued(&store, event(conv, recall, 60_000, &names)).unwrap();
+    assert!(
+        matches!(landed, Landed::Event { seq: 31, .. }),
+        "{landed:?}"
+    );
     let report = store.check().unwrap();
     assert!(report.is_ok(), "{:?}", report.lines);
-    assert_eq!(report.stats.messages, 30);
+    assert_eq!(report.stats.messages, 31);
     assert_eq!(report.stats.members, 3);
     assert_eq!(report.stats.dedupe, 30);
 }
@@ -396,7 +429,7 @@ fn queued_messages_take_gapless_seqs_and_retries_take_none() {
                 (c, *seq, true)
             }
             Landed::Duplicate { conv, seq, .. } => (*conv, *seq, false),
-            Landed::Delivered { .. } => panic!("a message landed as a delivered"),
+            other => panic!("a message landed as {other:?}"),
         })
         .collect();
     assert_eq!(

@@ -9,6 +9,7 @@ use sled::transaction::{ConflictableTransactionError, Transactional, Transaction
 
 use super::codec::{be, dedupe_key, media_ref_key, member_key, message_key, read_be};
 use super::conversations::{abort, tx_decode, tx_encode, tx_result};
+use super::events::{write_event, Counts, QueuedEvent};
 use super::records::{decode, encode};
 use super::{MemberState, MessageRecord, Store, Ticket};
 use crate::error::{Error, Result};
@@ -101,7 +102,7 @@ pub(super) fn write_message(
 }
 
 /// The last seq of `conv` as the transaction sees it.
-fn tx_last_seq(
+pub(super) fn tx_last_seq(
     last_seqs: &TransactionalTree,
     conv: u64,
 ) -> std::result::Result<u64, ConflictableTransactionError<Error>> {
@@ -112,7 +113,7 @@ fn tx_last_seq(
 }
 
 /// Where the message with `record`'s (sender, client_id) is stored, if one is.
-fn stored_copy(
+pub(super) fn stored_copy(
     dedupe: &TransactionalTree,
     record: &MessageRecord,
 ) -> std::result::Result<Option<(u64, u64)>, ConflictableTransactionError<Error>> {
@@ -127,8 +128,9 @@ fn stored_copy(
 }
 
 /// Writes message `seq` of `conv` and everything it changes, unchecked: the caller has
-/// made sure `seq` is next and the client_id is free.
-fn put_message(
+/// made sure `seq` is next and the client_id is free. An event changes only its
+/// sender's positions: it counts for no one and brings no hidden conversation back.
+pub(super) fn put_message(
     (last_seqs, messages, dedupe, members, media_refs): MessageTrees<'_>,
     conv: u64,
     seq: u64,
@@ -147,16 +149,25 @@ fn put_message(
         // the last seq linking it here: retention drops the reference once that expires
         media_refs.insert(media_ref_key(media, conv), &be(seq))?;
     }
+    let event = record.kind.is_event();
     for name in member_names {
+        if event && *name != record.sender {
+            continue;
+        }
         let key = member_key(name, conv);
         let Some(old) = members.get(&key)? else {
             continue;
         };
         let mut state: MemberState = tx_decode(&old)?;
         let before = state.clone();
-        state.hidden = false;
+        if !event {
+            state.hidden = false;
+        }
         if record.counts_as_unread_for(name) {
             state.unread += 1;
+            if record.mentions_for(name) {
+                state.mentions += 1;
+            }
         } else if *name == record.sender {
             // Sending shows you were there: move along positions that had nothing pending.
             if state.delivered_seq + 1 == seq {
@@ -183,15 +194,35 @@ fn write_next(
 ) -> std::result::Result<Placed, ConflictableTransactionError<Error>> {
     let (last_seqs, messages, dedupe, _, _) = trees;
     if let Some((conv, seq)) = stored_copy(dedupe, &m.record)? {
-        let ts = match messages.get(message_key(conv, seq))? {
-            Some(v) => tx_decode::<MessageRecord>(&v)?.ts,
-            None => 0,
+        return duplicate_of(messages, conv, seq);
+    }
+    if let Some(answered) = m.record.reply_to {
+        let stored = match messages.get(message_key(m.conv, answered))? {
+            Some(v) => !tx_decode::<MessageRecord>(&v)?.kind.is_event(),
+            None => false,
         };
-        return Ok(Placed::Duplicate { conv, seq, ts });
+        if !stored {
+            return Ok(Placed::Refused(Error::bad(
+                "reply_to: no such message in this conversation",
+            )));
+        }
     }
     let seq = tx_last_seq(last_seqs, m.conv)? + 1;
     put_message(trees, m.conv, seq, &m.record, encoded, &m.members)?;
     Ok(Placed::Stored { seq })
+}
+
+/// Where a retry goes: the first copy at (conv, seq), with its timestamp.
+pub(super) fn duplicate_of(
+    messages: &TransactionalTree,
+    conv: u64,
+    seq: u64,
+) -> std::result::Result<Placed, ConflictableTransactionError<Error>> {
+    let ts = match messages.get(message_key(conv, seq))? {
+        Some(v) => tx_decode::<MessageRecord>(&v)?.ts,
+        None => 0,
+    };
+    Ok(Placed::Duplicate { conv, seq, ts })
 }
 
 /// [`write_message`], aborting the transaction if the message is refused.
@@ -250,6 +281,8 @@ pub enum QueuedWrite {
     Message(QueuedMessage),
     /// A member's cumulative `delivered`.
     Delivered(DeliveredMark),
+    /// An edit, reaction or recall to check, number and store with its target's new state.
+    Event(QueuedEvent),
 }
 
 /// A member's cumulative delivery confirmation, for the group commit to write.
@@ -293,6 +326,20 @@ pub enum Landed {
         /// Its timestamp.
         ts: u64,
     },
+    /// An event was stored as `seq` and folded into its target.
+    Event {
+        /// Its seq.
+        seq: u64,
+        /// What was stored.
+        record: MessageRecord,
+        /// For a recall: the members whose counters went down, with the new counts.
+        counts: Vec<Counts>,
+    },
+    /// Nothing stored: the event would change nothing (a second recall of a message).
+    Unchanged {
+        /// The event that was not stored.
+        record: MessageRecord,
+    },
     /// A `delivered` was written.
     Delivered {
         /// Who confirmed.
@@ -305,11 +352,27 @@ pub enum Landed {
 }
 
 /// Where a queued write went, inside the batch transaction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug)]
 pub(super) enum Placed {
-    Stored { seq: u64 },
-    Duplicate { conv: u64, seq: u64, ts: u64 },
-    Delivered { before: Option<u64> },
+    Stored {
+        seq: u64,
+    },
+    Event {
+        seq: u64,
+        counts: Vec<Counts>,
+    },
+    Duplicate {
+        conv: u64,
+        seq: u64,
+        ts: u64,
+    },
+    Delivered {
+        before: Option<u64>,
+    },
+    /// Not written, for this reason (the caller's error).
+    Refused(Error),
+    /// Not written: nothing would change.
+    Unchanged,
 }
 
 impl Placed {
@@ -320,7 +383,16 @@ impl Placed {
                 seq,
                 record: m.record,
             }),
+            (Placed::Event { seq, counts }, QueuedWrite::Event(e)) => Ok(Landed::Event {
+                seq,
+                record: e.record,
+                counts,
+            }),
             (Placed::Duplicate { conv, seq, ts }, _) => Ok(Landed::Duplicate { conv, seq, ts }),
+            (Placed::Refused(e), _) => Err(e),
+            (Placed::Unchanged, QueuedWrite::Event(e)) => {
+                Ok(Landed::Unchanged { record: e.record })
+            }
             (
                 Placed::Delivered {
                     before: Some(before),
@@ -391,6 +463,7 @@ impl MessageTreeSet {
             .iter()
             .map(|w| match w {
                 QueuedWrite::Message(m) => encode(&m.record),
+                QueuedWrite::Event(e) => encode(&e.record),
                 QueuedWrite::Delivered(_) => Ok(Vec::new()),
             })
             .collect::<Result<Vec<_>>>()?;
@@ -400,12 +473,17 @@ impl MessageTreeSet {
                 .zip(&encoded)
                 .map(|(w, bytes)| match w {
                     QueuedWrite::Message(m) => write_next(trees, m, bytes),
+                    QueuedWrite::Event(e) => write_event(trees, e, bytes),
                     QueuedWrite::Delivered(mark) => write_delivered(trees.3, mark),
                 })
                 .collect()
         })
     }
 }
+
+/// Most entries [`Store::last_message`] looks back over (a run of events longer than
+/// this shows no last message): bounds what a conversation list costs.
+pub const LAST_MESSAGE_LOOKBACK: usize = 1000;
 
 /// The media id in a `/media/ID` url.
 pub fn media_id_of(url: &str) -> Option<&str> {
@@ -541,6 +619,49 @@ impl Store {
         Ok(n)
     }
 
+    /// Messages in (from, to] that count as unread for `user`, and of those the ones
+    /// that mention the user.
+    pub fn count_unread_mentions(
+        &self,
+        conv: u64,
+        user: &str,
+        from: u64,
+        to: u64,
+    ) -> Result<(u64, u64)> {
+        let (mut unread, mut mentions) = (0, 0);
+        for v in self
+            .messages
+            .range(message_key(conv, from + 1)..=message_key(conv, to))
+            .values()
+        {
+            let m = decode::<MessageRecord>(&v?)?;
+            if m.counts_as_unread_for(user) {
+                unread += 1;
+                mentions += u64::from(m.mentions.iter().any(|n| n == user));
+            }
+        }
+        Ok((unread, mentions))
+    }
+
+    /// The newest message of `conv` at or below `upto` that is not an event (what a
+    /// conversation shows as its last message), looking back at most
+    /// 1000 entries (a run of events longer than that shows no last message).
+    pub fn last_message(&self, conv: u64, upto: u64) -> Result<Option<MessageView>> {
+        let range = self
+            .messages
+            .range(message_key(conv, 0)..=message_key(conv, upto))
+            .rev()
+            .take(LAST_MESSAGE_LOOKBACK);
+        for kv in range {
+            let (k, v) = kv?;
+            let m = decode::<MessageRecord>(&v)?;
+            if !m.kind.is_event() {
+                return Ok(Some(m.view(conv, read_be(k.get(8..).unwrap_or_default())?)));
+            }
+        }
+        Ok(None)
+    }
+
     /// Distinct senders of the messages in (from, to].
     pub fn senders_between(&self, conv: u64, from: u64, to: u64) -> Result<BTreeSet<String>> {
         let mut out = BTreeSet::new();
@@ -552,66 +673,6 @@ impl Store {
             out.insert(decode::<MessageRecord>(&v?)?.sender);
         }
         Ok(out)
-    }
-
-    /// Recalls message `seq`: drops its body and media link from storage, marks it
-    /// recalled, and takes it out of the unread count of every member who had not read
-    /// it. Returns the members whose unread changed, with the new count.
-    pub fn recall(
-        &self,
-        conv: u64,
-        seq: u64,
-        member_names: &[String],
-    ) -> Result<(Vec<(String, u64)>, Ticket)> {
-        let key = message_key(conv, seq);
-        let outcome = self.write(|| {
-            tx_result(
-                (&self.messages, &self.members).transaction(|(messages, members)| {
-                    let Some(old) = messages.get(key)? else {
-                        return abort(Error::Internal("recalled message vanished".into()));
-                    };
-                    let mut record: MessageRecord = tx_decode(&old)?;
-                    if record.recalled {
-                        return Ok(Vec::new());
-                    }
-                    let counted: Vec<&String> = member_names
-                        .iter()
-                        .filter(|m| record.counts_as_unread_for(m))
-                        .collect();
-                    record.recalled = true;
-                    record.body.clear();
-                    record.media_url = None;
-                    messages.insert(&key, tx_encode(&record)?)?;
-                    let mut changed = Vec::new();
-                    for name in counted {
-                        let mkey = member_key(name, conv);
-                        let Some(v) = members.get(&mkey)? else {
-                            continue;
-                        };
-                        let mut state: MemberState = tx_decode(&v)?;
-                        if state.read_seq < seq && state.unread > 0 {
-                            state.unread -= 1;
-                            members.insert(mkey, tx_encode(&state)?)?;
-                            changed.push((name.clone(), state.unread));
-                        }
-                    }
-                    Ok(changed)
-                }),
-            )
-        });
-        if let Ok((_, ticket)) = &outcome {
-            // the index drops it once the recall is durable
-            let feed = self.feed.clone();
-            self.commit.after_write(
-                *ticket,
-                Box::new(move |r| {
-                    if r.is_ok() {
-                        feed.send(super::StoreEvent::Changed { conv, seq });
-                    }
-                }),
-            );
-        }
-        outcome
     }
 
     /// Starts draining `user`'s offline queue: every conversation with messages after

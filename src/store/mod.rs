@@ -12,14 +12,15 @@
 //! | `convid_conv` | conv (BE u64) | [`ConvRecord`] |
 //! | `pair_convid` | user ++ 0 ++ user (sorted) | conv of their direct chat |
 //! | `convid_lastseq` | conv | last seq (BE u64), the gapless-seq guard |
-//! | `convseq_message` | conv ++ seq | [`MessageRecord`] |
+//! | `convseq_message` | conv ++ seq | [`MessageRecord`]: a message in its current state, or an event |
 //! | `senderclientid_convseq` | sender ++ 0 ++ client_id | conv ++ seq (dedupe) |
 //! | `userconv_state` | user ++ 0 ++ conv | [`MemberState`] |
 //! | `mediaid_media` | media id | [`MediaRecord`] |
 //! | `mediaconv_ref` | media id ++ 0 ++ conv | last seq there that links it (BE u64; empty in older stores) |
 //!
-//! A message and everything it changes (dedupe entry, last seq, members' unread and
-//! hidden flags, media references) are written in one sled transaction, so after a
+//! A message and everything it changes (dedupe entry, last seq, members' unread,
+//! mentions and hidden flags, media references) are written in one sled transaction;
+//! an event (edit, reaction, recall) also writes its target's folded state in it, so after a
 //! crash either all of it is there or none. The offline queue of a user is not a copy:
 //! it is the range after `delivered_seq` of each of the user's conversations in
 //! `convseq_message`, so it can never point at a missing message or disagree with it:
@@ -36,6 +37,7 @@ mod check;
 mod codec;
 pub mod commit;
 mod conversations;
+mod events;
 mod feed;
 mod media;
 mod messages;
@@ -60,6 +62,7 @@ pub use check::{CheckReport, CheckStats};
 pub use codec::FORMAT_VERSION;
 pub use commit::{CommitStats, GroupCommit, Ticket};
 pub use conversations::MembershipChange;
+pub use events::{Counts, QueuedEvent, MAX_REACTIONS};
 pub use feed::{Feed, StoreEvent, StoredEntry};
 pub use media::{valid_media_id, PART_SUFFIX, THUMB_SUFFIX};
 pub use messages::{

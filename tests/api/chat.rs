@@ -25,7 +25,8 @@ async fn direct_chat_both_ways_with_a_second_device() {
     let ts = ack["ts"].as_u64().expect("ts is a number");
     let expected = json!({
         "conv": conv, "seq": 1, "sender": "alice", "client_id": "a-1", "kind": "text",
-        "body": "hello bob", "media_url": null, "ts": ts, "recalled": false
+        "body": "hello bob", "media_url": null, "ts": ts, "recalled": false,
+        "reply_to": null, "mentions": [], "edited_ts": null, "reactions": {}
     });
     assert_eq!(b.next_of_type("message").await["msg"], expected);
     assert_eq!(a2.next_of_type("message").await["msg"], expected);

@@ -203,7 +203,10 @@ async fn read_sends_a_receipt_and_tells_the_readers_other_devices() {
         json!({"type": "receipt", "conv": conv, "user": "bob", "status": "read", "seq": 3})
     );
     let u = b2.next_of_type("unread").await;
-    assert_eq!(u, json!({"type": "unread", "conv": conv, "count": 0}));
+    assert_eq!(
+        u,
+        json!({"type": "unread", "conv": conv, "count": 0, "mentions": 0})
+    );
     b1.assert_none_of_type("unread").await;
     b1.assert_none_of_type("receipt").await;
     let view = app.conversation(&tb, conv).await;
@@ -269,10 +272,12 @@ async fn unread_counters_through_read_recall_devices_and_hiding() {
     b1.assert_none_of_type("unread").await;
 
     // A new one, read on the second device.
-    a.send_acked(conv, "m4", "four").await;
+    // (the two recalls took seqs 4 and 5 as events: v1.1)
+    let four = a.send_acked(conv, "m4", "four").await["seq"].clone();
     assert_eq!(listed_unread(&app, &tb, conv).await, Some(1));
-    b2.next_of_type("message").await;
-    b2.send_json(json!({"type": "read", "conv": conv, "seq": 4}))
+    b2.next_matching(|f| f["type"] == "message" && f["msg"]["seq"] == four)
+        .await;
+    b2.send_json(json!({"type": "read", "conv": conv, "seq": four}))
         .await;
     assert_eq!(b1.next_of_type("unread").await["count"], 0);
     assert_eq!(listed_unread(&app, &tb, conv).await, Some(0));
@@ -441,7 +446,8 @@ async fn recall_within_the_window_reaches_everyone_and_empties_the_body() {
     // A retry of the recalled message's client_id still answers with its ack.
     let ack = a1.send_acked(conv, "m2", "oops wrong chat").await;
     assert_eq!(ack["seq"], 2);
-    assert_eq!(app.history(&tb, conv).await.len(), 2);
+    // v1.1: the recall is stored too, as an event at seq 3
+    assert_eq!(app.history(&tb, conv).await.len(), 3);
 }
 
 #[actix_web::test]

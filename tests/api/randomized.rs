@@ -72,7 +72,8 @@ impl World {
         let seq = ack["seq"].as_u64().unwrap();
         let msg = json!({
             "conv": conv, "seq": seq, "sender": USERS[user], "client_id": cid, "kind": "text",
-            "body": body, "media_url": null, "ts": ack["ts"], "recalled": false
+            "body": body, "media_url": null, "ts": ack["ts"], "recalled": false,
+            "reply_to": null, "mentions": [], "edited_ts": null, "reactions": {}
         });
         let old = self.stored.get_mut(&conv).unwrap().insert(seq, msg.clone());
         assert!(

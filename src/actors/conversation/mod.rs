@@ -41,8 +41,9 @@ use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::protocol::{MessageKind, ServerFrame};
 use crate::store::{ConvRecord, Store};
+use events::Change;
 use fanout::Effect;
-use queue::{Barrier, Pending};
+use queue::{Barrier, Pending, Waiter};
 use read::RecentSenders;
 
 /// How long a conversation actor lives without commands.
@@ -83,12 +84,44 @@ pub enum Command {
         /// Up to here.
         seq: u64,
     },
+    /// Store a message sent over HTTP: the same path as [`Command::Send`], answered
+    /// through `reply` instead of an `ack` frame.
+    Post {
+        /// What to store.
+        message: Outgoing,
+        /// Where it landed.
+        reply: oneshot::Sender<Result<Posted>>,
+    },
     /// Take a message back.
     Recall {
         /// Origin.
         session: SessionRef,
         /// Which.
         seq: u64,
+    },
+    /// Replace the text of one's own message.
+    Edit {
+        /// Origin.
+        session: SessionRef,
+        /// Which.
+        seq: u64,
+        /// The new text.
+        body: String,
+        /// Dedupe id.
+        client_id: String,
+    },
+    /// Add or take back a reaction.
+    React {
+        /// Origin.
+        session: SessionRef,
+        /// Which.
+        seq: u64,
+        /// The emoji.
+        emoji: String,
+        /// Add or take back.
+        on: bool,
+        /// Dedupe id.
+        client_id: String,
     },
     /// Relay "typing".
     Typing {
@@ -120,6 +153,37 @@ pub enum Command {
         /// The outcome.
         reply: oneshot::Sender<Result<()>>,
     },
+    /// Rename a group (HTTP; owner or admin); answered once durable.
+    Rename {
+        /// The new name, already checked (1-64 characters).
+        name: String,
+        /// The outcome.
+        reply: oneshot::Sender<Result<()>>,
+    },
+    /// Make members admins or not (HTTP; owner only); answered once durable.
+    SetAdmins {
+        /// Members to make admins.
+        add: Vec<String>,
+        /// Admins to make members again.
+        remove: Vec<String>,
+        /// The outcome.
+        reply: oneshot::Sender<Result<()>>,
+    },
+}
+
+/// Where a message sent over HTTP landed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Posted {
+    /// Conversation (of the first copy, for a retry).
+    pub conv: u64,
+    /// Its seq.
+    pub seq: u64,
+    /// Its server time.
+    pub ts: u64,
+    /// The sender's id for it.
+    pub client_id: String,
+    /// Stored now (false: a retry of a stored client_id).
+    pub created: bool,
 }
 
 /// A message as the sender gave it, before it has a seq.
@@ -132,6 +196,10 @@ pub struct Outgoing {
     pub body: String,
     /// Media link.
     pub media_url: Option<String>,
+    /// The seq it answers.
+    pub reply_to: Option<u64>,
+    /// Usernames it mentions, as given (the actor keeps members only, at most 50).
+    pub mentions: Vec<String>,
 }
 
 impl Command {
@@ -142,11 +210,21 @@ impl Command {
             Command::Delivered { session, .. } => Some((session, "delivered".into())),
             Command::Read { session, .. } => Some((session, "read".into())),
             Command::Recall { session, .. } => Some((session, "recall".into())),
+            Command::Edit {
+                session, client_id, ..
+            }
+            | Command::React {
+                session, client_id, ..
+            } => Some((session, client_id.clone())),
             Command::Typing { session } => Some((session, "typing".into())),
             Command::Refuse {
                 session, reference, ..
             } => Some((session, reference.clone())),
-            Command::ChangeMembers { .. } | Command::Settle { .. } => None,
+            Command::ChangeMembers { .. }
+            | Command::Rename { .. }
+            | Command::SetAdmins { .. }
+            | Command::Post { .. }
+            | Command::Settle { .. } => None,
         }
     }
 }
@@ -236,7 +314,7 @@ impl Conversation {
     fn must_wait(&self, cmd: &Command) -> bool {
         match cmd {
             Command::Typing { .. } => false,
-            Command::Read { .. } | Command::ChangeMembers { .. } => {
+            Command::Read { .. } | Command::ChangeMembers { .. } | Command::Rename { .. } => {
                 self.writing > 0 || !self.deferred.is_empty()
             }
             _ => !self.deferred.is_empty(),
@@ -248,7 +326,7 @@ impl Conversation {
         while let Some(front) = self.deferred.front() {
             let at_rest_needed = matches!(
                 front.cmd,
-                Command::Read { .. } | Command::ChangeMembers { .. }
+                Command::Read { .. } | Command::ChangeMembers { .. } | Command::Rename { .. }
             );
             if at_rest_needed && self.writing > 0 {
                 break;
@@ -266,10 +344,47 @@ impl Conversation {
         }
         let origin = cmd.origin().map(|(s, r)| (s.clone(), r));
         let outcome = match cmd {
-            Command::Send { session, message } => self.send(ctx, user, session, message),
+            Command::Send { session, message } => {
+                let client_id = message.client_id.clone();
+                self.prepare(user, message).map(|queued| {
+                    self.send(ctx, queued, Waiter::Session(session, client_id));
+                })
+            }
+            Command::Post { message, reply } => {
+                let client_id = message.client_id.clone();
+                match self.prepare(user, message) {
+                    Ok(queued) => self.send(ctx, queued, Waiter::Post(client_id, reply)),
+                    Err(e) => {
+                        let _ = reply.send(Err(e));
+                    }
+                }
+                Ok(())
+            }
             Command::Delivered { session, seq } => self.delivered(ctx, user, session, seq),
             Command::Read { session, seq } => self.read(ctx, user, session, seq),
-            Command::Recall { session, seq } => self.recall(ctx, user, session, seq),
+            Command::Recall { session, seq } => {
+                let change = Change::new(MessageKind::Recall, seq, String::new(), None);
+                self.change(ctx, user, session, change)
+            }
+            Command::Edit {
+                session,
+                seq,
+                body,
+                client_id,
+            } => {
+                let change = Change::new(MessageKind::Edit, seq, body, None);
+                self.change(ctx, user, session, change.with_id(client_id))
+            }
+            Command::React {
+                session,
+                seq,
+                emoji,
+                on,
+                client_id,
+            } => {
+                let change = Change::new(MessageKind::Reaction, seq, emoji, Some(on));
+                self.change(ctx, user, session, change.with_id(client_id))
+            }
             Command::Typing { session } => {
                 let frame = ServerFrame::Typing {
                     conv: self.conv,
@@ -290,6 +405,14 @@ impl Conversation {
             }
             Command::ChangeMembers { add, remove, reply } => {
                 self.change_members(ctx, user, add, remove, reply);
+                Ok(())
+            }
+            Command::Rename { name, reply } => {
+                self.rename(ctx, user, name, reply);
+                Ok(())
+            }
+            Command::SetAdmins { add, remove, reply } => {
+                self.set_admins(ctx, user, add, remove, reply);
                 Ok(())
             }
             Command::Refuse { error, .. } => Err(error),

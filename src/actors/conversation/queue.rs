@@ -5,8 +5,8 @@ use actix::{AsyncContext, Context, Handler, Message};
 use tokio::sync::oneshot;
 
 use super::fanout::Effect;
-use super::{Conversation, SessionRef};
-use crate::error::Result;
+use super::{Conversation, Posted, SessionRef};
+use crate::error::{Error, Result};
 use crate::protocol::ServerFrame;
 use crate::store::{Landed, QueuedWrite, Ticket};
 
@@ -18,10 +18,14 @@ pub(super) struct Durable {
     outcome: Result<Option<Landed>>,
 }
 
-/// Who hears about a failure.
+/// Who hears about the outcome.
 pub(super) enum Waiter {
+    /// A session, with the `ref` its error carries (the client_id of a send).
     Session(SessionRef, String),
+    /// An HTTP request waiting for a change to be durable.
     Http(oneshot::Sender<Result<()>>),
+    /// An HTTP send (with its client_id), waiting for where it landed.
+    Post(String, oneshot::Sender<Result<Posted>>),
 }
 
 pub(super) struct Pending {
@@ -109,12 +113,17 @@ impl Conversation {
                     }
                 }
                 Some(Err(e)) => {
-                    tracing::error!(conv = self.conv, error = %e, "write not durable; not acked");
+                    if let Error::Internal(_) = e {
+                        tracing::error!(conv = self.conv, error = %e, "write not durable; not acked");
+                    }
                     match p.waiter {
                         Some(Waiter::Session(s, reference)) => {
                             s.frame(ServerFrame::error(&e, Some(reference)).to_json().into())
                         }
                         Some(Waiter::Http(tx)) => {
+                            let _ = tx.send(Err(e));
+                        }
+                        Some(Waiter::Post(_, tx)) => {
                             let _ = tx.send(Err(e));
                         }
                         None => {}

@@ -115,20 +115,24 @@ impl Conversation {
             return Ok(());
         }
         // Count the shorter range: what stays unread, or what was just read.
-        let unread = if self.last_seq - upto <= upto - state.read_seq {
+        let (unread, mentions) = if self.last_seq - upto <= upto - state.read_seq {
             self.store
-                .count_unread(self.conv, &user, upto, self.last_seq)?
+                .count_unread_mentions(self.conv, &user, upto, self.last_seq)?
         } else {
-            let just_read = self
-                .store
-                .count_unread(self.conv, &user, state.read_seq, upto)?;
-            state.unread.saturating_sub(just_read)
+            let (just_read, just_mentioned) =
+                self.store
+                    .count_unread_mentions(self.conv, &user, state.read_seq, upto)?;
+            (
+                state.unread.saturating_sub(just_read),
+                state.mentions.saturating_sub(just_mentioned),
+            )
         };
         let old = state.read_seq;
         let updated = self.store.update_member_state(&user, self.conv, |s| {
             s.read_seq = s.read_seq.max(upto);
             s.delivered_seq = s.delivered_seq.max(upto);
             s.unread = unread;
+            s.mentions = mentions;
         })?;
         let Some((_, ticket)) = updated else {
             return Err(Error::NoSuchConversation);
@@ -140,6 +144,7 @@ impl Conversation {
                 ServerFrame::Unread {
                     conv: self.conv,
                     count: unread,
+                    mentions,
                 }
                 .to_json()
                 .into(),

@@ -49,6 +49,7 @@ impl Session {
                 server_time: now_ms(),
                 heartbeat_ms: settings.session.heartbeat_interval_secs * 1000,
                 recall_window_ms: settings.messages.recall_window_secs * 1000,
+                edit_window_ms: settings.messages.edit_window_secs * 1000,
             },
         );
         self.catch_up = Some(CatchUp::default());

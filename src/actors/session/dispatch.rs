@@ -73,7 +73,11 @@ impl Session {
         };
         let limited = matches!(
             frame,
-            ClientFrame::Send(_) | ClientFrame::Typing { .. } | ClientFrame::Recall { .. }
+            ClientFrame::Send(_)
+                | ClientFrame::Typing { .. }
+                | ClientFrame::Recall { .. }
+                | ClientFrame::Edit { .. }
+                | ClientFrame::React { .. }
         );
         if !matches!(frame, ClientFrame::Ping { .. })
             && (!self.frames.try_take() || (limited && !self.messages.try_take()))
@@ -110,6 +114,43 @@ impl Session {
                 .env
                 .hub
                 .do_send(to_conv(conv, Command::Typing { session })),
+            ClientFrame::Edit {
+                conv,
+                seq,
+                body,
+                client_id,
+            } => {
+                let max = self.env.settings.messages.max_body_bytes;
+                if body.len() > max {
+                    let err = Error::TooLarge(format!("body is over {max} bytes"));
+                    return self.refuse(ctx, conv, err, client_id);
+                }
+                self.asked.insert(conv);
+                let cmd = Command::Edit {
+                    session,
+                    seq,
+                    body,
+                    client_id,
+                };
+                self.env.hub.do_send(to_conv(conv, cmd))
+            }
+            ClientFrame::React {
+                conv,
+                seq,
+                emoji,
+                on,
+                client_id,
+            } => {
+                self.asked.insert(conv);
+                let cmd = Command::React {
+                    session,
+                    seq,
+                    emoji,
+                    on,
+                    client_id,
+                };
+                self.env.hub.do_send(to_conv(conv, cmd))
+            }
             ClientFrame::Sync { convs, limit } => self.start_sync(ctx, convs, limit),
             ClientFrame::History {
                 conv,
@@ -150,6 +191,8 @@ impl Session {
                 kind: send.kind,
                 body: send.body.unwrap_or_default(),
                 media_url: send.media_url,
+                reply_to: send.reply_to,
+                mentions: send.mentions,
             },
         };
         self.env.hub.do_send(ConvCommand { conv, user, cmd });
@@ -241,5 +284,8 @@ fn frame_ref(frame: &ClientFrame) -> String {
         ClientFrame::History { .. } => "history".into(),
         ClientFrame::Recall { .. } => "recall".into(),
         ClientFrame::Typing { .. } => "typing".into(),
+        ClientFrame::Edit { client_id, .. } | ClientFrame::React { client_id, .. } => {
+            client_id.clone()
+        }
     }
 }

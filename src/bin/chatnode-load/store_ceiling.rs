@@ -178,7 +178,7 @@ fn queued(queue: impl FnOnce(AppendWaiter)) -> Settling {
             .map_err(|_| chatnode::error::Error::Internal("group commit stopped".into()))??;
         match landed {
             Landed::Stored { .. } => Ok(true),
-            Landed::Delivered { .. } => Ok(false),
+            Landed::Delivered { .. } | Landed::Event { .. } | Landed::Unchanged { .. } => Ok(false),
             Landed::Duplicate { .. } => Err(chatnode::error::Error::Internal(
                 "dedupe hit in a fresh store".into(),
             )),

@@ -109,4 +109,34 @@ impl ConvRecord {
             .binary_search_by(|m| m.as_str().cmp(user))
             .is_ok()
     }
+
+    /// Whether `user` is the owner or an admin.
+    pub fn is_admin(&self, user: &str) -> bool {
+        self.owner == user || self.admins.iter().any(|a| a == user)
+    }
+
+    /// Takes `removed` out of the members, their join order and the admins; if the
+    /// owner is among them, ownership goes to the longest-standing admin, else the
+    /// longest-standing member (PROTOCOL.md "Groups"). Whether the owner changed.
+    pub fn remove_members(&mut self, removed: &[String]) -> bool {
+        self.members.retain(|m| !removed.contains(m));
+        self.joined.retain(|m| !removed.contains(m));
+        self.admins.retain(|m| !removed.contains(m));
+        if !removed.contains(&self.owner) {
+            return false;
+        }
+        let heir = self
+            .admins
+            .iter()
+            .find(|a| **a != self.owner)
+            .or_else(|| self.joined.first())
+            .cloned()
+            .unwrap_or_default();
+        self.admins.retain(|a| *a != heir);
+        if !heir.is_empty() {
+            self.admins.insert(0, heir.clone());
+        }
+        self.owner = heir;
+        true
+    }
 }

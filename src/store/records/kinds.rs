@@ -74,8 +74,7 @@ impl StoredKind {
         )
     }
 
-    /// The wire kind clients see. The wire has no event kinds yet (the conversations
-    /// work adds them); until then they show as `text`.
+    /// The wire kind clients see.
     pub fn wire(self) -> MessageKind {
         match self {
             StoredKind::Text => MessageKind::Text,
@@ -84,7 +83,9 @@ impl StoredKind {
             StoredKind::Video => MessageKind::Video,
             StoredKind::System => MessageKind::System,
             StoredKind::File => MessageKind::File,
-            StoredKind::Edit | StoredKind::Reaction | StoredKind::Recall => MessageKind::Text,
+            StoredKind::Edit => MessageKind::Edit,
+            StoredKind::Reaction => MessageKind::Reaction,
+            StoredKind::Recall => MessageKind::Recall,
         }
     }
 }
@@ -98,6 +99,9 @@ impl From<MessageKind> for StoredKind {
             MessageKind::Video => StoredKind::Video,
             MessageKind::System => StoredKind::System,
             MessageKind::File => StoredKind::File,
+            MessageKind::Edit => StoredKind::Edit,
+            MessageKind::Reaction => StoredKind::Reaction,
+            MessageKind::Recall => StoredKind::Recall,
         }
     }
 }

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{StoredKind, Versioned};
 use crate::error::{Error, Result};
-use crate::protocol::MessageView;
+use crate::protocol::{MessageView, Reactions};
 use crate::store::codec::from_body;
 
 /// `convseq_message`: one message.
@@ -101,7 +101,18 @@ impl MessageRecord {
             media_url: self.media_url,
             ts: self.ts,
             recalled: self.recalled,
+            reply_to: self.reply_to,
+            mentions: self.mentions,
+            edited_ts: self.edited_ts,
+            reactions: Reactions(self.reactions),
+            target: self.target,
+            on: self.on,
         }
+    }
+
+    /// Whether it counts toward `mentions` of `user`: unread for them and naming them.
+    pub fn mentions_for(&self, user: &str) -> bool {
+        self.counts_as_unread_for(user) && self.mentions.iter().any(|m| m == user)
     }
 
     /// Whether it counts toward `unread` of `user`: others' live messages, not `system`
