@@ -1,5 +1,8 @@
 //! Reads on the hot paths: a history page from a big store, the reconnect sync of
 //! 1,000 missed messages of one conversation, and the offline drain of 10,000.
+//! `history_events` compares, in one run, history pages of a conversation of 10,000
+//! plain messages with those of one where 30% of the 10,000 entries are events (edits
+//! and reactions folded into their targets): events must not slow a page.
 //!
 //! The history store holds `CHATNODE_BENCH_MESSAGES` messages (default 1,000,000,
 //! spread over 100 direct conversations). It is built once (relaxed appends, then one
@@ -19,7 +22,7 @@ use std::time::{Duration, Instant};
 use chatnode::actors::session::history_page;
 use chatnode::config::Durability;
 use chatnode::protocol::ServerFrame;
-use chatnode::store::Store;
+use chatnode::store::{QueuedEvent, QueuedMessage, QueuedWrite, Store, StoredKind};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use rand::{Rng, SeedableRng};
 
@@ -74,6 +77,78 @@ fn history(c: &mut Criterion) {
             history_page(&store, &format!("b{i}"), i + 1, Some(before), None, 20).unwrap()
         })
     });
+    g.finish();
+}
+
+/// Entries in each conversation of the events bench.
+const EVENTS_ENTRIES: u64 = 10_000;
+
+/// A store with two direct conversations of [`EVENTS_ENTRIES`] entries: conv 1 all
+/// plain messages, conv 2 with every 10th, 3rd and 7th entry (30%) an event (a reaction
+/// or an edit of a recent message), written through the group commit as the node does.
+fn events_store(dir: &Path) -> Arc<Store> {
+    let store = common::open_store(dir, Durability::Relaxed);
+    let rt = common::runtime();
+    let (plain, members) = common::direct(&rt, &store, "p", "q");
+    common::fill(&store, plain, &members, "p", 0, EVENTS_ENTRIES);
+    let (mixed, members) = common::direct(&rt, &store, "a", "b");
+    let members: Arc<[String]> = members.into();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let mut last_message = 0;
+    for seq in 1..=EVENTS_ENTRIES {
+        let event = matches!(seq % 10, 3 | 7 | 0) && last_message > 0;
+        let mut record = common::text("a", format!("m{seq}"));
+        let write = if event {
+            record.target = Some(last_message);
+            if seq % 10 == 7 {
+                record.kind = StoredKind::Edit;
+                record.body = "on my way, see you at the station in five minutes".into();
+            } else {
+                record.kind = StoredKind::Reaction;
+                record.body = if seq % 2 == 0 { "👍" } else { "🎉" }.into();
+                record.on = Some(true);
+            }
+            QueuedWrite::Event(QueuedEvent {
+                conv: mixed,
+                record,
+                window_ms: u64::MAX,
+                members: members.clone(),
+            })
+        } else {
+            last_message = seq;
+            QueuedWrite::Message(QueuedMessage {
+                conv: mixed,
+                record,
+                members: members.clone(),
+            })
+        };
+        let tx = tx.clone();
+        store.queue(write, Box::new(move |landed| tx.send(landed).unwrap()));
+    }
+    drop(tx);
+    assert!(rx.iter().all(|l| l.is_ok()), "an entry was refused");
+    assert_eq!(store.last_seq(mixed).unwrap(), EVENTS_ENTRIES);
+    store.flush_now().unwrap();
+    store
+}
+
+fn history_events(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = events_store(dir.path());
+    let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+    let mut g = c.benchmark_group("history_events");
+    g.throughput(Throughput::Elements(20));
+    for (name, conv, user) in [("plain", 1, "q"), ("30pct_events", 2, "b")] {
+        g.bench_function(format!("newest_20_{name}"), |b| {
+            b.iter(|| history_page(&store, user, conv, None, None, 20).unwrap())
+        });
+        g.bench_function(format!("older_20_{name}"), |b| {
+            b.iter(|| {
+                let before = rng.gen_range(21..=EVENTS_ENTRIES);
+                history_page(&store, user, conv, Some(before), None, 20).unwrap()
+            })
+        });
+    }
     g.finish();
 }
 
@@ -139,6 +214,6 @@ criterion_group! {
         .sample_size(20)
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(3));
-    targets = history, sync_and_drain
+    targets = history, history_events, sync_and_drain
 }
 criterion_main!(benches);

@@ -35,6 +35,8 @@ pub struct Settings {
     pub groups: GroupSettings,
     /// Uploads: size, quota, orphan clean-up.
     pub media: MediaSettings,
+    /// Web Push.
+    pub push: PushSettings,
 }
 
 /// `[groups]`
@@ -65,6 +67,46 @@ impl MediaSettings {
     pub fn quota_bytes(&self) -> u64 {
         self.quota_mb.saturating_mul(1 << 20)
     }
+}
+
+/// `[push]`: Web Push notifications (PROTOCOL.md v1.1).
+#[derive(Debug, Clone, Deserialize)]
+pub struct PushSettings {
+    /// Web Push on or off.
+    pub enabled: bool,
+    /// VAPID `sub`.
+    pub contact: String,
+    /// Whether the message text goes into the encrypted payload.
+    pub include_body: bool,
+    /// TTL header and retry horizon.
+    pub ttl_secs: u64,
+    /// At most one push per user and conversation in this time.
+    pub coalesce_secs: u64,
+    /// Origins allowed despite http:// or private addresses; a TOML array, or
+    /// comma-separated in the environment.
+    #[serde(deserialize_with = "list_or_commas")]
+    pub allowed_endpoints: Vec<String>,
+    /// Most subscriptions per user.
+    pub max_subscriptions_per_user: usize,
+}
+
+/// A list setting: a TOML array, or one comma-separated string (the environment).
+fn list_or_commas<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either {
+        List(Vec<String>),
+        One(String),
+    }
+    let items = match Either::deserialize(d)? {
+        Either::List(items) => items,
+        Either::One(s) => s.split(',').map(str::to_string).collect(),
+    };
+    Ok(items
+        .into_iter()
+        .map(|s| s.trim().trim_end_matches('/').to_string())
+        .filter(|s| !s.is_empty())
+        .collect())
 }
 
 /// `[server]`
@@ -290,6 +332,12 @@ impl Settings {
         }
         if self.media.max_upload_mb == 0 {
             return bad("media.max_upload_mb", "must be at least 1");
+        }
+        if self.push.coalesce_secs > 3600 {
+            return bad("push.coalesce_secs", "must be at most 3600");
+        }
+        if self.push.ttl_secs > 2419200 {
+            return bad("push.ttl_secs", "must be at most 2419200 (28 days)");
         }
         let public_url = &self.accounts.public_url;
         if !(public_url.is_empty()

@@ -20,7 +20,7 @@
 //!
 //! Around it: [`http`] (routes, and the browser client `web/index.html` at `/`),
 //! [`auth`] (passwords, tokens), [`accounts`] (account changes shared by HTTP and the
-//! `user` commands), [`config`] (settings),
+//! `user` commands), [`config`] (settings), [`push`] (Web Push to devices whose app is closed),
 //! [`error`] (one mapping to HTTP codes and error frames), [`actors::supervisor`]
 //! (closes silent sockets), [`memory`] (keeps RSS flat), [`server`] (start and graceful stop), [`admin`]
 //! (`chatnode check`, `backup`, `restore`, and the node's admin socket).
@@ -41,6 +41,7 @@ pub mod metrics;
 pub mod node;
 pub mod progress;
 pub mod protocol;
+pub mod push;
 pub mod retention;
 pub mod server;
 pub mod store;

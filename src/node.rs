@@ -44,6 +44,19 @@ pub struct Node {
     pub per_ip: Arc<Mutex<HashMap<IpAddr, usize>>>,
     /// Source of session ids.
     pub next_session: Arc<AtomicU64>,
+    /// Web Push: the queue, its counters, and the VAPID key (`None` when push is off).
+    pub push: PushNode,
+}
+
+/// The push side of a node.
+#[derive(Clone, Default)]
+pub struct PushNode {
+    /// Where offers go, and the counters.
+    pub handle: crate::push::PushHandle,
+    /// The VAPID key pair; `None` when `push.enabled` is false.
+    pub vapid: Option<crate::push::vapid::Vapid>,
+    /// Stops the worker (graceful shutdown).
+    pub stop: Arc<tokio::sync::Notify>,
 }
 
 /// A place among `limits.max_connections` and the address's share, given back when dropped.

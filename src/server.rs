@@ -25,9 +25,12 @@ use crate::error::{Error, Result};
 use crate::limits::{LoginLimiter, WindowLimiter};
 use crate::maintenance::Maintenance;
 use crate::metrics::Metrics;
-use crate::node::Node;
+use crate::node::{Node, PushNode};
+use crate::push::{self, vapid::Vapid, Offer, PushHandle};
 use crate::store::{Store, StoreOptions};
 use crate::{http, tls};
+
+type PushInbox = tokio::sync::mpsc::Receiver<Offer>;
 
 /// A node that is serving.
 pub struct Running {
@@ -74,7 +77,11 @@ pub async fn start(settings: Settings) -> Result<Running> {
     let settings = Arc::new(settings);
     let store = Arc::new(Store::open(&StoreOptions::from_settings(&settings))?);
     startup_repair(&store)?;
-    let registry = Registry::new(store.clone(), settings.limits.max_sessions_per_user).start();
+    let (push, push_inbox) = push_channel(&settings);
+    let registry = Registry::new(store.clone(), settings.limits.max_sessions_per_user)
+        .with_push(push.clone())
+        .start();
+    let push = start_push(push, push_inbox, &store, &registry, &settings).await?;
     let hub = Hub::new(store.clone(), registry.clone(), settings.clone()).start();
     let supervisor = Supervisor::new(
         settings.heartbeat_timeout(),
@@ -90,6 +97,7 @@ pub async fn start(settings: Settings) -> Result<Running> {
         connections: Arc::new(AtomicUsize::new(0)),
         per_ip: Default::default(),
         next_session: Arc::new(AtomicU64::new(1)),
+        push,
         settings: settings.clone(),
         store,
         registry,
@@ -165,6 +173,46 @@ pub async fn start(settings: Settings) -> Result<Running> {
     })
 }
 
+/// The push queue, or a handle that drops everything when `push.enabled` is false.
+fn push_channel(settings: &Settings) -> (PushHandle, Option<PushInbox>) {
+    match settings.push.enabled {
+        true => {
+            let (handle, inbox) = PushHandle::channel();
+            (handle, Some(inbox))
+        }
+        false => (PushHandle::disabled(), None),
+    }
+}
+
+/// Loads (on first start: makes) the VAPID key and starts the push worker.
+async fn start_push(
+    handle: PushHandle,
+    inbox: Option<PushInbox>,
+    store: &Arc<Store>,
+    registry: &actix::Addr<Registry>,
+    settings: &Arc<Settings>,
+) -> Result<PushNode> {
+    let Some(inbox) = inbox else {
+        return Ok(PushNode::default());
+    };
+    let vapid = Vapid::load_or_create(store).await?;
+    let stop = Arc::new(tokio::sync::Notify::new());
+    push::worker::spawn(
+        inbox,
+        store.clone(),
+        registry.clone(),
+        settings.clone(),
+        vapid.clone(),
+        handle.stats.clone(),
+        stop.clone(),
+    );
+    Ok(PushNode {
+        handle,
+        vapid: Some(vapid),
+        stop,
+    })
+}
+
 /// The fast start-up check: repairs what can be derived before anyone is served, one
 /// log line per repair (docs/durability.md).
 fn startup_repair(store: &Store) -> Result<()> {
@@ -216,6 +264,7 @@ impl Running {
         for handle in &self.handles {
             handle.stop(true).await;
         }
+        self.node.push.stop.notify_one();
         self.node.store.flush_now()
     }
 }

@@ -6,6 +6,7 @@ use actix::{Actor, Context, Handler, Message};
 
 use super::{Push, SessionId, SessionRef};
 use crate::protocol::ServerFrame;
+use crate::push::{Offer, PushHandle};
 use crate::store::Store;
 
 /// Sends each member its view of a new conversation (`conv_update`): a conversation
@@ -33,6 +34,7 @@ pub struct Registry {
     store: Arc<Store>,
     max_sessions_per_user: usize,
     users: HashMap<String, Vec<(SessionRef, [u8; 32])>>,
+    push: PushHandle,
 }
 
 impl Registry {
@@ -42,7 +44,14 @@ impl Registry {
             store,
             max_sessions_per_user,
             users: HashMap::new(),
+            push: PushHandle::disabled(),
         }
+    }
+
+    /// The same registry, offering pushes for offline members to `push`.
+    pub fn with_push(mut self, push: PushHandle) -> Self {
+        self.push = push;
+        self
     }
 
     /// Users who share a conversation with `user`.
@@ -235,29 +244,6 @@ impl Handler<CloseUser> for Registry {
     }
 }
 
-/// Push `frame` to every session of the users who share a conversation with `user`,
-/// and to `user`'s own (a profile change: `user_update`).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct ToPeers {
-    /// Whose peers.
-    pub user: String,
-    /// The frame.
-    pub frame: Arc<str>,
-}
-
-impl Handler<ToPeers> for Registry {
-    type Result = ();
-
-    fn handle(&mut self, msg: ToPeers, _: &mut Context<Self>) {
-        let push = Push::Frame(msg.frame);
-        for peer in self.peers(&msg.user) {
-            self.push_user(&peer, &push, None);
-        }
-        self.push_user(&msg.user, &push, None);
-    }
-}
-
 /// Which of the users who share a conversation with `user` are online now: presence
 /// frames only tell of changes, so a client that just connected asks this once
 /// (`GET /api/presence`).
@@ -300,5 +286,64 @@ impl Handler<Counts> for Registry {
             users: self.users.len(),
             sessions: self.users.values().map(Vec::len).sum(),
         }
+    }
+}
+
+/// A message is durable: offer a push to the members with no socket open (the sender
+/// left out). Sent by the conversation actor; never waits on anything.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct OfflinePush {
+    /// Conversation.
+    pub conv: u64,
+    /// Seq.
+    pub seq: u64,
+    /// When it was stored, ms.
+    pub ts: u64,
+    /// Who sent it.
+    pub sender: String,
+    /// What it is (system messages and events wake no device).
+    pub kind: crate::store::records::StoredKind,
+    /// The conversation's members.
+    pub members: Arc<[String]>,
+}
+
+impl Handler<OfflinePush> for Registry {
+    type Result = ();
+
+    fn handle(&mut self, msg: OfflinePush, _: &mut Context<Self>) {
+        if !self.push.enabled() || !crate::push::worth_a_push(msg.kind) {
+            return;
+        }
+        let users: Vec<String> = msg
+            .members
+            .iter()
+            .filter(|m| **m != msg.sender && !self.users.contains_key(m.as_str()))
+            .cloned()
+            .collect();
+        if !users.is_empty() {
+            self.push.offer(Offer {
+                conv: msg.conv,
+                seq: msg.seq,
+                ts: msg.ts,
+                users,
+            });
+        }
+    }
+}
+
+/// Whether `user` has an authenticated socket open (the push worker asks before it sends).
+#[derive(Message)]
+#[rtype(result = "bool")]
+pub struct AnyOnline {
+    /// Who.
+    pub user: String,
+}
+
+impl Handler<AnyOnline> for Registry {
+    type Result = bool;
+
+    fn handle(&mut self, msg: AnyOnline, _: &mut Context<Self>) -> bool {
+        self.users.contains_key(&msg.user)
     }
 }

@@ -7,7 +7,8 @@ use serde_json::{json, Value};
 
 use super::{resource, AuthUser};
 use crate::accounts::{self, Target};
-use crate::actors::registry::{CloseToken, OnlinePeers, ToPeers};
+use crate::actors::registry::{CloseToken, Deliver, OnlinePeers};
+use crate::actors::Push;
 use crate::auth;
 use crate::error::{Error, Result};
 use crate::node::Node;
@@ -237,9 +238,15 @@ async fn update_me(
     if record.display_name != before.display_name || record.avatar_url != before.avatar_url {
         let mut frame = profile(&who.user, &record);
         frame["type"] = json!("user_update");
-        node.registry.do_send(ToPeers {
-            user: who.user.clone(),
-            frame: frame.to_string().into(),
+        // the peers are read here, off the registry's thread (a scan of the user's
+        // conversations)
+        let (store, user) = (node.store.clone(), who.user.clone());
+        let mut users = super::blocking(move || store.peers(&user)).await?;
+        users.push(who.user.clone());
+        node.registry.do_send(Deliver {
+            users: users.into(),
+            push: Push::Frame(frame.to_string().into()),
+            except: None,
         });
     }
     Ok(HttpResponse::Ok().json(own_profile(&who.user, &record)))

@@ -7,6 +7,7 @@ mod client;
 mod conversations;
 mod invites;
 mod media;
+mod push;
 mod sessions;
 mod users;
 pub mod ws;
@@ -52,7 +53,8 @@ pub fn routes(cfg: &mut web::ServiceConfig, serve_metrics: bool) {
     .configure(invites::routes)
     .configure(admin::routes)
     .configure(conversations::routes)
-    .configure(media::routes);
+    .configure(media::routes)
+    .configure(push::routes);
     if serve_metrics {
         cfg.service(resource("/metrics", "GET").route(web::get().to(metrics)));
     }
@@ -107,6 +109,8 @@ pub async fn metrics(node: web::Data<Node>) -> HttpResponse {
     let (users, sessions) = (online.users, online.sessions);
     let convs = node.hub.send(ActiveCount).await.unwrap_or(0);
     let commit = node.store.commit().stats();
+    let push = &node.push.handle.stats;
+    use std::sync::atomic::Ordering::Relaxed;
     let gauges = [
         (
             "chatnode_users_online",
@@ -157,6 +161,46 @@ pub async fn metrics(node: web::Data<Node>) -> HttpResponse {
             "chatnode_store_sync_us",
             "microseconds spent in fsync after the flush",
             commit.sync_us,
+        ),
+        (
+            "chatnode_push_subscriptions",
+            "Web Push subscriptions stored",
+            node.store.push_subscription_count() as u64,
+        ),
+        (
+            "chatnode_push_queue_depth",
+            "offers waiting in the push queue (bound: 1024)",
+            push.queued.load(Relaxed),
+        ),
+        (
+            "chatnode_push_waiting",
+            "pushes held for their coalescing window or a retry",
+            push.waiting.load(Relaxed),
+        ),
+        (
+            "chatnode_pushes_sent_total",
+            "pushes a push service took (2xx)",
+            push.sent.load(Relaxed),
+        ),
+        (
+            "chatnode_pushes_failed_4xx_total",
+            "pushes answered 4xx (404/410 delete the subscription)",
+            push.failed_4xx.load(Relaxed),
+        ),
+        (
+            "chatnode_pushes_failed_5xx_total",
+            "pushes answered 5xx (retried)",
+            push.failed_5xx.load(Relaxed),
+        ),
+        (
+            "chatnode_pushes_failed_network_total",
+            "pushes with no answer (unreachable, timeout, endpoint refused)",
+            push.failed_network.load(Relaxed),
+        ),
+        (
+            "chatnode_pushes_dropped_total",
+            "pushes dropped because the push queue was full",
+            push.dropped.load(Relaxed),
         ),
         (
             "chatnode_store_bytes",

@@ -254,6 +254,22 @@ impl Store {
 
     // ---- tokens ---------------------------------------------------------------------
 
+    /// Puts every stored token into its user's index (`usertoken_index`), for a store
+    /// written before the index existed (format 1); idempotent. Without it an old
+    /// token would survive a password change and be missing from the session list.
+    pub(super) fn index_all_tokens(&self) -> Result<u64> {
+        let mut batch = sled::Batch::default();
+        let mut indexed = 0u64;
+        for kv in self.tokens.iter() {
+            let (hash, value) = kv?;
+            let record: TokenRecord = decode(&value)?;
+            batch.insert(user_token_key(&record.user, &hash), &[] as &[u8]);
+            indexed += 1;
+        }
+        self.user_tokens.apply_batch(batch)?;
+        Ok(indexed)
+    }
+
     /// A user's tokens: (hash, record), expired ones left out.
     pub fn user_tokens(&self, user: &str) -> Result<Vec<([u8; 32], TokenRecord)>> {
         let prefix = member_prefix(user);
@@ -314,7 +330,9 @@ impl Store {
     /// what hangs on a token (push subscriptions) is let go of.
     pub async fn on_tokens_revoked(&self, hashes: &[[u8; 32]]) -> Result<()> {
         tracing::debug!(tokens = hashes.len(), "tokens revoked");
-        Ok(())
+        let hashes: Vec<&[u8]> = hashes.iter().map(|h| h.as_slice()).collect();
+        self.forget_push_subscriptions_of_tokens(&hashes)
+            .map(|_| ())
     }
 
     /// Whether upload `id` (`media`) is its uploader's current picture: then every

@@ -767,7 +767,11 @@ impl Store {
                 break;
             };
             looked += 1;
-            if !record.recalled && record.body.to_lowercase().contains(&needle) {
+            // events are never hits: an edit is found through its target's new body
+            if !record.recalled
+                && !record.kind.is_event()
+                && record.body.to_lowercase().contains(&needle)
+            {
                 hits.push(record.view(convs[walk], seq));
             }
             if let Some(next) = next_head(&mut walks[walk], walk)? {

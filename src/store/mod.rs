@@ -17,6 +17,8 @@
 //! | `userconv_state` | user ++ 0 ++ conv | [`MemberState`] |
 //! | `mediaid_media` | media id | [`MediaRecord`] |
 //! | `mediaconv_ref` | media id ++ 0 ++ conv | last seq there that links it (BE u64; empty in older stores) |
+//! | `mediaconv_ref` | media id ++ 0 ++ conv | () : conversations that reference it |
+//! | `name_vapidkey`, `subid_subscription`, `usersubid_sub`, `tokensubid_sub`, `endpoint_subid`, `userconv_push` | see [`push`] | Web Push key, subscriptions, waiting pushes |
 //!
 //! A message and everything it changes (dedupe entry, last seq, members' unread,
 //! mentions and hidden flags, media references) are written in one sled transaction;
@@ -42,6 +44,7 @@ mod feed;
 mod media;
 mod messages;
 pub mod migrations;
+pub mod push;
 pub mod records;
 mod repair;
 mod retention;
@@ -129,6 +132,7 @@ pub struct Store {
     members: sled::Tree,
     media: sled::Tree,
     media_refs: sled::Tree,
+    push: push::PushTrees,
     media_dir: PathBuf,
     log_path: PathBuf,
     commit: GroupCommit,
@@ -258,6 +262,7 @@ impl Store {
             members: trees.members,
             media: tree("mediaid_media")?,
             media_refs: trees.media_refs,
+            push: push::PushTrees::open(&db)?,
             commit: GroupCommit::start(
                 db.clone(),
                 log_file,

@@ -549,3 +549,82 @@ async fn a_deleted_account_leaves_its_groups_and_its_name_is_never_reused() {
     let g = app.conversation(&root, group).await;
     assert_eq!(g["members"], json!(["root"]));
 }
+
+/// Every route of the accounts piece that needs a token, with a body it would accept.
+fn authed_routes() -> Vec<(&'static str, &'static str, Option<Value>)> {
+    vec![
+        ("GET", "/api/me", None),
+        ("PUT", "/api/me", Some(json!({"display_name": "X"}))),
+        ("DELETE", "/api/me", Some(json!({"password": PASSWORD}))),
+        (
+            "POST",
+            "/api/password",
+            Some(json!({"old": PASSWORD, "new": "another password"})),
+        ),
+        ("GET", "/api/users?q=", None),
+        ("GET", "/api/users/root", None),
+        ("GET", "/api/sessions", None),
+        ("DELETE", "/api/sessions/0011223344556677", None),
+        ("POST", "/api/invites", Some(json!({}))),
+        ("GET", "/api/invites", None),
+        ("DELETE", "/api/invites/0011223344556677", None),
+        ("GET", "/api/admin/users", None),
+        (
+            "POST",
+            "/api/admin/users",
+            Some(json!({"username": "zed", "password": PASSWORD})),
+        ),
+        (
+            "PATCH",
+            "/api/admin/users/root",
+            Some(json!({"admin": true})),
+        ),
+        ("DELETE", "/api/admin/users/zed", None),
+    ]
+}
+
+#[actix_web::test]
+async fn strangers_disabled_and_deleted_users_get_401_everywhere() {
+    let app = spawn_app(&[]).await;
+    let root = app.register("root").await;
+    let dis = app.register("dis").await;
+    let del = app.register("del").await;
+    let a = app
+        .call(
+            "PATCH",
+            "/api/admin/users/dis",
+            Some(&root),
+            Some(json!({"disabled": true})),
+        )
+        .await;
+    assert_eq!(a.status, 200);
+    let a = app
+        .call("DELETE", "/api/admin/users/del", Some(&root), None)
+        .await;
+    assert_eq!(a.status, 204);
+    let forged = "f".repeat(64);
+    for (method, path, body) in authed_routes() {
+        for (who, token) in [
+            ("no token", None),
+            ("a forged token", Some(forged.as_str())),
+            ("a disabled user", Some(dis.as_str())),
+            ("a deleted user", Some(del.as_str())),
+        ] {
+            let a = app.call(method, path, token, body.clone()).await;
+            assert_eq!(a.status, 401, "{method} {path} as {who}: {:?}", a.body);
+            assert_eq!(a.json()["error"]["code"], "unauthorized");
+        }
+    }
+    // and nothing changed for the admin
+    let (status, me) = app.get("/api/me", &root).await;
+    assert_eq!(status, 200);
+    assert_eq!(me["admin"], true);
+    let (_, list) = app.get("/api/admin/users", &root).await;
+    let names: Vec<&str> = list["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["user"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["dis", "root"]);
+}

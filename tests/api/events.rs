@@ -62,6 +62,14 @@ async fn edits_are_the_senders_own_text_within_the_window() {
     let target = entry(&app, &tb, conv, 1).await;
     assert_eq!(target["body"], "hello");
     assert_eq!(target["edited_ts"], ev["ts"]);
+    // search finds the edited message by its new text, never the event
+    let (_, found) = app.get("/api/search?q=hello", &tb).await;
+    let hits = found["hits"].as_array().unwrap();
+    assert_eq!(hits.len(), 1, "{found}");
+    assert_eq!(
+        (hits[0]["seq"].as_u64(), hits[0]["kind"].as_str()),
+        (Some(1), Some("text"))
+    );
     // a retry of the edit gets the same ack and stores nothing
     a.send_json(
         json!({"type": "edit", "conv": conv, "seq": 1, "body": "hello!", "client_id": "e1"}),

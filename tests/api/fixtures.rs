@@ -274,6 +274,15 @@ async fn the_v1_store_serves_as_it_was_written() {
     }
     let bob2 = want["second_token"]["bob"].as_str().expect("token");
     assert_eq!(app.get("/api/me", bob2).await.0, 200);
+    // format 1's tokens are indexed by user: listed as sessions (so a password change
+    // or "sign out everywhere" reaches them): the two of the fixture and the login above
+    let (status, sessions) = app.get("/api/sessions", bob2).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        sessions["sessions"].as_array().expect("sessions").len(),
+        3,
+        "{sessions}"
+    );
     // a name taken before is still taken
     let again = app
         .call(

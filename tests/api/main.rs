@@ -15,6 +15,7 @@ mod groups;
 mod media;
 mod offline;
 mod profiles;
+mod push;
 mod randomized;
 mod receipts;
 mod restart;

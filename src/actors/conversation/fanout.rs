@@ -6,7 +6,7 @@ use tokio::sync::oneshot;
 
 use super::queue::Waiter;
 use super::{Conversation, Posted, SessionRef};
-use crate::actors::registry::Deliver;
+use crate::actors::registry::{Deliver, OfflinePush};
 use crate::actors::Push;
 use crate::error::Result;
 use crate::protocol::ServerFrame;
@@ -144,6 +144,14 @@ impl Conversation {
         self.last_seq = self.last_seq.max(seq);
         self.recent.push(seq, &record.sender, &self.members);
         effects.push(Effect::DurableUpTo(seq));
+        self.registry.do_send(OfflinePush {
+            conv: self.conv,
+            seq,
+            ts: record.ts,
+            sender: record.sender.clone(),
+            kind: record.kind,
+            members: self.members.clone(),
+        });
         let recall = record.kind == StoredKind::Recall;
         if !recall {
             effects.extend(ack(waiter, self.conv, seq, record.ts, true));

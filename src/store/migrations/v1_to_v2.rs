@@ -59,6 +59,8 @@ pub(super) fn run(store: &Store, progress: &mut Progress) -> Result<()> {
         tree.apply_batch(batch)?;
     }
     tracing::info!("migration to format 2: {rewritten} of {seen} values rewritten");
+    let indexed = store.index_all_tokens()?;
+    tracing::info!("migration to format 2: {indexed} tokens indexed by user");
     first_user_is_admin(store)
 }
 
