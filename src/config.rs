@@ -35,6 +35,8 @@ pub struct Settings {
     pub backup: BackupSettings,
     /// Group roles.
     pub groups: GroupSettings,
+    /// Uploads: size, quota, orphan clean-up.
+    pub media: MediaSettings,
     /// Web Push.
     pub push: PushSettings,
 }
@@ -55,6 +57,29 @@ pub struct BackupSettings {
 pub struct GroupSettings {
     /// Whether non-admin members may add members (PROTOCOL.md `groups.members_can_add`).
     pub members_can_add: bool,
+}
+
+/// `[media]`
+#[derive(Debug, Clone, Deserialize)]
+pub struct MediaSettings {
+    /// Largest upload, MiB.
+    pub max_upload_mb: u64,
+    /// What one user's uploads may add up to, MiB.
+    pub quota_mb: u64,
+    /// Uploads referenced by no message are deleted after this many seconds.
+    pub orphan_ttl_secs: u64,
+}
+
+impl MediaSettings {
+    /// Largest upload in bytes.
+    pub fn max_upload_bytes(&self) -> u64 {
+        self.max_upload_mb.saturating_mul(1 << 20)
+    }
+
+    /// Per-user quota in bytes.
+    pub fn quota_bytes(&self) -> u64 {
+        self.quota_mb.saturating_mul(1 << 20)
+    }
 }
 
 /// `[push]`: Web Push notifications (PROTOCOL.md v1.1).
@@ -194,6 +219,8 @@ pub struct MessageSettings {
     pub max_body_bytes: usize,
     /// How long after sending a sender may edit, seconds (0: never).
     pub edit_window_secs: u64,
+    /// Messages older than this many seconds are deleted; 0 keeps them forever.
+    pub retain_secs: u64,
 }
 
 /// When an `ack` may be sent.
@@ -232,8 +259,6 @@ pub struct LimitSettings {
     pub max_sessions_per_user: usize,
     /// Failed logins per username per minute.
     pub failed_logins_per_user_per_min: u32,
-    /// Largest media upload.
-    pub max_media_bytes: usize,
     /// Most members in a group.
     pub max_group_members: usize,
 }
@@ -325,6 +350,9 @@ impl Settings {
         }
         if self.storage.cache_mb == 0 {
             return bad("storage.cache_mb", "must be at least 1");
+        }
+        if self.media.max_upload_mb == 0 {
+            return bad("media.max_upload_mb", "must be at least 1");
         }
         if self.push.coalesce_secs > 3600 {
             return bad("push.coalesce_secs", "must be at most 3600");

@@ -168,7 +168,7 @@ pub struct ConversationView {
     pub owner: Option<String>,
     /// Groups: the admins, owner first ([] for direct chats).
     pub admins: Vec<String>,
-    /// The lowest seq still stored.
+    /// Lowest seq still stored (retention); `last_seq + 1` when all have expired.
     pub first_seq: u64,
     /// Direct chats only: the other member's read position, so a client can show which
     /// of its own messages were read after a reload (`receipt` frames tell of changes).

@@ -23,6 +23,7 @@ use crate::admin::socket::AdminSocket;
 use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::limits::{LoginLimiter, WindowLimiter};
+use crate::maintenance::Maintenance;
 use crate::metrics::Metrics;
 use crate::node::{Node, PushNode};
 use crate::push::{self, vapid::Vapid, Offer, PushHandle};
@@ -44,6 +45,8 @@ pub struct Running {
     admin: Option<AdminSocket>,
     /// The served certificate, when TLS is on.
     certificate: Option<Arc<tls::Certificate>>,
+    /// Orphan uploads and retention.
+    maintenance: Option<Maintenance>,
 }
 
 /// The HTTP/1 service of one worker, for either kind of socket: the app serves requests,
@@ -159,6 +162,7 @@ pub async fn start(settings: Settings) -> Result<Running> {
             None
         }
     };
+    let maintenance = Some(Maintenance::start(&node.store, &settings)?);
     Ok(Running {
         addr,
         metrics_addr,
@@ -166,6 +170,7 @@ pub async fn start(settings: Settings) -> Result<Running> {
         handles,
         admin,
         certificate,
+        maintenance,
     })
 }
 
@@ -244,6 +249,9 @@ impl Running {
     /// Graceful stop: close every socket with 1001, stop accepting, flush the store.
     pub async fn shutdown(mut self) -> Result<()> {
         drop(self.admin.take());
+        if let Some(mut m) = self.maintenance.take() {
+            m.stop();
+        }
         let open = self
             .node
             .supervisor

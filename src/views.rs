@@ -35,10 +35,16 @@ pub fn conversation_view(
         Some(peer) => store.member_state(peer, conv)?,
         None => None,
     };
+    // the stored record: retention moves first_seq under an actor's cached copy
+    let first_seq = store
+        .conversation(conv)?
+        .map_or(record.first_seq, |r| r.first_seq.max(record.first_seq))
+        .clamp(1, last_seq + 1);
     let receipts = receipts(store, conv, record, user, last_seq)?;
     Ok(ConversationView {
         conv,
         kind,
+        first_seq,
         name,
         members: record.members.clone(),
         last_seq,
@@ -52,7 +58,6 @@ pub fn conversation_view(
             ConvKind::Group => record.admins.clone(),
             ConvKind::Direct => Vec::new(),
         },
-        first_seq: record.first_seq,
         read_seq: state.read_seq.min(last_seq),
         delivered_seq: state.delivered_seq.min(last_seq),
         peer_read_seq: peer_state.as_ref().map(|s| s.read_seq.min(last_seq)),

@@ -3,7 +3,7 @@
 //! What holds in a sound store (and what each line of a report means when it does not):
 //!
 //! - every stored value decodes (format byte + bincode);
-//! - per conversation, message seqs are exactly 1..last with no gap, and
+//! - per conversation, message seqs are exactly first_seq..last with no gap, and
 //!   `convid_lastseq` equals the last message's seq;
 //! - every dedupe entry points at a stored message with that sender and client_id, and
 //!   every message with a client_id has its dedupe entry;
@@ -11,7 +11,8 @@
 //!   every listed member has a state); `delivered_seq` and `read_seq` are at most the
 //!   last seq; `unread` equals the count of others' non-system, non-recalled messages
 //!   after `read_seq`;
-//! - media references point at recorded media whose file is there;
+//! - media references point at recorded media whose file is there, and every file in
+//!   the media directory belongs to a record;
 //! - the conversation id counter is past every conversation id (ids are never reused).
 //!
 //! The offline queue needs no check of its own: it is derived (the messages after each
@@ -387,9 +388,30 @@ impl Store {
                     format!("media {id}: file {:?}: {e}", self.media_path(&id)),
                 ),
             }
+            if record.thumb && !self.thumb_path(&id).is_file() {
+                r.problem(
+                    "media",
+                    format!("media {id}: its thumbnail file is missing"),
+                );
+            }
             media.insert(id);
         }
         r.stats.media = media.len() as u64;
+        // files with no record (a crash between deleting a record and its file, or a
+        // file put there by hand); unfinished uploads (.part) are the sweep's business
+        if let Ok(entries) = std::fs::read_dir(self.media_dir()) {
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let id = name.strip_suffix(super::THUMB_SUFFIX).unwrap_or(&name);
+                if name.ends_with(super::PART_SUFFIX) || media.contains(id) {
+                    continue;
+                }
+                r.problem(
+                    "media",
+                    format!("file {name:?} in the media directory has no record"),
+                );
+            }
+        }
         for kv in self.media_refs.iter() {
             let (k, _) = kv?;
             let Some((id, conv)) = split_zero(&k).and_then(|(id, c)| {
@@ -436,9 +458,13 @@ impl Store {
                     self.finish_conversation(&mut r, c, last, &countable, &last_seqs, &states);
                 }
             }
+            // seqs run gapless from first_seq (retention deletes from the front)
+            let before_first = convs
+                .get(&conv)
+                .map_or(0, |c| c.first_seq.saturating_sub(1));
             let (_, last, countable) = current.get_or_insert_with(|| {
                 seen_convs.insert(conv);
-                (conv, 0, Countable::default())
+                (conv, before_first, Countable::default())
             });
             if seq == 0 {
                 r.problem("seq", format!("conversation {conv}: a message has seq 0"));
@@ -506,8 +532,16 @@ impl Store {
         if let Some((c, last, countable)) = current.take() {
             self.finish_conversation(&mut r, c, last, &countable, &last_seqs, &states);
         }
-        for conv in convs.keys().filter(|c| !seen_convs.contains(c)) {
-            self.finish_conversation(&mut r, *conv, 0, &Countable::default(), &last_seqs, &states);
+        for (conv, record) in convs.iter().filter(|(c, _)| !seen_convs.contains(c)) {
+            let last = record.first_seq.saturating_sub(1);
+            self.finish_conversation(
+                &mut r,
+                *conv,
+                last,
+                &Countable::default(),
+                &last_seqs,
+                &states,
+            );
         }
 
         // dedupe entries point at their message

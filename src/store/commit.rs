@@ -42,7 +42,8 @@ use std::{
     time::Instant,
 };
 
-use super::messages::{Landed, MessageTreeSet, QueuedWrite};
+use super::feed::{Feed, StoredEntry};
+use super::messages::{Landed, MessageTreeSet, Placed, QueuedWrite};
 use crate::config::Durability;
 use crate::error::{Error, Result};
 
@@ -71,6 +72,8 @@ pub(super) struct BatchWriter {
     pub(super) gate: Arc<parking_lot::RwLock<()>>,
     /// `meta`, whose `seen_messages` mark rises after each batch (see `store::guard`).
     pub(super) meta: sled::Tree,
+    /// Where written messages go once durable (the search index follows it).
+    pub(super) feed: Arc<Feed>,
 }
 
 /// Proof that a write was applied; its position orders it against flushes.
@@ -465,11 +468,12 @@ impl Flusher {
             self.counters
                 .queued_us
                 .fetch_add(queued_us as u64, Ordering::Relaxed);
-            let written = self.write_batch(&mut batch);
+            let (written, entries) = self.write_batch(&mut batch);
             if self.mode == Durability::Relaxed && waits.is_empty() {
                 for (waiter, outcome) in batch_waiters.drain(..).zip(written) {
                     waiter(outcome);
                 }
+                self.feed(entries);
                 continue;
             }
             let target = self.counters.finished.load(Ordering::SeqCst);
@@ -506,6 +510,10 @@ impl Flusher {
             for waiter in waits.drain(..) {
                 waiter(flushed());
             }
+            if outcome.is_ok() {
+                // after the waiters: the index never delays an ack
+                self.feed(entries);
+            }
             if stopping {
                 break;
             }
@@ -518,11 +526,18 @@ impl Flusher {
         }
     }
 
+    /// Hands written entries to the store's feed.
+    fn feed(&self, entries: Vec<StoredEntry>) {
+        if let Some(writer) = &self.writer {
+            writer.feed.stored(entries);
+        }
+    }
+
     /// Numbers and writes (and empties) `batch` in one transaction; where each message
-    /// landed.
-    fn write_batch(&self, batch: &mut Vec<QueuedWrite>) -> Vec<Result<Landed>> {
+    /// landed, and (when the feed is followed) copies of the messages stored.
+    fn write_batch(&self, batch: &mut Vec<QueuedWrite>) -> (Vec<Result<Landed>>, Vec<StoredEntry>) {
         if batch.is_empty() {
-            return Vec::new();
+            return (Vec::new(), Vec::new());
         }
         let start = Instant::now();
         let outcome = match &self.writer {
@@ -545,17 +560,41 @@ impl Flusher {
             .finished
             .fetch_add(batch.len() as u64, Ordering::SeqCst);
         match outcome {
-            Ok(placed) => batch
-                .drain(..)
-                .zip(placed)
-                .map(|(w, placed)| placed.landed(w))
-                .collect(),
+            Ok(placed) => {
+                let follow = self.writer.as_ref().is_some_and(|w| w.feed.active());
+                let mut entries = Vec::new();
+                if follow {
+                    for (w, p) in batch.iter().zip(&placed) {
+                        let (conv, seq, record) = match (w, p) {
+                            (QueuedWrite::Message(m), Placed::Stored { seq }) => {
+                                (m.conv, *seq, &m.record)
+                            }
+                            (QueuedWrite::Event(e), Placed::Event { seq, .. }) => {
+                                (e.conv, *seq, &e.record)
+                            }
+                            _ => continue,
+                        };
+                        entries.push(StoredEntry {
+                            conv,
+                            seq,
+                            record: record.clone(),
+                        });
+                    }
+                }
+                let landed = batch
+                    .drain(..)
+                    .zip(placed)
+                    .map(|(w, placed)| placed.landed(w))
+                    .collect();
+                (landed, entries)
+            }
             Err(e) => {
                 tracing::error!(error = %e, "message batch not written");
-                batch
+                let failed = batch
                     .drain(..)
                     .map(|_| Err(Error::Internal(format!("write: {e}"))))
-                    .collect()
+                    .collect();
+                (failed, Vec::new())
             }
         }
     }

@@ -154,7 +154,19 @@ impl Store {
                 )
                     .transaction(
                         |(convs, members, last_seqs, messages, dedupe, media_refs)| {
-                            convs.insert(&be(conv), value.as_slice())?;
+                            // retention may have moved first_seq since the actor read
+                            // its copy of the record: keep the stored one
+                            let stored_first = match convs.get(be(conv))? {
+                                Some(v) => tx_decode::<ConvRecord>(&v)?.first_seq,
+                                None => 1,
+                            };
+                            if stored_first > change.record.first_seq {
+                                let mut record = change.record.clone();
+                                record.first_seq = stored_first;
+                                convs.insert(&be(conv), tx_encode(&record)?)?;
+                            } else {
+                                convs.insert(&be(conv), value.as_slice())?;
+                            }
                             for m in change.removed {
                                 members.remove(member_key(m, conv))?;
                             }

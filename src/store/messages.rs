@@ -146,7 +146,8 @@ pub(super) fn put_message(
         dedupe.insert(dedupe_key(&record.sender, &record.client_id), at)?;
     }
     if let Some(media) = record.media_url.as_deref().and_then(media_id_of) {
-        media_refs.insert(media_ref_key(media, conv), &[])?;
+        // the last seq linking it here: retention drops the reference once that expires
+        media_refs.insert(media_ref_key(media, conv), &be(seq))?;
     }
     let event = record.kind.is_event();
     for name in member_names {

@@ -16,6 +16,7 @@
 //! | `senderclientid_convseq` | sender ++ 0 ++ client_id | conv ++ seq (dedupe) |
 //! | `userconv_state` | user ++ 0 ++ conv | [`MemberState`] |
 //! | `mediaid_media` | media id | [`MediaRecord`] |
+//! | `mediaconv_ref` | media id ++ 0 ++ conv | last seq there that links it (BE u64; empty in older stores) |
 //! | `mediaconv_ref` | media id ++ 0 ++ conv | () : conversations that reference it |
 //! | `name_vapidkey`, `subid_subscription`, `usersubid_sub`, `tokensubid_sub`, `endpoint_subid`, `userconv_push` | see [`push`] | Web Push key, subscriptions, waiting pushes |
 //!
@@ -39,13 +40,16 @@ mod codec;
 pub mod commit;
 mod conversations;
 mod events;
+mod feed;
 mod guard;
+mod media;
 mod messages;
 pub mod migrations;
 pub mod push;
 pub mod records;
 mod recount;
 mod repair;
+mod retention;
 mod snapshot;
 
 #[cfg(test)]
@@ -64,7 +68,9 @@ pub use codec::FORMAT_VERSION;
 pub use commit::{CommitStats, GroupCommit, Ticket};
 pub use conversations::MembershipChange;
 pub use events::{Counts, QueuedEvent, MAX_REACTIONS};
+pub use feed::{Feed, StoreEvent, StoredEntry};
 pub use guard::{copy_dir as copy_store_files, newest_backup};
+pub use media::{valid_media_id, PART_SUFFIX, THUMB_SUFFIX};
 pub use messages::{
     media_id_of, Appended, DeliveredMark, Landed, NewMessage, OfflineCursor, Page, QueuedMessage,
     QueuedWrite, Refused, SearchHits,
@@ -77,12 +83,13 @@ pub use records::{
     UserRecord,
 };
 pub use repair::StartupRepair;
+pub use retention::ExpiredBatch;
 pub use snapshot::{Importer, SnapshotSink, SnapshotSummary, TreeDump};
 
 use crate::config::{Durability, Settings};
 use crate::error::{Error, Result};
 use messages::MessageTreeSet;
-use records::{decode, encode};
+use records::decode;
 
 /// The message for a store stamped with another format version than this build's.
 pub fn format_error(found: &[u8]) -> String {
@@ -140,6 +147,8 @@ pub struct Store {
     /// Where `store.clean` goes once the store is closed cleanly; `None` until the store
     /// was accepted on open (a refused store must not look cleanly stopped).
     clean_marker: parking_lot::Mutex<Option<PathBuf>>,
+    /// What became durable, for the search index.
+    feed: Arc<Feed>,
 }
 
 impl Drop for Store {
@@ -263,10 +272,12 @@ impl Store {
             members: tree("userconv_state")?,
             media_refs: tree("mediaconv_ref")?,
         };
+        let feed = Arc::new(Feed::default());
         let writer = commit::BatchWriter {
             trees: trees.clone(),
             gate: gate.clone(),
             meta: tree("meta")?,
+            feed: feed.clone(),
         };
         let store = Store {
             meta: tree("meta")?,
@@ -294,6 +305,7 @@ impl Store {
             media_dir,
             log_path: store_dir.join("db"),
             gate,
+            feed,
             db,
             clean_marker: parking_lot::Mutex::new(None),
         };
@@ -397,6 +409,16 @@ impl Store {
         Ok(())
     }
 
+    /// What became durable, in order: the search index follows it.
+    pub fn feed(&self) -> &Feed {
+        &self.feed
+    }
+
+    /// The data directory (the store lives in data_dir/store).
+    pub fn data_dir(&self) -> &Path {
+        self.media_dir.parent().unwrap_or(&self.media_dir)
+    }
+
     /// The group-commit handle: wait on tickets and reads here.
     pub fn commit(&self) -> &GroupCommit {
         &self.commit
@@ -492,43 +514,5 @@ impl Store {
     /// Deletes a token (logout, expiry), then calls [`Store::on_tokens_revoked`].
     pub async fn delete_token(&self, token_hash: &[u8]) -> Result<()> {
         self.delete_token_indexed(token_hash).await.map(|_| ())
-    }
-
-    // ---- media ----------------------------------------------------------------------
-
-    /// Where the bytes of media `id` live.
-    pub fn media_path(&self, id: &str) -> PathBuf {
-        self.media_dir.join(id)
-    }
-
-    /// The media directory.
-    pub fn media_dir(&self) -> &Path {
-        &self.media_dir
-    }
-
-    /// Records an upload whose bytes are already fsync'd at [`Store::media_path`].
-    pub async fn put_media(&self, id: &str, record: &MediaRecord) -> Result<()> {
-        let value = encode(record)?;
-        self.write_durably(|| {
-            self.media.insert(id, value)?;
-            Ok(())
-        })
-        .await
-    }
-
-    /// An upload's record.
-    pub fn media(&self, id: &str) -> Result<Option<MediaRecord>> {
-        self.media.get(id)?.map(|v| decode(&v)).transpose()
-    }
-
-    /// Conversations whose messages reference media `id`.
-    pub fn media_conversations(&self, id: &str) -> Result<Vec<u64>> {
-        let mut prefix = id.as_bytes().to_vec();
-        prefix.push(0);
-        self.media_refs
-            .scan_prefix(&prefix)
-            .keys()
-            .map(|k| codec::read_be(&k?[prefix.len()..]))
-            .collect()
     }
 }

@@ -55,6 +55,7 @@ mod tests {
             durability: Durability::Relaxed,
             cache_mb: 16,
             flush_every_ms: 100,
+            backup_dir: dir.path().join("backups"),
         })
         .unwrap();
         let names: Vec<String> = vec!["ann".into(), "bob".into()];

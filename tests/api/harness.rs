@@ -104,6 +104,11 @@ impl TestApp {
         }
     }
 
+    /// The node's data dir (nodes started by [`spawn_app`] only).
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._dir.as_ref().expect("a node of spawn_app").path()
+    }
+
     /// The in-process node (`None` for one in another process).
     pub fn running(&self) -> Option<&chatnode::server::Running> {
         self._running.as_ref()

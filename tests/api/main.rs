@@ -13,6 +13,7 @@ mod damaged;
 mod events;
 mod fixtures;
 mod groups;
+mod media;
 mod offline;
 mod profiles;
 mod push;

@@ -63,16 +63,10 @@ impl Conversation {
         }
         let unknown = || Error::bad("media_url does not name media you may share");
         let id = store::media_id_of(url).ok_or_else(unknown)?;
-        let media = self.store.media(id)?.ok_or_else(unknown)?;
-        if media.uploader == user {
-            return Ok(());
+        match self.store.media_visible_to(user, id)? {
+            Some(_) => Ok(()),
+            None => Err(unknown()),
         }
-        for conv in self.store.media_conversations(id)? {
-            if self.store.member_state(user, conv)?.is_some() {
-                return Ok(());
-            }
-        }
-        Err(unknown())
     }
 }
 
