@@ -106,3 +106,26 @@ async fn a_bare_token_as_the_only_subprotocol_is_accepted_and_answered() {
     two.ready().await;
     assert_eq!(two.auth_ok["user"], "alice");
 }
+
+/// PROTOCOL.md v1.1: before `auth_ok` a binary frame is not a valid `auth` (unauthorized,
+/// close 4001); after it, `bad_frame` and the socket stays open.
+#[actix_web::test]
+async fn a_binary_frame_before_auth_is_unauthorized_and_after_it_bad_frame() {
+    let app = spawn_app(&[]).await;
+    let token = app.register("alice").await;
+
+    let mut anon = WsClient::open(app.client.ws(app.ws_url(""))).await;
+    anon.send(Message::Binary(vec![0x7b, 0x7d].into())).await;
+    anon.expect_error("unauthorized").await;
+    assert_eq!(anon.expect_close().await, Some(4001));
+
+    let mut ws = app.connect(&token).await;
+    ws.send(Message::Binary(vec![1u8, 2, 3].into())).await;
+    ws.expect_error("bad_frame").await;
+    ws.send_text(r#"{"type":"ping","ts":9}"#).await;
+    assert_eq!(
+        ws.next_of_type("pong").await["ts"],
+        9,
+        "the socket stays open"
+    );
+}

@@ -45,6 +45,16 @@ impl Session {
         }
     }
 
+    /// A binary frame: before `auth_ok` it is not a valid `auth` (unauthorized, 4001);
+    /// after it, `bad_frame` and the socket stays open (PROTOCOL.md v1.1).
+    pub(super) fn on_binary(&mut self, ctx: &mut Ctx) {
+        inc(&self.env.metrics.frames_in);
+        if let AuthState::Waiting = self.auth {
+            return self.refuse_unauthorized(ctx);
+        }
+        self.error(ctx, &Error::bad("frames are JSON text"), None)
+    }
+
     /// Answers a frame naming `conv` that cannot be run, through the conversation: a
     /// non-member gets `no_such_conversation` before any other check (PROTOCOL.md).
     pub(super) fn refuse(&mut self, ctx: &mut Ctx, conv: u64, error: Error, reference: String) {
@@ -252,9 +262,7 @@ impl Session {
                 self.fragments = Some(Vec::new());
                 (b, false)
             }
-            Item::FirstBinary(_) => {
-                return self.error(ctx, &Error::bad("frames are JSON text"), None);
-            }
+            Item::FirstBinary(_) => return self.on_binary(ctx),
             Item::Continue(b) => (b, false),
             Item::Last(b) => (b, true),
         };

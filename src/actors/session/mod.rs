@@ -251,9 +251,7 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for Session {
             Ok(ws::Message::Text(text)) => self.on_text(ctx, &text),
             Ok(ws::Message::Ping(p)) => ctx.pong(&p),
             Ok(ws::Message::Pong(_)) | Ok(ws::Message::Nop) => {}
-            Ok(ws::Message::Binary(_)) => {
-                self.error(ctx, &Error::bad("frames are JSON text"), None)
-            }
+            Ok(ws::Message::Binary(_)) => self.on_binary(ctx),
             Ok(ws::Message::Continuation(item)) => self.on_fragment(ctx, item),
             Ok(ws::Message::Close(reason)) => {
                 // Answer the closing handshake (RFC 6455 5.5.1); without it the client
