@@ -246,11 +246,16 @@ impl Running {
         }
     }
 
-    /// Graceful stop: close every socket with 1001, stop accepting, flush the store.
+    /// Graceful stop: stop accepting, close every socket with 1001, flush the store.
     pub async fn shutdown(mut self) -> Result<()> {
         drop(self.admin.take());
         if let Some(mut m) = self.maintenance.take() {
             m.stop();
+        }
+        // Stop accepting first, so no new socket gets in while the open ones close; one
+        // accepted just before is closed by the supervisor as soon as it registers.
+        for handle in &self.handles {
+            handle.pause().await;
         }
         let open = self
             .node
@@ -260,7 +265,7 @@ impl Running {
             .unwrap_or(0);
         if open > 0 {
             // Let the close frames reach the sockets.
-            actix_web::rt::time::sleep(Duration::from_millis(200)).await;
+            actix_web::rt::time::sleep(Duration::from_millis(100)).await;
         }
         for handle in &self.handles {
             handle.stop(true).await;

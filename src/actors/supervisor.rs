@@ -50,6 +50,9 @@ pub struct Supervisor {
     heartbeat_timeout_ms: u64,
     auth_timeout_ms: u64,
     sessions: HashMap<SessionId, Watched>,
+    /// Set by [`CloseAll`]: a socket that registers afterwards (accepted just before the
+    /// listeners paused) is closed with this code at once instead of being served.
+    closing: Option<u16>,
 }
 
 impl Supervisor {
@@ -59,6 +62,7 @@ impl Supervisor {
             heartbeat_timeout_ms: heartbeat_timeout.as_millis() as u64,
             auth_timeout_ms: auth_timeout.as_millis() as u64,
             sessions: HashMap::new(),
+            closing: None,
         }
     }
 
@@ -113,6 +117,13 @@ impl Handler<Watch> for Supervisor {
     type Result = ();
 
     fn handle(&mut self, msg: Watch, _: &mut Context<Self>) {
+        if let Some(code) = self.closing {
+            msg.recipient.do_send(Push::Close {
+                code,
+                reason: "node shutting down",
+            });
+            return;
+        }
         self.sessions.insert(
             msg.id,
             Watched {
@@ -137,7 +148,8 @@ impl Handler<Unwatch> for Supervisor {
     }
 }
 
-/// Close every socket (shutdown: 1001); answers how many were open.
+/// Close every socket (shutdown: 1001), and every one that registers from now on;
+/// answers how many were open.
 #[derive(Message)]
 #[rtype(result = "usize")]
 pub struct CloseAll {
@@ -149,6 +161,7 @@ impl Handler<CloseAll> for Supervisor {
     type Result = usize;
 
     fn handle(&mut self, msg: CloseAll, _: &mut Context<Self>) -> usize {
+        self.closing = Some(msg.code);
         let n = self.sessions.len();
         for (_, w) in self.sessions.drain() {
             w.recipient.do_send(Push::Close {

@@ -109,6 +109,11 @@ impl TestApp {
         self._dir.as_ref().expect("a node of spawn_app").path()
     }
 
+    /// Takes the in-process node out, to shut it down (panics for one in another process).
+    pub fn take_running(&mut self) -> chatnode::server::Running {
+        self._running.take().expect("an in-process node")
+    }
+
     /// The in-process node (`None` for one in another process).
     pub fn running(&self) -> Option<&chatnode::server::Running> {
         self._running.as_ref()

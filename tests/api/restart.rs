@@ -99,3 +99,78 @@ async fn restart_on_the_same_data_dir_keeps_history_and_continues_seqs() {
     let status = node.terminate().await;
     assert!(status.success(), "exit status after SIGTERM: {status:?}");
 }
+
+/// How one connection attempt of a reconnecting client ended.
+#[derive(Debug, PartialEq)]
+enum Attempt {
+    /// No socket: the node no longer accepts.
+    Refused,
+    /// Authenticated, then closed by the node with this code.
+    Closed(Option<u16>),
+    /// The connection ended without a close frame.
+    Cut,
+}
+
+/// Connects with `token`, waits for `auth_ok` and then for the node to end the socket,
+/// the way a client that stays connected until told otherwise does.
+async fn attempt(app: &TestApp, token: &str) -> Attempt {
+    use awc::ws::Frame;
+    use futures_util::StreamExt;
+    let req = app.client.ws(app.ws_url(&format!("?token={token}")));
+    let Ok(Ok((_, mut io))) = actix_web::rt::time::timeout(WAIT, req.connect()).await else {
+        return Attempt::Refused;
+    };
+    let mut authed = false;
+    loop {
+        match actix_web::rt::time::timeout(WAIT, io.next()).await {
+            Ok(Some(Ok(Frame::Text(t)))) => {
+                let v: serde_json::Value = serde_json::from_slice(&t).unwrap();
+                authed |= v["type"] == "auth_ok";
+            }
+            Ok(Some(Ok(Frame::Close(reason)))) => {
+                assert!(authed, "closed before auth_ok: {reason:?}");
+                return Attempt::Closed(reason.map(|r| u16::from(r.code)));
+            }
+            Ok(Some(Ok(_))) => {}
+            Ok(Some(Err(_))) | Ok(None) => return Attempt::Cut,
+            Err(_) => panic!("the socket stayed open {WAIT:?} after shutdown began"),
+        }
+    }
+}
+
+#[actix_web::test]
+async fn shutdown_while_clients_reconnect_closes_every_session_it_let_in() {
+    let mut app = crate::harness::spawn_app(&[]).await;
+    let token = app.register("ann").await;
+    let running = app.take_running();
+    // Three clients that reconnect at once whenever the node closes them, until refused.
+    let clients = (0..3).map(|_| async {
+        let mut ends = Vec::new();
+        for _ in 0..50 {
+            let end = attempt(&app, &token).await;
+            let refused = end == Attempt::Refused;
+            ends.push(end);
+            if refused {
+                break;
+            }
+        }
+        ends
+    });
+    let clients = futures_util::future::join_all(clients);
+    let stop = async {
+        // Let every client get in once before the stop.
+        actix_web::rt::time::sleep(Duration::from_millis(300)).await;
+        running.shutdown().await
+    };
+    let (ends, stopped) = tokio::join!(clients, stop);
+    stopped.expect("shutdown flushes the store");
+    for ends in &ends {
+        let (last, served) = ends.split_last().expect("at least one attempt");
+        assert_eq!(*last, Attempt::Refused, "every client ends refused: {ends:?}");
+        assert!(!served.is_empty(), "each client got in before the stop");
+        assert!(
+            served.iter().all(|e| *e == Attempt::Closed(Some(1001))),
+            "every session the node let in was closed with 1001: {ends:?}"
+        );
+    }
+}
