@@ -1,10 +1,9 @@
-//! Typed errors, and the one place where they become HTTP answers or `error` frames.
+//! Typed errors, and their protocol error codes.
 //!
-//! Every layer returns [`Error`]; [`Error::code`] is the protocol's error code and
-//! its `ResponseError::status_code` the HTTP status, so the mapping lives here and nowhere else.
-
-use actix_web::{http::StatusCode, HttpResponse, ResponseError};
-use serde_json::json;
+//! Every layer returns [`Error`]; [`Error::code`] is the protocol's error code (the
+//! `error` frame's and the HTTP body's). This module knows no framework: each layer maps
+//! its own errors at its edge (sled's in the store, actix's mailbox in the actors) and
+//! the HTTP status is chosen once, in `http/respond.rs`.
 
 /// Everything that can go wrong while serving a client.
 #[derive(Debug, thiserror::Error)]
@@ -27,9 +26,6 @@ pub enum Error {
     /// A resource other than a conversation was not found (media, route, user).
     #[error("{0}")]
     NotFound(String),
-    /// The caller is a member but the action needs another role (e.g. members of a direct chat).
-    #[error("{0}")]
-    NotMember(String),
     /// The username is taken.
     #[error("username taken")]
     Conflict,
@@ -76,7 +72,6 @@ impl Error {
             Error::NoSuchConversation => "no_such_conversation",
             Error::NotFound(_) => "not_found",
             Error::MethodNotAllowed(_) => "method_not_allowed",
-            Error::NotMember(_) => "not_member",
             Error::Conflict => "conflict",
             Error::RateLimited | Error::TooManySessions => "rate_limited",
             Error::RecallWindowPassed => "recall_window_passed",
@@ -102,56 +97,8 @@ impl Error {
     }
 }
 
-impl From<sled::Error> for Error {
-    fn from(e: sled::Error) -> Self {
-        Error::Internal(format!("store: {e}"))
-    }
-}
-
 impl From<std::io::Error> for Error {
     fn from(e: std::io::Error) -> Self {
         Error::Internal(format!("io: {e}"))
-    }
-}
-
-impl From<actix::MailboxError> for Error {
-    fn from(e: actix::MailboxError) -> Self {
-        Error::Internal(format!("actor mailbox: {e}"))
-    }
-}
-
-impl ResponseError for Error {
-    fn status_code(&self) -> StatusCode {
-        match self {
-            Error::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Error::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            Error::Unauthorized => StatusCode::UNAUTHORIZED,
-            Error::Forbidden(_) => StatusCode::FORBIDDEN,
-            Error::NoSuchConversation | Error::NotFound(_) => StatusCode::NOT_FOUND,
-            Error::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            Error::NotMember(_) | Error::NotSender => StatusCode::FORBIDDEN,
-            Error::Conflict => StatusCode::CONFLICT,
-            Error::RateLimited | Error::TooManySessions => StatusCode::TOO_MANY_REQUESTS,
-            Error::RecallWindowPassed | Error::EditWindowPassed | Error::NotEditable(_) => {
-                StatusCode::CONFLICT
-            }
-            Error::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-            Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-
-    fn error_response(&self) -> HttpResponse {
-        if let Error::Internal(detail) = self {
-            tracing::error!(%detail, "internal error");
-        }
-        let code = match self {
-            Error::BadRequest(_) => "bad_request",
-            other => other.code(),
-        };
-        let mut res = HttpResponse::build(self.status_code());
-        if let Error::MethodNotAllowed(allow) = self {
-            res.insert_header((actix_web::http::header::ALLOW, *allow));
-        }
-        res.json(json!({"error": {"code": code, "message": self.client_message()}}))
     }
 }

@@ -130,3 +130,10 @@ impl Backlog {
         self.overflowed.load(Ordering::Relaxed)
     }
 }
+
+/// An actor that is gone (its mailbox closed) is an internal error to whoever asked it.
+impl From<actix::MailboxError> for crate::error::Error {
+    fn from(e: actix::MailboxError) -> Self {
+        crate::error::Error::Internal(format!("actor mailbox: {e}"))
+    }
+}

@@ -8,6 +8,7 @@ mod conversations;
 mod invites;
 mod media;
 mod push;
+mod respond;
 mod sessions;
 mod users;
 pub mod ws;

@@ -278,11 +278,6 @@ impl GroupCommit {
             .map_err(|_| Error::Internal("group commit stopped".into()))?
     }
 
-    /// Number of flush+fsync rounds so far.
-    pub fn flushes(&self) -> u64 {
-        self.counters.flushes.load(Ordering::Relaxed)
-    }
-
     /// What the flush thread has done so far, for /metrics and the benchmarks.
     pub fn stats(&self) -> CommitStats {
         let c = &self.counters;

@@ -516,3 +516,10 @@ impl Store {
         self.delete_token_indexed(token_hash).await.map(|_| ())
     }
 }
+
+/// sled's errors stop at the store's edge: to every caller they are internal errors.
+impl From<sled::Error> for Error {
+    fn from(e: sled::Error) -> Self {
+        Error::Internal(format!("store: {e}"))
+    }
+}
