@@ -9,7 +9,7 @@ use std::{collections::HashMap, sync::Arc};
 
 use actix::{Actor, Addr, AsyncContext, Context, Handler, Message};
 
-use super::conversation::{Command, ConvCommand, Conversation, Stop};
+use super::conversation::{Command, ConvCommand, Conversation, Idle, Stop};
 use super::registry::Registry;
 use crate::config::Settings;
 use crate::error::Error;
@@ -52,7 +52,7 @@ impl Hub {
                 last_seq,
                 self.store.clone(),
                 self.registry.clone(),
-                hub,
+                hub.recipient(),
                 self.settings.clone(),
             );
             self.convs.insert(
@@ -85,16 +85,6 @@ impl Handler<ConvCommand> for Hub {
             Err(e) => msg.cmd.fail(e),
         }
     }
-}
-
-/// A conversation actor has been idle; it handled `handled` commands.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Idle {
-    /// Which conversation.
-    pub conv: u64,
-    /// Commands it handled so far.
-    pub handled: u64,
 }
 
 impl Handler<Idle> for Hub {

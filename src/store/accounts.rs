@@ -20,8 +20,8 @@ use sha2::{Digest, Sha256};
 use sled::transaction::{ConflictableTransactionError, Transactional};
 
 use super::codec::{self, member_prefix};
-use super::conversations::{abort, tx_result};
 use super::records::{decode, encode};
+use super::tx::{abort, tx_result};
 use super::{now_ms, Store, TokenRecord, UserRecord};
 use crate::error::{Error, Result};
 

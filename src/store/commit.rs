@@ -43,15 +43,13 @@ use std::{
 };
 
 use super::feed::{Feed, StoredEntry};
-use super::messages::{Landed, MessageTreeSet, Placed, QueuedWrite};
+use super::messages::{AppendWaiter, Landed, MessageTreeSet, Placed, QueuedWrite};
+use super::ticket::Ticket;
 use crate::config::Durability;
 use crate::error::{Error, Result};
 
 /// Called once with the outcome of the flush that covered the caller's write or read.
 pub type Waiter = Box<dyn FnOnce(Result<()>) + Send>;
-
-/// Called once a queued write is durable, with where it landed.
-pub type AppendWaiter = Box<dyn FnOnce(Result<Landed>) + Send>;
 
 /// What the flush thread is asked to do.
 // Most jobs carry a message; boxing it would add an allocation per send.
@@ -75,11 +73,6 @@ pub(super) struct BatchWriter {
     /// Where written messages go once durable (the search index follows it).
     pub(super) feed: Arc<Feed>,
 }
-
-/// Proof that a write was applied; its position orders it against flushes.
-#[derive(Debug, Clone, Copy)]
-#[must_use = "a write is not durable until its ticket has been waited on"]
-pub struct Ticket(u64);
 
 /// Counters shared by writers, readers and the flush thread.
 #[derive(Default)]

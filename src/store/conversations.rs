@@ -1,39 +1,13 @@
 //! Conversations, their members, and each member's state.
 
-use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
+use sled::transaction::{ConflictableTransactionError, Transactional};
 
 use super::codec::{be, member_key, member_prefix, pair_key, read_be};
 use super::messages::write_message_or_abort;
-use super::records::{decode, encode, StoredConvKind, Versioned};
+use super::records::{decode, encode, StoredConvKind};
+use super::tx::{tx_decode, tx_encode, tx_result};
 use super::{ConvRecord, MemberState, MessageRecord, Store, Ticket};
 use crate::error::{Error, Result};
-
-/// Turns a sled transaction outcome into ours.
-pub(super) fn tx_result<T>(r: std::result::Result<T, TransactionError<Error>>) -> Result<T> {
-    r.map_err(|e| match e {
-        TransactionError::Abort(e) => e,
-        TransactionError::Storage(e) => Error::from(e),
-    })
-}
-
-/// Aborts a transaction with our error.
-pub(super) fn abort<T>(e: Error) -> std::result::Result<T, ConflictableTransactionError<Error>> {
-    Err(ConflictableTransactionError::Abort(e))
-}
-
-/// Encodes inside a transaction.
-pub(super) fn tx_encode<T: Versioned>(
-    v: &T,
-) -> std::result::Result<Vec<u8>, ConflictableTransactionError<Error>> {
-    encode(v).map_err(ConflictableTransactionError::Abort)
-}
-
-/// Decodes inside a transaction.
-pub(super) fn tx_decode<T: Versioned>(
-    b: &[u8],
-) -> std::result::Result<T, ConflictableTransactionError<Error>> {
-    decode(b).map_err(ConflictableTransactionError::Abort)
-}
 
 /// A membership change to apply with its `system` message.
 pub struct MembershipChange<'a> {

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 
 use super::codec::{member_key, message_key};
-use super::conversations::{tx_decode, tx_encode};
 use super::messages::{duplicate_of, put_message, stored_copy, tx_last_seq, MessageTrees, Placed};
+use super::tx::{tx_decode, tx_encode};
 use super::StoredKind;
 use super::{MemberState, MessageRecord};
 use crate::error::Error;

@@ -8,13 +8,15 @@ use std::{
 use sled::transaction::{ConflictableTransactionError, Transactional, TransactionalTree};
 
 use super::codec::{be, dedupe_key, media_ref_key, member_key, message_key, read_be};
-use super::conversations::{abort, tx_decode, tx_encode, tx_result};
 use super::events::{write_event, Counts, QueuedEvent};
 use super::records::{decode, encode};
+use super::tx::{abort, tx_decode, tx_encode, tx_result};
 use super::{MemberState, MessageRecord, Store, Ticket};
 use crate::error::{Error, Result};
 use crate::protocol::MessageView;
 
+/// Called once a queued write is durable, with where it landed.
+pub type AppendWaiter = Box<dyn FnOnce(Result<Landed>) + Send>;
 /// The trees a message write touches, inside a transaction.
 pub(super) type MessageTrees<'a> = (
     &'a TransactionalTree, // last_seqs
@@ -539,7 +541,7 @@ impl Store {
     /// [`Landed::Duplicate`] and takes no seq; a `delivered` lands as
     /// [`Landed::Delivered`] (or [`Error::NoSuchConversation`]). The caller never waits
     /// for the store.
-    pub fn queue(&self, write: QueuedWrite, done: super::commit::AppendWaiter) {
+    pub fn queue(&self, write: QueuedWrite, done: AppendWaiter) {
         self.commit.append(write, done);
     }
 

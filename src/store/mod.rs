@@ -51,6 +51,8 @@ mod recount;
 mod repair;
 mod retention;
 mod snapshot;
+mod ticket;
+mod tx;
 
 #[cfg(test)]
 mod integrity_tests;
@@ -65,15 +67,15 @@ use std::{
 pub use accounts::{Admission, Invite, InviteRecord, LAST_SEEN_EVERY_MS, MAX_INVITES_PER_USER};
 pub use check::{CheckReport, CheckStats};
 pub use codec::FORMAT_VERSION;
-pub use commit::{CommitStats, GroupCommit, Ticket};
+pub use commit::{CommitStats, GroupCommit};
 pub use conversations::MembershipChange;
 pub use events::{Counts, QueuedEvent, MAX_REACTIONS};
 pub use feed::{Feed, StoreEvent, StoredEntry};
 pub use guard::{copy_dir as copy_store_files, newest_backup};
 pub use media::{valid_media_id, PART_SUFFIX, THUMB_SUFFIX};
 pub use messages::{
-    media_id_of, Appended, DeliveredMark, Landed, NewMessage, OfflineCursor, Page, QueuedMessage,
-    QueuedWrite, Refused, SearchHits,
+    media_id_of, AppendWaiter, Appended, DeliveredMark, Landed, NewMessage, OfflineCursor, Page,
+    QueuedMessage, QueuedWrite, Refused, SearchHits,
 };
 /// How the versioned records are encoded and decoded (layout byte + bincode); public
 /// for the benches and the fuzzer.
@@ -85,6 +87,7 @@ pub use records::{
 pub use repair::StartupRepair;
 pub use retention::ExpiredBatch;
 pub use snapshot::{Importer, SnapshotSink, SnapshotSummary, TreeDump};
+pub use ticket::Ticket;
 
 use crate::config::{Durability, Settings};
 use crate::error::{Error, Result};

@@ -10,9 +10,9 @@
 use std::collections::BTreeSet;
 
 use super::codec::{be, dedupe_key, media_ref_key, member_key, message_key, read_be};
-use super::conversations::{tx_decode, tx_encode, tx_result};
 use super::messages::media_id_of;
 use super::records::decode;
+use super::tx::{tx_decode, tx_encode, tx_result};
 use super::{ConvRecord, MemberState, MessageRecord, Store, Ticket};
 use crate::error::Result;
 use sled::transaction::Transactional;

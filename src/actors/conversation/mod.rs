@@ -30,10 +30,9 @@ mod send;
 
 use std::{collections::VecDeque, sync::Arc, time::Duration};
 
-use actix::{Actor, ActorContext, Addr, AsyncContext, Context, Handler, Message};
+use actix::{Actor, ActorContext, Addr, AsyncContext, Context, Handler, Message, Recipient};
 use tokio::sync::oneshot;
 
-use super::hub::{Hub, Idle};
 use super::registry::{Deliver, Registry};
 use super::{Push, SessionRef};
 use crate::clock::mono_ms;
@@ -259,7 +258,8 @@ pub struct Conversation {
     last_activity: u64,
     store: Arc<Store>,
     registry: Addr<Registry>,
-    hub: Addr<Hub>,
+    /// Told when this actor has been idle (the hub then stops it).
+    idle: Recipient<Idle>,
     settings: Arc<Settings>,
 }
 
@@ -271,7 +271,7 @@ impl Conversation {
         last_seq: u64,
         store: Arc<Store>,
         registry: Addr<Registry>,
-        hub: Addr<Hub>,
+        idle: Recipient<Idle>,
         settings: Arc<Settings>,
     ) -> Self {
         Conversation {
@@ -289,10 +289,21 @@ impl Conversation {
             last_activity: mono_ms(),
             store,
             registry,
-            hub,
+            idle,
             settings,
         }
     }
+}
+
+/// A conversation actor has been idle; it handled `handled` commands (to its owner, the
+/// hub, which stops it unless a command is on its way).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Idle {
+    /// Which conversation.
+    pub conv: u64,
+    /// Commands it handled so far.
+    pub handled: u64,
 }
 
 impl Actor for Conversation {
@@ -304,7 +315,7 @@ impl Actor for Conversation {
                 && this.deferred.is_empty()
                 && mono_ms().saturating_sub(this.last_activity) > IDLE_AFTER.as_millis() as u64
             {
-                this.hub.do_send(Idle {
+                this.idle.do_send(Idle {
                     conv: this.conv,
                     handled: this.handled,
                 });

@@ -12,7 +12,7 @@ use std::{
 };
 
 use chatnode::config::Durability;
-use chatnode::store::commit::AppendWaiter;
+use chatnode::store::AppendWaiter;
 use chatnode::store::{
     now_ms, DeliveredMark, Landed, MessageRecord, QueuedMessage, QueuedWrite, Store, StoreOptions,
     StoredKind,
