@@ -490,6 +490,23 @@ impl WsClient {
         }
     }
 
+    /// A frame already on the socket, waiting at most `wait` (`Ok(None)` if none came),
+    /// or `Err(code)` once the node closed the socket.
+    pub async fn try_frame_or_close(
+        &mut self,
+        wait: Duration,
+    ) -> Result<Option<Value>, Option<u16>> {
+        if let Some(f) = self.backlog.pop_front() {
+            return Ok(Some(f));
+        }
+        match self.read(wait).await {
+            Some(Incoming::Json(v)) => Ok(Some(v)),
+            Some(Incoming::Closed(code)) => Err(code),
+            Some(Incoming::Eof) => panic!("connection ended without a close frame"),
+            None => Ok(None),
+        }
+    }
+
     /// The first frame (backlog first) that `pred` accepts; the frames skipped stay in the
     /// backlog in order.
     pub async fn next_matching(&mut self, pred: impl Fn(&Value) -> bool) -> Value {

@@ -166,7 +166,11 @@ async fn shutdown_while_clients_reconnect_closes_every_session_it_let_in() {
     stopped.expect("shutdown flushes the store");
     for ends in &ends {
         let (last, served) = ends.split_last().expect("at least one attempt");
-        assert_eq!(*last, Attempt::Refused, "every client ends refused: {ends:?}");
+        assert_eq!(
+            *last,
+            Attempt::Refused,
+            "every client ends refused: {ends:?}"
+        );
         assert!(!served.is_empty(), "each client got in before the stop");
         assert!(
             served.iter().all(|e| *e == Attempt::Closed(Some(1001))),
