@@ -12,30 +12,39 @@ use crate::harness::spawn_app;
 /// How many malformed frames one blast sends.
 const BLAST: usize = 2_000;
 
-/// Malformed frame `i`: four kinds, two of them naming a conversation (answered by its
-/// actor), two not (answered by the session); each carries `m{i}` as its `ref`.
-fn malformed(i: usize, conv: u64) -> Value {
+/// Malformed frame `i`: kinds naming a conversation (answered by its actor: one the
+/// sender is in, one it is not in, one that does not exist) and kinds that do not
+/// (answered by the session); each carries `m{i}` as its `ref`.
+fn malformed(i: usize, conv: u64, foreign: u64) -> Value {
     let id = format!("m{i}");
     // the error echoes the unknown kind: ~400 bytes an answer through the session mailbox
     let bogus = format!("bogus{}", "x".repeat(300));
-    match i % 4 {
+    match i % 6 {
         0 => json!({"type": "send", "conv": conv, "client_id": id, "kind": bogus, "body": "x"}),
         1 => json!({"type": "read", "conv": conv, "client_id": id, "seq": "not a number"}),
         2 => json!({"type": "frobnicate", "client_id": id}),
+        3 => json!({"type": "send", "conv": foreign, "client_id": id, "kind": "nope"}),
+        4 => json!({"type": "delivered", "conv": 999_999, "client_id": id, "seq": -1}),
         _ => json!({"type": "send", "client_id": id}),
     }
 }
 
 #[actix_web::test]
 async fn every_malformed_frame_of_a_fast_blast_gets_its_error() {
-    let app = spawn_app(&[("CHATNODE__LIMITS__MESSAGES_PER_SEC", "1000000")]).await;
+    let app = spawn_app(&[
+        ("CHATNODE__LIMITS__MESSAGES_PER_SEC", "1000000"),
+        ("CHATNODE__SERVER__WORKERS", "1"),
+    ])
+    .await;
     let a = app.register("alice").await;
-    app.register("bob").await;
+    let b = app.register("bob").await;
+    app.register("carol").await;
     let conv = app.direct(&a, "bob").await;
+    let foreign = app.direct(&b, "carol").await;
     let mut ws = app.connect(&a).await;
     let mut frames = Vec::with_capacity(BLAST * 2);
     for i in 0..BLAST {
-        frames.push(malformed(i, conv));
+        frames.push(malformed(i, conv, foreign));
         frames.push(json!({"type": "ping", "ts": i}));
     }
     ws.send_many(frames).await;
@@ -51,7 +60,8 @@ async fn every_malformed_frame_of_a_fast_blast_gets_its_error() {
                     if let Some(n) = f["ref"].as_str().and_then(|r| r.strip_prefix('m')) {
                         let n: usize = n.parse().expect("a ref this test sent");
                         let code = f["code"].as_str().unwrap_or_default();
-                        assert!(["bad_frame", "rate_limited"].contains(&code), "{f}");
+                        let codes = ["bad_frame", "rate_limited", "no_such_conversation"];
+                        assert!(codes.contains(&code), "{f}");
                         assert!(answered.insert(n), "two errors for m{n}");
                     }
                 }
