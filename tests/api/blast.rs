@@ -48,28 +48,47 @@ async fn every_malformed_frame_of_a_fast_blast_gets_its_error() {
         frames.push(json!({"type": "ping", "ts": i}));
     }
     ws.send_many(frames).await;
-    // Read until every ref is answered, or the socket closes, or the node goes quiet.
+    // Read until every ref is answered and the last ping's pong came, or the socket
+    // closes, or the node goes quiet. A pong comes only after the errors of every frame
+    // before its ping: a client that stops reading at its last pong has them all.
     let mut answered = BTreeSet::new();
+    let mut early_pongs = Vec::new();
+    let mut last_pong = false;
+    let mut pongs = Vec::new();
     let mut closed = None;
     let mut quiet_rounds = 0;
-    while answered.len() < BLAST && closed.is_none() && quiet_rounds < 3 {
+    while !(last_pong && answered.len() == BLAST) && closed.is_none() && quiet_rounds < 3 {
         match ws.try_frame_or_close(Duration::from_secs(2)).await {
-            Ok(Some(f)) => {
+            Ok(Some(f)) if f["type"] == "error" => {
                 quiet_rounds = 0;
-                if f["type"] == "error" {
-                    if let Some(n) = f["ref"].as_str().and_then(|r| r.strip_prefix('m')) {
-                        let n: usize = n.parse().expect("a ref this test sent");
-                        let code = f["code"].as_str().unwrap_or_default();
-                        let codes = ["bad_frame", "rate_limited", "no_such_conversation"];
-                        assert!(codes.contains(&code), "{f}");
-                        assert!(answered.insert(n), "two errors for m{n}");
-                    }
+                if let Some(n) = f["ref"].as_str().and_then(|r| r.strip_prefix('m')) {
+                    let n: usize = n.parse().expect("a ref this test sent");
+                    let code = f["code"].as_str().unwrap_or_default();
+                    let codes = ["bad_frame", "rate_limited", "no_such_conversation"];
+                    assert!(codes.contains(&code), "{f}");
+                    assert!(answered.insert(n), "two errors for m{n}");
                 }
             }
+            Ok(Some(f)) if f["type"] == "pong" => {
+                quiet_rounds = 0;
+                let k = f["ts"].as_u64().expect("a ts this test sent") as usize;
+                last_pong |= k == BLAST - 1;
+                pongs.push(k);
+                let unanswered: Vec<usize> = (0..=k).filter(|i| !answered.contains(i)).collect();
+                if !unanswered.is_empty() {
+                    early_pongs.push((k, unanswered));
+                }
+            }
+            Ok(Some(_)) => quiet_rounds = 0,
             Ok(None) => quiet_rounds += 1,
             Err(code) => closed = Some(code),
         }
     }
+    assert!(
+        early_pongs.is_empty(),
+        "pongs before the errors of the frames ahead of their ping: {:?}",
+        &early_pongs[..early_pongs.len().min(3)]
+    );
     match closed {
         // closed for flooding: every frame up to the last one answered has its error
         Some(code) => {
@@ -88,6 +107,8 @@ async fn every_malformed_frame_of_a_fast_blast_gets_its_error() {
                 "{} malformed frames got no error and the socket stayed open: {missing:?}",
                 missing.len()
             );
+            // every ping has its pong, in order: none was turned away as rate limited
+            assert_eq!(pongs, (0..BLAST).collect::<Vec<_>>(), "the pongs");
             ws.barrier().await;
         }
     }
