@@ -39,6 +39,25 @@ pub struct Settings {
     pub media: MediaSettings,
     /// Web Push.
     pub push: PushSettings,
+    /// How the log looks.
+    pub log: LogSettings,
+}
+
+/// `[log]`: the shape of the log on stderr (which lines: `RUST_LOG`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct LogSettings {
+    /// Text or JSON lines.
+    pub format: LogFormat,
+}
+
+/// `log.format`: how a log line is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One readable line per event; coloured only on a terminal.
+    Text,
+    /// One JSON object per line, for log shippers.
+    Json,
 }
 
 /// `[backup]`: the node's own periodic, verified backups.

@@ -34,6 +34,7 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod limits;
+pub mod logging;
 pub mod maintenance;
 pub mod media;
 pub mod memory;

@@ -50,6 +50,12 @@ enum Cmd {
         #[command(subcommand)]
         command: UserCmd,
     },
+    /// Settings: `config default` prints the commented defaults, the start of a
+    /// --config file (e.g. /etc/chatnode/chatnode.toml).
+    Config {
+        #[command(subcommand)]
+        command: ConfigCmd,
+    },
     /// Make invites for registration on a closed node (see `user` for exit codes).
     Invite {
         #[command(subcommand)]
@@ -121,6 +127,12 @@ enum UserCmd {
 }
 
 #[derive(Subcommand)]
+enum ConfigCmd {
+    /// Print the compiled-in default settings, with their comments, as TOML.
+    Default,
+}
+
+#[derive(Subcommand)]
 enum InviteCmd {
     /// Make an invite; prints its code and URL.
     Create {
@@ -162,13 +174,15 @@ fn account_command(settings: &Settings, op: Result<(UserOp, Option<String>), OpE
 }
 
 fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
     let cli = Cli::parse();
+    if let Some(Cmd::Config {
+        command: ConfigCmd::Default,
+    }) = cli.command
+    {
+        // no settings needed: this is what one starts a config file from
+        print!("{}", chatnode::config::DEFAULT_TOML);
+        return std::process::ExitCode::SUCCESS;
+    }
     let settings = match Settings::load(cli.config.as_deref()) {
         Ok(s) => s,
         Err(e) => {
@@ -176,6 +190,7 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
+    chatnode::logging::init(settings.log.format);
     let command = cli.command.unwrap_or(Cmd::Serve);
     let account_op = match &command {
         Cmd::User { command } => Some(match command {
@@ -250,7 +265,7 @@ fn main() -> std::process::ExitCode {
             commands::restore(&settings, &file, &dir).map(|r| r.check_ok)
         }
         Cmd::Cert { hosts, out, .. } => write_cert(&hosts, &out).map_err(AdminError::from),
-        Cmd::User { .. } | Cmd::Invite { .. } => Ok(true),
+        Cmd::User { .. } | Cmd::Invite { .. } | Cmd::Config { .. } => Ok(true),
     };
     match outcome {
         Ok(true) => std::process::ExitCode::SUCCESS,

@@ -380,3 +380,109 @@ async fn a_user_deleted_on_a_stopped_store_has_left_its_groups() {
         .iter()
         .any(|m| m["sender"] == "ann" && m["body"] == "hello family"));
 }
+
+/// The node's stderr, started with stderr on a pipe (as under systemd) and `env` on top,
+/// up to its clean exit after SIGTERM; one HTTP request is made in between.
+async fn stderr_of_a_run(env: &[(&str, &str)]) -> String {
+    use std::io::{BufRead, BufReader, Read};
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_chatnode"))
+        .env_clear()
+        .env("CHATNODE__SERVER__BIND", "127.0.0.1:0")
+        .env("CHATNODE__SERVER__DATA_DIR", dir.path())
+        .env("RUST_LOG", "info")
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run chatnode");
+    let mut stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut all = Vec::new();
+        let _ = stderr.read_to_end(&mut all);
+        all
+    });
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let addr = lines
+        .find_map(|l| {
+            let l = l.ok()?;
+            Some(l.strip_prefix("chatnode listening on http://")?.to_string())
+        })
+        .expect("the listening line");
+    let mut node = KillOnDrop(child);
+    let app = TestApp::at(addr.parse().unwrap());
+    assert_eq!(app.get("/api/features", "").await.0, 200);
+    // SIGTERM: a clean shutdown logs too
+    let pid = i32::try_from(node.0.id()).unwrap();
+    // SAFETY: kill(2) on the child this test started; no memory is involved.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let status = node.0.wait().unwrap();
+    assert!(status.success(), "exit {status:?}");
+    let bytes = reader.join().unwrap();
+    assert!(
+        !bytes.contains(&0x1b),
+        "an ANSI escape on a stderr that is not a terminal: {:?}",
+        String::from_utf8_lossy(&bytes)
+    );
+    String::from_utf8(bytes).expect("UTF-8 log")
+}
+
+#[actix_web::test]
+async fn the_log_on_a_pipe_is_plain_text_without_colour_codes() {
+    let log = stderr_of_a_run(&[]).await;
+    assert!(log.contains("INFO"), "no info line in {log:?}");
+    assert!(log.contains("shutting down"), "{log:?}");
+}
+
+#[actix_web::test]
+async fn log_format_json_writes_one_json_object_a_line() {
+    let log = stderr_of_a_run(&[("CHATNODE__LOG__FORMAT", "json")]).await;
+    let lines: Vec<&str> = log.lines().collect();
+    assert!(lines.len() >= 2, "{log:?}");
+    for line in lines {
+        let v: serde_json::Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("a log line that is not JSON ({e}): {line:?}"));
+        assert!(
+            v["level"].is_string() && v["timestamp"].is_string(),
+            "{line}"
+        );
+    }
+    assert!(log.contains("shutting down"), "{log:?}");
+}
+
+#[test]
+fn config_default_prints_the_commented_defaults_and_they_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let ran = expect(dir.path(), &["config", "default"], None, 0);
+    assert_eq!(ran.out, chatnode::config::DEFAULT_TOML);
+    assert!(ran.out.lines().filter(|l| l.starts_with('#')).count() > 20);
+    // as a --config file: parsed as TOML and loaded as the settings
+    let file = dir.path().join("chatnode.toml");
+    std::fs::write(&file, &ran.out).unwrap();
+    let empty = Some(std::collections::HashMap::new());
+    let settings = chatnode::config::Settings::load_with_env(Some(&file), empty).unwrap();
+    assert_eq!(settings.storage.cache_mb, 64);
+    assert_eq!(settings.server.bind, "127.0.0.1:8080");
+    // it needs no settings: a broken environment does not stop it
+    let out = Command::new(env!("CARGO_BIN_EXE_chatnode"))
+        .args(["config", "default"])
+        .env("CHATNODE__SERVER__BIND", "not an address")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), ran.out);
+}
+
+#[test]
+fn the_packaged_config_file_loads_and_bad_log_formats_are_refused() {
+    let packaged = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/chatnode.toml");
+    let empty = || Some(std::collections::HashMap::new());
+    let settings =
+        chatnode::config::Settings::load_with_env(Some(Path::new(packaged)), empty()).unwrap();
+    assert_eq!(settings.log.format, chatnode::config::LogFormat::Text);
+    let mut env = std::collections::HashMap::new();
+    env.insert("CHATNODE__LOG__FORMAT".to_string(), "xml".to_string());
+    let err = chatnode::config::Settings::load_with_env(None, Some(env)).unwrap_err();
+    assert!(err.to_string().contains("format"), "{err}");
+}

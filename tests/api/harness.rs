@@ -490,6 +490,23 @@ impl WsClient {
         }
     }
 
+    /// A frame already on the socket, waiting at most `wait` (`Ok(None)` if none came),
+    /// or `Err(code)` once the node closed the socket.
+    pub async fn try_frame_or_close(
+        &mut self,
+        wait: Duration,
+    ) -> Result<Option<Value>, Option<u16>> {
+        if let Some(f) = self.backlog.pop_front() {
+            return Ok(Some(f));
+        }
+        match self.read(wait).await {
+            Some(Incoming::Json(v)) => Ok(Some(v)),
+            Some(Incoming::Closed(code)) => Err(code),
+            Some(Incoming::Eof) => panic!("connection ended without a close frame"),
+            None => Ok(None),
+        }
+    }
+
     /// The first frame (backlog first) that `pred` accepts; the frames skipped stay in the
     /// backlog in order.
     pub async fn next_matching(&mut self, pred: impl Fn(&Value) -> bool) -> Value {
@@ -614,7 +631,8 @@ impl Drop for KillOnDrop {
 
 /// Starts the real `chatnode` binary on 127.0.0.1:0 with its store in `data_dir` and
 /// `env` on top, and waits for its `chatnode listening on http(s)://ADDR` line. Every other
-/// stdout line goes to `on_line` (stdout is read to the end, so the node never blocks).
+/// line of stdout and of stderr (the log) goes to `on_line`, and the log lines to this
+/// test's stderr too; both are read to the end, so the node never blocks.
 pub fn start_binary(
     data_dir: &std::path::Path,
     env: &[(&str, &str)],
@@ -633,7 +651,7 @@ pub fn start_program(
     program: &std::path::Path,
     data_dir: &std::path::Path,
     env: &[(&str, &str)],
-    mut on_line: impl FnMut(String) + Send + 'static,
+    on_line: impl FnMut(String) + Send + 'static,
 ) -> (std::process::Child, SocketAddr) {
     use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
@@ -648,10 +666,22 @@ pub fn start_program(
     let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("start the chatnode binary");
     let stdout = child.stdout.take().expect("stdout");
+    let stderr = child.stderr.take().expect("stderr");
+    let on_line = std::sync::Arc::new(std::sync::Mutex::new(on_line));
+    let on_log_line = on_line.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            eprintln!("{line}");
+            if let Ok(mut f) = on_log_line.lock() {
+                f(line);
+            }
+        }
+    });
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines() {
@@ -661,7 +691,11 @@ pub fn start_program(
                 Some(addr) => {
                     let _ = tx.send(addr.to_string());
                 }
-                None => on_line(line),
+                None => {
+                    if let Ok(mut f) = on_line.lock() {
+                        f(line);
+                    }
+                }
             }
         }
     });

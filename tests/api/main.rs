@@ -6,6 +6,7 @@ mod harness;
 mod accounts;
 mod admin_users;
 mod backup;
+mod blast;
 mod chat;
 mod cli;
 mod crash;

@@ -14,9 +14,16 @@ use super::{Ctx, Session};
 use crate::actors::conversation::{Command, ConvCommand};
 use crate::protocol::ServerFrame;
 
-/// Pongs held at most; a client that pings faster than its conversations answer gets
-/// `rate_limited` for the ones past this (and counts toward the flood close).
-const MAX_HELD_PONGS: usize = 64;
+/// Barriers a session's pings keep under way at most. A ping past them does not start
+/// one of its own: its pong waits for the next one, started once an earlier barrier is
+/// answered, which covers it too (issue 19.3: dropping those pings left a fast client
+/// without the pong it reads up to).
+const MAX_PING_BARRIERS: usize = 64;
+
+/// Pongs held at most (a few bytes each); a client that pings this far ahead of its
+/// conversations' answers gets `rate_limited` for the ones past it (and counts toward
+/// the flood close).
+const MAX_HELD_PONGS: usize = 8192;
 
 /// The barriers of one session.
 #[derive(Default)]
@@ -25,8 +32,10 @@ pub(super) struct Barriers {
     /// Barriers not yet answered: token -> conversations still to answer.
     waiting: BTreeMap<u64, usize>,
     /// Pongs held until their barrier is answered, oldest first; one is sent only after
-    /// every pong before it.
-    pongs: std::collections::VecDeque<(u64, Number)>,
+    /// every pong before it. `None`: waits for the next barrier, not started yet.
+    pongs: std::collections::VecDeque<(Option<u64>, Number)>,
+    /// Barriers started for pings and not yet answered.
+    ping_barriers: usize,
 }
 
 impl Barriers {
@@ -70,11 +79,29 @@ impl Session {
         if self.barriers.pongs.len() >= MAX_HELD_PONGS {
             return self.rate_limited(ctx, "ping".into());
         }
-        let token = self.settle(ctx);
+        if self.barriers.ping_barriers >= MAX_PING_BARRIERS {
+            // the barrier started once one of those is answered covers this ping too
+            self.barriers.pongs.push_back((None, ts));
+            return;
+        }
+        let token = self.ping_barrier(ctx);
         if self.barriers.pongs.is_empty() && self.barriers.done(token) {
             return Self::send_frame(ctx, &ServerFrame::Pong { ts });
         }
-        self.barriers.pongs.push_back((token, ts));
+        self.barriers.pongs.push_back((Some(token), ts));
+        self.release_pongs(ctx);
+    }
+
+    /// Starts a barrier for pings; the held pongs waiting for one wait for it.
+    fn ping_barrier(&mut self, ctx: &mut Ctx) -> u64 {
+        let token = self.settle(ctx);
+        if !self.barriers.done(token) {
+            self.barriers.ping_barriers += 1;
+        }
+        for (waits_for, _) in self.barriers.pongs.iter_mut() {
+            waits_for.get_or_insert(token);
+        }
+        token
     }
 
     /// One conversation answered barrier `token`.
@@ -83,9 +110,23 @@ impl Session {
             *left = left.saturating_sub(1);
             if *left == 0 {
                 self.barriers.waiting.remove(&token);
+                if self.barriers.pongs.iter().any(|(t, _)| *t == Some(token)) {
+                    self.barriers.ping_barriers = self.barriers.ping_barriers.saturating_sub(1);
+                }
             }
         }
-        while let Some((token, _)) = self.barriers.pongs.front() {
+        let unstarted = self.barriers.pongs.iter().any(|(t, _)| t.is_none());
+        if unstarted && self.barriers.ping_barriers < MAX_PING_BARRIERS && !self.closing {
+            self.ping_barrier(ctx);
+        }
+        self.release_pongs(ctx);
+        self.flood_settled(ctx);
+    }
+
+    /// Sends the held pongs whose barriers are answered, from the oldest, stopping at the
+    /// first that still waits.
+    fn release_pongs(&mut self, ctx: &mut Ctx) {
+        while let Some((Some(token), _)) = self.barriers.pongs.front() {
             if !self.barriers.done(*token) {
                 break;
             }
@@ -93,6 +134,5 @@ impl Session {
                 Self::send_frame(ctx, &ServerFrame::Pong { ts });
             }
         }
-        self.flood_settled(ctx);
     }
 }
