@@ -12,16 +12,17 @@
 //!   checks and rate-limits them ([`limits`]); it sees the node only through
 //!   [`actors::session::SessionEnv`].
 //! - [`actors::hub`]: finds (or revives from the store) the conversation's actor.
-//! - [`actors::conversation`]: the single writer of a conversation: membership, dedupe,
-//!   next seq, one atomic write into the [`store`].
-//! - [`store::commit`]: group commit, many writes per flush + fsync.
+//! - [`actors::conversation`]: the single writer of a conversation: membership checks,
+//!   the send queue in order, handed to the [`store`].
+//! - [`store::commit`]: group commit, many writes per flush + fsync; the writes themselves
+//!   (dedupe, next seq, one transaction per message) are `store/messages.rs`'s.
 //! - back in [`actors::conversation`]: once durable, `ack` to the sender and push to
 //!   every member's sessions through the [`actors::registry`].
 //!
 //! Around it: [`http`] (routes, and the browser client `web/index.html` at `/`),
 //! [`auth`] (passwords, tokens), [`accounts`] (account changes shared by HTTP and the
 //! `user` commands), [`config`] (settings), [`push`] (Web Push to devices whose app is closed),
-//! [`error`] (one mapping to HTTP codes and error frames), [`actors::supervisor`]
+//! [`error`] (typed errors and their protocol codes; the HTTP status is chosen in `http/respond.rs`), [`actors::supervisor`]
 //! (closes silent sockets), [`memory`] (keeps RSS flat), [`server`] (start and graceful stop), [`admin`]
 //! (`chatnode check`, `backup`, `restore`, and the node's admin socket).
 
