@@ -246,7 +246,8 @@ async function openConv(conv, focusSeq) {
   await prepareOpen(conv);
   if (S.open !== conv) return;
   if (focusSeq) {
-    for (let n = 0; n < 20 && S.open === conv && !convMsgs(conv).has(focusSeq) && S.more.get(conv); n++) await loadHistory(conv, true);
+    try { await (await import('./views/jump.js')).loadAround(conv, focusSeq); } catch (e) { toast(errorText(e)); }
+    if (S.open !== conv) return;
     renderChat({ keep: true });
     const el = $('msgs').querySelector(`[data-seq="${Number(focusSeq)}"]`);
     if (el) { el.scrollIntoView({ block: 'center' }); el.classList.add('flash'); setTimeout(() => el.classList.remove('flash'), 2000); }
