@@ -32,13 +32,10 @@ function fileChip(msg) {
   const name = h('span', { class: 'fname' }, info.name || t('kind.file'));
   const size = h('span', { class: 'fsize' }, info.size != null ? fmtSize(info.size) : '');
   const btn = h('button', { type: 'button', class: 'filechip', onclick: () => download(url) },
-    h('span', { class: 'ficon', 'aria-hidden': 'true' }, '⤓'), h('span', { class: 'fmain' }, name, size));
-  const label = () => btn.setAttribute('aria-label', t('downloadFile', { name: name.textContent, size: size.textContent }));
-  label();
+    h('span', { class: 'ficon', 'aria-hidden': 'true' }, '⤓'), h('span', { class: 'sr' }, t('download') + ' '), h('span', { class: 'fmain' }, name, ' ', size));
   if (info.size == null || !info.name) headMeta(url).then(i => {
     if (i.name) name.textContent = i.name;
     size.textContent = fmtSize(i.size);
-    label();
     if (/^audio\//.test(i.type || '') && !btn.nextSibling && btn.parentNode) btn.after(player('audio', url));
   }, () => {});
   const kids = [btn];
