@@ -46,7 +46,7 @@ export function headMeta(url) {
   let p = heads.get(url);
   if (!p) {
     // one byte (Range): the answer names the type, the total size and the file name
-    p = fetch(url, { headers: { Authorization: 'Bearer ' + session.token, Range: 'bytes=0-0' } }).then(r => {
+    p = fetch(url, { headers: { Authorization: 'Bearer ' + session.token, Range: 'bytes=0-0' }, cache: 'no-store' }).then(r => {
       if (!r.ok) throw new Error('media ' + r.status);
       if (r.body) r.body.cancel().catch(() => {});
       const total = /\/(\d+)\s*$/.exec(r.headers.get('content-range') || '');

@@ -57,6 +57,7 @@ export function initNotify() {
   navigator.serviceWorker.addEventListener('message', e => {
     if (e.data && e.data.type === 'open-conv' && e.data.conv != null) notify.onOpen(Number(e.data.conv), e.data.seq);
   });
+  window.addEventListener('hashchange', () => { const c = convFromHash(); if (c != null) notify.onOpen(c); });
 }
 // `#conv=ID` (a notification opened the app) opens that conversation; the hash is dropped.
 export function convFromHash() {

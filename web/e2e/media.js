@@ -143,6 +143,7 @@ module.exports = async function media(x) {
     for (let i = 0; i < 160; i++) await post(conv, 'filler ' + i, i);
     for (let i = 0; i < 10; i++) await post(other, 'Creme number ' + i, i);
     const target = (await api('GET', `/api/search?q=recipe&conv=${conv}`, pTok, undefined, base)).hits[0];
+    await P.evaluate(() => localStorage.removeItem('chatnode.cache.' + S.me));   // a fresh device: nothing of the old history held
     await P.reload(); await P.waitForSelector('#app:not(.hidden)'); await waitShown(P, () => document.querySelector('#connDot').classList.contains('on'), 'P live');
     await P.type('#search', 'creme');
     await waitShown(P, () => document.querySelectorAll('#hits li.hit').length > 0, 'hits', 10000);
@@ -159,7 +160,7 @@ module.exports = async function media(x) {
     } else check(true, `SKIP paging: this node's search answers no \`next\` (${before} hits in one page)`);
     await axe(P, 'grouped search results (desktop, light)');
     await P.screenshot({ path: SHOTS + '/43-search-grouped.png' });
-    await P.evaluate(s => document.querySelector(`#hits li.hit[data-seq="${s}"] button`).click(), target.seq);
+    await P.evaluate((c, s) => document.querySelector(`#hits li.hit[data-conv="${c}"][data-seq="${s}"] button`).click(), conv, target.seq);
     await waitShown(P, s => document.querySelector(`#msgs .flash[data-seq="${s}"]`), 'opened at the hit', 10000, target.seq);
     const around = await P.evaluate(c => { const k = [...S.msgs.get(c).keys()]; return { n: k.length, min: Math.min(...k), gap: !!document.querySelector('#msgs button.more') }; }, conv);
     check(around.min < target.seq && around.n < 120 && around.gap, `a hit opens its conversation at the message, history loaded around it (${around.n} held from seq ${around.min}, a "Load newer" at the gap)`);
@@ -205,7 +206,7 @@ module.exports = async function media(x) {
     const title = await P.title();
     check(title === `(${unread0 + 3}) chatnode`, 'while the page is hidden the tab title counts unread: ' + title);
     await waitShown(P, () => navigator.serviceWorker.getRegistration().then(r => r && r.getNotifications()).then(l => l && l.length > 0), 'notification', 10000).catch(() => {});
-    const notes = await P.evaluate(() => navigator.serviceWorker.getRegistration().then(r => r.getNotifications()).then(l => l.map(n => [n.title, n.body, n.tag, n.icon.slice(0, 15)])));
+    const notes = await P.evaluate(() => navigator.serviceWorker.getRegistration().then(r => r.getNotifications()).then(l => l.map(n => [n.title, n.body, n.tag, n.icon.slice(0, 14)])));
     check(notes.length === 1 && notes[0][0] === qu && notes[0][1] === 'ping hidden 2' && notes[0][2] === 'conv-' + conv && notes[0][3] === 'data:image/png',
       'a hidden page shows one notification per conversation (tag), newest text, the conversation icon: ' + JSON.stringify(notes));
 
