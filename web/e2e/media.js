@@ -52,6 +52,12 @@ module.exports = async function media(x) {
     await openWith(P, qu); await openWith(Q, pu);
     await waitShown(P, c => S.open === c && S.loaded.has(c), 'P open', 10000, conv);
 
+    // --- the attach button's file picker
+    const small = path.join(WORK, 'small.png');
+    fs.writeFileSync(small, Buffer.from('iVBORw0KGgoAAAANSUhEUgAAABAAAAAQCAIAAACQkWg2AAAAHUlEQVR4nGP8z0AaYCJR/aiGUQ2jGkY1jGqgnwYAVIwBH2ocW4wAAAAASUVORK5CYII=', 'base64'));
+    await (await P.$('#file')).uploadFile(small);
+    await waitShown(P, () => { const i = document.querySelector('#msgs .msg.mine:not(.pending) img'); return i && i.complete && i.naturalWidth > 0; }, 'picked image shown', 10000).catch(() => {});
+    check(await P.evaluate(() => { const i = document.querySelector('#msgs .msg.mine:not(.pending) img'); return !!i && i.naturalWidth > 0; }), 'an image picked with the attach button is sent and shown');
     // --- paste an image (DataTransfer): progress, then a thumbnail in a box sized before it loads
     const cdp = await P.createCDPSession();
     await cdp.send('Network.enable');
@@ -82,15 +88,15 @@ module.exports = async function media(x) {
     const prog = await P.evaluate(() => window.__prog);
     check(progShown && prog.some(v => v > 0 && v < 1), `a pasted image shows upload progress (${prog.length} updates, e.g. ${prog.slice(0, 4).map(v => v.toFixed(2)).join(',')})`);
     await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
-    await waitShown(Q, () => { const i = document.querySelector('#msgs img.thumb'); return i && i.complete && i.naturalWidth > 0; }, 'Q thumbnail', 15000);
-    const th = await Q.evaluate(() => { const i = document.querySelector('#msgs img.thumb'); return { w: i.naturalWidth, h: i.naturalHeight, src: i.src.slice(0, 5), rowNow: i.closest('.msg').getBoundingClientRect().height, first: window.__rowH[0] }; });
+    await waitShown(Q, () => { const i = [...document.querySelectorAll('#msgs img.thumb')].pop(); return i && i.complete && i.naturalWidth > 200; }, 'Q thumbnail', 15000);
+    const th = await Q.evaluate(() => { const i = [...document.querySelectorAll('#msgs img.thumb')].pop(); return { w: i.naturalWidth, h: i.naturalHeight, src: i.src.slice(0, 5), rowNow: i.closest('.msg').getBoundingClientRect().height, first: window.__rowH[window.__rowH.length - 1] }; });
     check(th.w <= 320 && th.h <= 320 && th.src === 'blob:', `the other page shows the node's thumbnail (${th.w}x${th.h}, from a blob: URL)`);
     check(th.first && !th.first[1] && Math.abs(th.first[0] - th.rowNow) < 1, `its box was sized before the image loaded: nothing jumps (row ${th.first && th.first[0]} px before, ${th.rowNow} px after)`);
-    const mineBox = await P.evaluate(() => { const i = document.querySelector('#msgs .msg.mine img.thumb'); return i && [i.width, i.height]; });
+    const mineBox = await P.evaluate(() => { const i = [...document.querySelectorAll('#msgs .msg.mine img.thumb')].pop(); return i && [i.width, i.height]; });
     check(mineBox && mineBox[0] === 240 && mineBox[1] === 160, 'the sender reserves the image\'s own proportions (900x600 -> ' + JSON.stringify(mineBox) + ')');
     await Q.screenshot({ path: SHOTS + '/41-phone-thumbnail.png' });
     // lightbox by keyboard: Enter opens, Esc closes, focus returns
-    await Q.focus('#msgs .imgbtn'); await Q.keyboard.press('Enter');
+    await Q.evaluate(() => [...document.querySelectorAll('#msgs .imgbtn')].pop().focus()); await Q.keyboard.press('Enter');
     await waitShown(Q, () => document.querySelector('dialog.lightbox[open] img')?.naturalWidth > 0, 'lightbox open', 10000);
     const full = await Q.evaluate(() => document.querySelector('dialog.lightbox img').naturalWidth);
     check(full === 900, 'the lightbox shows the full image (' + full + ' px wide)');

@@ -39,7 +39,7 @@ function post(file, name, onProgress) {
   })];
 }
 
-const kindFor = (r, wanted) => wanted || (r.thumb_url && /^image\//.test(r.type) ? 'image' : /^video\//.test(r.type) ? 'video' : 'file');
+const kindFor = (r, wanted) => wanted || ((r.thumb_url || r.width) && /^image\//.test(r.type) ? 'image' : /^video\//.test(r.type) ? 'video' : 'file');
 
 // Uploads `file` and sends it to `conv` (the open conversation by default).
 export async function sendFile(file, kind, conv = S.open) {
