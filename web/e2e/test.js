@@ -736,7 +736,7 @@ async function sendText(page, text) { await page.type('#text', text); await page
     await H.click('#settingsBtn');
     await waitShown(H, () => document.querySelector('#settings').open && document.querySelector('#adminUsers li'), 'settings open with the admin section');
     const secs = await H.$$eval('#settings h3', l => l.map(e => e.textContent));
-    check(JSON.stringify(secs) === JSON.stringify(['Profile', 'Password', 'Devices', 'Invites', 'Admin']), 'settings of the first user (admin): ' + secs.join(', '));
+    check(JSON.stringify(secs) === JSON.stringify(['Profile', 'Password', 'Notifications', 'Devices', 'Invites', 'Admin']), 'settings of the first user (admin): ' + secs.join(', '));
     await axe(H, 'settings (desktop, light)');
     await setDark(H, true); await axe(H, 'settings (desktop, dark)'); await H.screenshot({ path: SHOTS + '/30-desktop-settings-dark.png' }); await setDark(H, false);
     // display name: shown to a peer through user_update
