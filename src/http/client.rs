@@ -59,6 +59,12 @@ const ASSETS: &[Asset] = &[
     asset!("/app/views/search.js", "app/views/search.js", JS),
     asset!("/app/views/conn.js", "app/views/conn.js", JS),
     asset!("/app/views/settings.js", "app/views/settings.js", JS),
+    asset!("/app/notify.js", "app/notify.js", JS),
+    asset!("/app/push.js", "app/push.js", JS),
+    asset!("/app/views/mediaview.js", "app/views/mediaview.js", JS),
+    asset!("/app/views/attach.js", "app/views/attach.js", JS),
+    asset!("/app/views/voice.js", "app/views/voice.js", JS),
+    asset!("/app/views/jump.js", "app/views/jump.js", JS),
 ];
 
 /// The page talks to the same origin only (the HTTP API and /ws); scripts are files of

@@ -49,6 +49,12 @@ const en = {
   'err.recallLate': 'It is too late to recall this message.', 'err.password': 'The password needs at least 8 characters.',
   'err.username': 'Usernames use lowercase letters, digits, _ or - (up to 32).', 'err.badInput': 'Please check what you entered.',
   'err.generic': 'Something went wrong. Please try again.',
+  uploadsLabel: 'Uploads', download: 'Download', uploadingName: 'Uploading {name}', cancelUpload: 'Cancel uploading {name}', downloadFile: 'Download {name}, {size}',
+  recordVoice: 'Record a voice message', stopRecording: 'Stop and send the voice message', micDenied: 'The microphone is not available.',
+  loadNewer: 'Load newer messages', moreHits: 'More results', newMessage: 'New message',
+  'set.notify': 'Notifications', 'set.notifyOn': 'Notify me of new messages on this device', 'set.notifyDenied': 'Notifications are blocked for this site in the browser settings.',
+  'set.notifyPush': 'On: you get notifications even when the app is closed.', 'set.notifyLocal': 'On while the app is open; this browser could not subscribe to push.',
+  'set.notifyOff': 'Off.', 'set.notifyUnsupported': 'This browser cannot show notifications.',
 };
 const zh = {
   settings: '设置', welcomeTitle: '你的节点已就绪', welcomeText: '你是管理员。在“设置”里邀请其他人，然后开始会话。',
@@ -99,6 +105,12 @@ const zh = {
   'err.recallLate': '已超过撤回时限。', 'err.password': '密码至少需要 8 个字符。',
   'err.username': '用户名只能使用小写字母、数字、_ 或 -（最多 32 个）。', 'err.badInput': '请检查输入的内容。',
   'err.generic': '出了点问题，请重试。',
+  uploadsLabel: '上传', download: '下载', uploadingName: '正在上传 {name}', cancelUpload: '取消上传 {name}', downloadFile: '下载 {name}，{size}',
+  recordVoice: '录制语音消息', stopRecording: '停止并发送语音消息', micDenied: '麦克风不可用。',
+  loadNewer: '加载更新的消息', moreHits: '更多结果', newMessage: '新消息',
+  'set.notify': '通知', 'set.notifyOn': '在这台设备上通知我新消息', 'set.notifyDenied': '浏览器设置已禁止本站的通知。',
+  'set.notifyPush': '已开启：应用关闭时也会收到通知。', 'set.notifyLocal': '应用打开时开启；这个浏览器无法订阅推送。',
+  'set.notifyOff': '已关闭。', 'set.notifyUnsupported': '这个浏览器无法显示通知。',
 };
 
 const pick = () => {

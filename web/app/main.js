@@ -16,8 +16,9 @@ import { showConn, initConn } from './views/conn.js';
 import { settings, initSettings, openSettings } from './views/settings.js';
 import { users, loadUsers, setProfile, userAvatar, displayName } from './users.js';
 import { setMode, setInvite } from './views/login.js';
+import { notify, initNotify, onMessage as notifyHidden, updateBadge, clearNotifications, convFromHash, notifyOn } from './notify.js';
 
-function render() { renderList(); renderChat(); saveCache(); }
+function render() { renderList(); renderChat(); saveCache(); updateBadge([...S.convs.values()].reduce((n, c) => n + (c.unread || 0), 0)); }
 app.onRender = what => { if (what === 'list') renderList(); else render(); };
 
 // ===== session =====
@@ -46,6 +47,8 @@ async function start() {
   loadMe();
   try { await refreshConvs(); } catch (e) { if (e.status === 401) return; }
   connect();
+  const hashConv = convFromHash(); if (hashConv != null) openConv(hashConv);
+  if (notifyOn()) import('./push.js').then(p => p.ensure()).catch(() => { /* no push service: page notifications only */ });
 }
 // The profile and what the node offers (an older node has neither route: the client goes on).
 async function loadMe() {
@@ -109,7 +112,7 @@ function onIncoming(msgs) {
     convs.add(msg.conv);
     if (!c) { fetchConv(msg.conv); continue; }
     if (isNew && newer && msg.sender !== session.me && msg.kind !== 'system' && !msg.recalled
-        && msg.seq > (c.read_seq || 0)) c.unread = (c.unread || 0) + 1;
+        && msg.seq > (c.read_seq || 0)) { c.unread = (c.unread || 0) + 1; if (conn.phase === 'live') notifyHidden(msg); }
     if (msg.kind === 'system' && isNew) fetchConv(msg.conv);   // membership changed
     const ty = S.typing.get(msg.conv); if (ty) ty.delete(msg.sender);
   }
@@ -239,14 +242,15 @@ async function openConv(conv, focusSeq) {
   if (!S.convs.has(conv)) await fetchConv(conv);
   if (!S.convs.has(conv)) return;
   if (S.open !== conv) clearChat();
-  S.open = conv; resetTyping(); beginOpen(conv);
+  S.open = conv; resetTyping(); beginOpen(conv); clearNotifications(conv);
   $('members').classList.add('hidden'); $('membersBtn').setAttribute('aria-expanded', 'false');
   document.body.classList.add('in-chat');
   renderList(); renderChat();
   await prepareOpen(conv);
   if (S.open !== conv) return;
   if (focusSeq) {
-    for (let n = 0; n < 20 && S.open === conv && !convMsgs(conv).has(focusSeq) && S.more.get(conv); n++) await loadHistory(conv, true);
+    try { await (await import('./views/jump.js')).loadAround(conv, focusSeq); } catch (e) { toast(errorText(e)); }
+    if (S.open !== conv) return;
     renderChat({ keep: true });
     const el = $('msgs').querySelector(`[data-seq="${Number(focusSeq)}"]`);
     if (el) { el.scrollIntoView({ block: 'center' }); el.classList.add('flash'); setTimeout(() => el.classList.remove('flash'), 2000); }
@@ -265,6 +269,7 @@ function closeConv() {
 list.onOpen = conv => openConv(conv);
 newconv.onCreated = conv => { loadPresence(); openConv(conv); };
 search.onOpen = (conv, seq) => openConv(conv, seq);
+notify.onOpen = (conv, seq) => openConv(conv, seq);
 
 async function hideConv() {
   const conv = S.open; if (conv == null) return;
@@ -275,7 +280,7 @@ members.onHide = hideConv;
 
 // ===== boot =====
 applyStrings();
-initLogin(); initChat(); initNewConv(); initSearch(); initConn(); initSettings();
+initLogin(); initChat(); initNewConv(); initSearch(); initConn(); initSettings(); initNotify();
 $('welcomeInvite').addEventListener('click', openSettings);
 { // an invite link (#invite=CODE) opens on the registration form
   const m = /[#&]invite=([0-9a-fA-F]{16,128})/.exec(location.hash);

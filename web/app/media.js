@@ -24,6 +24,54 @@ export function blobUrl(url) {
   }
   return p;
 }
+// What we know of a media url beyond the url itself ({type, size, name, width, height,
+// thumb_url}): the upload answer for our own, a HEAD for others' (message objects carry
+// only media_url). Bounded copy in localStorage so boxes keep their size after a reload.
+const META_KEY = 'chatnode.media', META_MAX = 300;
+const meta = new Map((() => { try { return JSON.parse(localStorage.getItem(META_KEY) || '[]'); } catch (e) { return []; } })());
+let metaTimer = null;
+export function noteMeta(url, info) {
+  if (!isMediaPath(url) || !info) return;
+  const m = Object.assign(meta.get(url) || {}, info); meta.delete(url); meta.set(url, m);
+  while (meta.size > META_MAX) meta.delete(meta.keys().next().value);
+  clearTimeout(metaTimer);
+  metaTimer = setTimeout(() => { try { localStorage.setItem(META_KEY, JSON.stringify([...meta])); } catch (e) { /* full */ } }, 300);
+}
+export const metaOf = url => meta.get(url) || null;
+const heads = new Map();
+// Type, size and name of a media url (cached; asked once per url).
+export function headMeta(url) {
+  const known = meta.get(url);
+  if (known && known.size != null && known.type) return Promise.resolve(known);
+  let p = heads.get(url);
+  if (!p) {
+    // one byte (Range): the answer names the type, the total size and the file name
+    p = fetch(url, { headers: { Authorization: 'Bearer ' + session.token, Range: 'bytes=0-0' }, cache: 'no-store' }).then(r => {
+      if (!r.ok) throw new Error('media ' + r.status);
+      if (r.body) r.body.cancel().catch(() => {});
+      const total = /\/(\d+)\s*$/.exec(r.headers.get('content-range') || '');
+      const cd = r.headers.get('content-disposition') || '';
+      const star = /filename\*=UTF-8''([^;]+)/i.exec(cd), plain = /filename="([^"]*)"/i.exec(cd);
+      let name = null;
+      try { name = star ? decodeURIComponent(star[1]) : plain ? plain[1] : null; } catch (e) { name = plain ? plain[1] : null; }
+      const info = { type: r.headers.get('content-type') || '', size: total ? Number(total[1]) : Number(r.headers.get('content-length')) || 0 };
+      if (name) info.name = name;
+      noteMeta(url, info);
+      return metaOf(url);
+    });
+    p.catch(() => heads.delete(url));
+    heads.set(url, p);
+  }
+  return p;
+}
+export function fmtSize(n) {
+  if (!(n >= 0)) return '';
+  if (n < 1024) return n + ' B';
+  const u = ['KB', 'MB', 'GB']; let i = -1;
+  do { n /= 1024; i++; } while (n >= 1024 && i < u.length - 1);
+  return (n < 10 ? n.toFixed(1) : Math.round(n)) + ' ' + u[i];
+}
+
 export function clearMedia() {
   for (const p of cache.values()) p.then(u => URL.revokeObjectURL(u), () => {});
   cache.clear();

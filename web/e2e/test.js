@@ -267,9 +267,9 @@ async function sendText(page, text) { await page.type('#text', text); await page
   // search and open a hit
   await A.type('#search', 'hello');
   await waitShown(A, () => document.querySelectorAll('#hits li mark').length >= 3, 'search hits');
-  check((await A.$$eval('#hits li', l => l.length)) === 3, 'search shows 3 hits for "hello"');
+  check((await A.$$eval('#hits li.hit', l => l.length)) === 3, 'search shows 3 hits for "hello"');
   await A.screenshot({ path: SHOTS + '/08-search.png' });
-  await A.evaluate(() => [...document.querySelectorAll('#hits li')].pop().click());
+  await A.evaluate(() => [...document.querySelectorAll('#hits li.hit')].pop().click());
   await waitShown(A, () => document.querySelector('#msgs .flash'), 'hit opened');
   check((await A.$eval('#cTitle', e => e.textContent)) === bob, 'clicking a hit opens its conversation');
 
@@ -736,7 +736,7 @@ async function sendText(page, text) { await page.type('#text', text); await page
     await H.click('#settingsBtn');
     await waitShown(H, () => document.querySelector('#settings').open && document.querySelector('#adminUsers li'), 'settings open with the admin section');
     const secs = await H.$$eval('#settings h3', l => l.map(e => e.textContent));
-    check(JSON.stringify(secs) === JSON.stringify(['Profile', 'Password', 'Devices', 'Invites', 'Admin']), 'settings of the first user (admin): ' + secs.join(', '));
+    check(JSON.stringify(secs) === JSON.stringify(['Profile', 'Password', 'Notifications', 'Devices', 'Invites', 'Admin']), 'settings of the first user (admin): ' + secs.join(', '));
     await axe(H, 'settings (desktop, light)');
     await setDark(H, true); await axe(H, 'settings (desktop, dark)'); await H.screenshot({ path: SHOTS + '/30-desktop-settings-dark.png' }); await setDark(H, false);
     // display name: shown to a peer through user_update
@@ -879,6 +879,7 @@ async function sendText(page, text) { await page.type('#text', text); await page
   await ctxC.close(); await ctxD.close();
   extra = extra.filter(p => p !== node4); await killProc(node4);
 
+  await require('./media.js')({ check, waitShown, sleep, api, register, openWith, sendText, startNode, killProc, extra, watch, axe, setDark, WORK, SHOTS, PORT, CHROMIUM });
   await browser.close();
   await killServer();
   const errors = consoleLog.filter(l => /error|PAGEERROR/i.test(l));

@@ -7,7 +7,9 @@ import { t } from '../i18n.js';
 import { session, api, errorText } from '../api.js';
 import { S, convMsgs, sortedMsgs, ownStatus, typingUsers, peer, convName, addMessage, saveCache } from '../store.js';
 import { conn, frame, outbox, queueSend, saveOutbox, pumpSends, dropFromOutbox } from '../socket.js';
-import { attach, isMediaPath, openLightbox } from '../media.js';
+import { isMediaPath } from '../media.js';
+import { mediaContent, initMedia } from './mediaview.js';
+import { gapsIn, loadAfter } from './jump.js';
 import { renderMembers } from './members.js';
 import { userAvatar, displayName, profileOf } from '../users.js';
 
@@ -27,15 +29,7 @@ function content(m, conv) {
   if (m.recalled) return h('i', { class: 'recalled' }, t('recalled'));
   const kids = [];
   if (isMediaPath(m.media_url)) {
-    if (m.kind === 'image') {
-      const img = h('img', { alt: t('image'), class: 'thumb' });
-      attach(img, m.media_url, 'src', () => { if (atBottom) stick(); });
-      kids.push(h('button', { class: 'imgbtn', 'aria-label': t('openImage'), onclick: () => {
-        const urls = sortedMsgs(conv).filter(x => x.kind === 'image' && !x.recalled && isMediaPath(x.media_url)).map(x => x.media_url);
-        openLightbox(urls, m.media_url);
-      } }, img));
-    } else if (m.kind === 'voice') { const a = h('audio', { controls: true }); attach(a, m.media_url); kids.push(a); }
-    else if (m.kind === 'video') { const v = h('video', { controls: true }); attach(v, m.media_url); kids.push(v); }
+    kids.push(...mediaContent(m, () => sortedMsgs(conv).filter(x => x.kind === 'image' && !x.recalled && isMediaPath(x.media_url)).map(x => x.media_url)));
   } else if (m.media_url && /^https?:\/\//i.test(m.media_url)) kids.push(...linkify(m.media_url));
   if (m.body) kids.push(h('div', { class: 'text' }, linkify(m.body)));
   return kids;
@@ -138,14 +132,15 @@ export function renderChat(opts = {}) {
   const items = [];   // [key, signature, build]
   if (S.more.get(conv)) items.push(['more', '', () => h('button', { class: 'more secondary', onclick: loadOlder }, t('loadOlder'))]);
   let day = null, prev = null;
-  const div = divider.get(conv);
-  for (const m of sortedMsgs(conv)) {
+  const div = divider.get(conv), all = sortedMsgs(conv), gaps = gapsIn(all);
+  for (const m of all) {
     if (dayOf(m.ts) !== day) { day = dayOf(m.ts); const d = day; items.push(['d' + d, dayLabel(d), () => h('div', { class: 'day', role: 'separator' }, dayLabel(d))]); prev = null; }
     if (div === m.seq) { items.push(['div', '', () => h('div', { class: 'divider', id: 'unreadDivider', role: 'separator' }, h('span', {}, t('newMessages')))]); prev = null; }
     const cont = !!prev && prev.kind !== 'system' && m.kind !== 'system' && prev.sender === m.sender && m.ts - prev.ts < GROUP_MS;
     const prof = m.sender !== session.me && c.kind === 'group' ? profileOf(m.sender) : null;
     items.push(['s' + m.seq, JSON.stringify([m.body, m.recalled, m.media_url, canRecall(m), c.kind, cont, prof]), () => msgEl(c, m, cont), m]);
     prev = m;
+    if (gaps.has(m.seq)) { const at = m.seq; items.push(['g' + at, '', () => h('button', { class: 'more secondary', onclick: () => loadNewer(at) }, t('loadNewer'))]); prev = null; }
   }
   for (const it of [...outbox.values()].filter(i => i.conv === conv).sort((a, b) => a.created - b.created))
     items.push(['p' + it.client_id, it.failed || '', () => pendingEl(it)]);
@@ -239,6 +234,7 @@ export function initChat() {
   zone.addEventListener('dragover', e => { if ([...e.dataTransfer.types].includes('Files')) { e.preventDefault(); zone.classList.add('drop'); } });
   zone.addEventListener('dragleave', e => { if (e.target === zone || !zone.contains(e.relatedTarget)) zone.classList.remove('drop'); });
   zone.addEventListener('drop', e => { zone.classList.remove('drop'); if (e.dataTransfer.files.length) { e.preventDefault(); [...e.dataTransfer.files].forEach(sendFile); } });
+  initMedia();
   setInterval(() => { if (S.open != null) renderChat(); }, 15000);   // expire Recall and typing
 }
 
@@ -252,18 +248,13 @@ function submitText() {
   ta.value = ''; ta.style.height = '';
 }
 
-const KINDS = [['image/', 'image'], ['audio/', 'voice'], ['video/', 'video']];
-export async function sendFile(file) {
+// Uploads load on first use (views/attach.js: progress, kinds).
+export function sendFile(file) { if (S.open != null && file) import('./attach.js').then(a => a.sendFile(file)); }
+
+async function loadNewer(seq) {
   const conv = S.open;
-  if (conv == null || !file) return;
-  const kind = (KINDS.find(([p]) => file.type.startsWith(p)) || [])[1];
-  if (!kind) { toast(t('unsupportedFile')); return; }
-  toast(t('uploading'));
-  try {
-    const r = await api('POST', '/api/media', file, { 'Content-Type': file.type });
-    queueSend(conv, kind, '', r.url);
-    $('toast').classList.add('hidden');
-  } catch (e) { toast(t('uploadFailed') + ' ' + errorText(e)); }
+  try { await loadAfter(conv, seq); } catch (e) { toast(errorText(e)); }
+  if (S.open === conv) renderChat({ keep: true });
 }
 
 async function loadOlder() {

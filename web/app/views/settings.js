@@ -186,7 +186,9 @@ export async function openSettings() {
   try { settings.me = await api('GET', '/api/me'); setProfile(settings.me); } catch (e) { /* show what we have */ }
   const d = $('settings');
   const canInvite = settings.me && (settings.me.admin || settings.features.invites === 'members');
-  d.querySelector('.set-body').replaceChildren(profileSection(), passwordSection(), devicesSection(),
+  const notifySec = h('div', { id: 'notifySec' });   // views of push load on use
+  import('../push.js').then(p => notifySec.replaceWith(p.pushSection()), () => {});
+  d.querySelector('.set-body').replaceChildren(profileSection(), passwordSection(), notifySec, devicesSection(),
     canInvite ? invitesSection() : null, settings.me && settings.me.admin ? adminSection() : null);
   openDialog(d, d.querySelector('#setName'));
 }
