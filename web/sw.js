@@ -6,7 +6,8 @@ const SHELL = ['/', '/manifest.webmanifest', '/app/app.css', '/app/icon.svg', '/
   '/app/socket.js', '/app/store.js', '/app/i18n.js', '/app/dom.js', '/app/media.js',
   '/app/views/login.js', '/app/views/list.js', '/app/views/chat.js', '/app/views/members.js',
   '/app/views/newconv.js', '/app/views/search.js', '/app/views/conn.js', '/app/views/settings.js',
-  '/app/users.js', '/app/qr.js'];
+  '/app/users.js', '/app/qr.js',
+  '/app/events.js', '/app/views/msgmenu.js', '/app/views/reactions.js', '/app/views/quote.js', '/app/views/mentions.js', '/app/views/compose.js'];
 
 self.addEventListener('install', e => {
   e.waitUntil(caches.open(CACHE).then(c => c.addAll(SHELL)).then(() => self.skipWaiting()));
