@@ -818,6 +818,7 @@ async function sendText(page, text) { await page.type('#text', text); await page
   check((await Z.$eval('#lsubmit', e => e.textContent)) === '登录' && (await Z.$eval('html', e => e.lang)) === 'zh-CN', 'a zh-CN browser gets the Chinese strings');
   await ctxZ.close();
 
+  await require('./convs.js')({ browser, BASE, api, check, sleep, waitShown, register, openWith, sendText, axe, setDark, SHOTS, watch, sfx });   // issue 22
   // --- no token in any URL the pages used
   const withToken = allUrls.filter(u => /token=/.test(u));
   check(withToken.length === 0 && allUrls.some(u => u.includes('/media/')), `no URL the pages requested carries a token (${allUrls.length} requests, ${withToken.length} with token=)`);

@@ -52,9 +52,9 @@ function render(force) {
       userAvatar(u), h('span', { class: 'grow', title: u }, displayName(u) === u ? u : displayName(u) + ' (' + u + ')',
         role(u) ? h('span', { class: 'pin role' }, role(u)) : null),
       owner && u !== c.owner ? ((c.admins || []).includes(u)
-        ? h('button', { type: 'button', class: 'secondary small', id: 'gUnadmin-' + u, 'aria-label': t('unmakeAdminName', { name: u }),
+        ? h('button', { type: 'button', class: 'secondary small', id: 'gUnadmin-' + u, 'aria-label': t('unmakeAdmin') + ' ' + u,
           onclick: () => run('admins', () => api('PUT', `/api/conversations/${conv}/admins`, { remove: [u] }), t('saved')) }, t('unmakeAdmin'))
-        : h('button', { type: 'button', class: 'secondary small', id: 'gAdmin-' + u, 'aria-label': t('makeAdminName', { name: u }),
+        : h('button', { type: 'button', class: 'secondary small', id: 'gAdmin-' + u, 'aria-label': t('makeAdmin') + ' ' + u,
           onclick: () => run('admins', () => api('PUT', `/api/conversations/${conv}/admins`, { add: [u] }), t('saved')) }, t('makeAdmin'))) : null,
       canRemove(c, u) ? h('button', { type: 'button', class: 'secondary small', id: 'gRemove-' + u, 'aria-label': t('removeName', { name: u }),
         onclick: async () => { if (await confirmDialog(t('removeQ', { name: u }), t('remove'), true))
