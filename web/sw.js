@@ -7,7 +7,8 @@ const SHELL = ['/', '/manifest.webmanifest', '/app/app.css', '/app/icon.svg', '/
   '/app/views/login.js', '/app/views/list.js', '/app/views/chat.js', '/app/views/members.js',
   '/app/views/newconv.js', '/app/views/search.js', '/app/views/conn.js', '/app/views/settings.js',
   '/app/users.js', '/app/qr.js', '/app/notify.js', '/app/push.js', '/app/views/mediaview.js', '/app/views/attach.js',
-  '/app/views/voice.js', '/app/views/jump.js'];
+  '/app/views/voice.js', '/app/views/jump.js',
+  '/app/events.js', '/app/views/msgmenu.js', '/app/views/reactions.js', '/app/views/quote.js', '/app/views/mentions.js', '/app/views/compose.js'];
 
 self.addEventListener('install', e => {
   e.waitUntil(caches.open(CACHE).then(c => c.addAll(SHELL)).then(() => self.skipWaiting()));

@@ -65,6 +65,14 @@ const ASSETS: &[Asset] = &[
     asset!("/app/views/attach.js", "app/views/attach.js", JS),
     asset!("/app/views/voice.js", "app/views/voice.js", JS),
     asset!("/app/views/jump.js", "app/views/jump.js", JS),
+    asset!("/app/events.js", "app/events.js", JS),
+    asset!("/app/views/msgmenu.js", "app/views/msgmenu.js", JS),
+    asset!("/app/views/reactions.js", "app/views/reactions.js", JS),
+    asset!("/app/views/emojipicker.js", "app/views/emojipicker.js", JS),
+    asset!("/app/views/quote.js", "app/views/quote.js", JS),
+    asset!("/app/views/mentions.js", "app/views/mentions.js", JS),
+    asset!("/app/views/compose.js", "app/views/compose.js", JS),
+    asset!("/app/views/group.js", "app/views/group.js", JS),
 ];
 
 /// The page talks to the same origin only (the HTTP API and /ws); scripts are files of

@@ -43,6 +43,9 @@ export function errorText(e, context) {
   if (code === 'not_found' || code === 'no_such_conversation' || code === 'not_member' || (e && e.status === 404))
     return context === 'user' ? t('err.noUser') : t('err.gone');
   if (code === 'recall_window_passed') return t('err.recallLate');
+  if (code === 'edit_window_passed') return t('err.editLate');
+  if (code === 'not_editable') return t('err.notEditable');
+  if (code === 'not_sender') return t('err.notSender');
   if (code === 'bad_request' || (e && e.status === 400)) {
     if (msg.includes('password')) return t('err.password');
     if (msg.includes('username') || msg.includes('name')) return context === 'register' ? t('err.username') : t('err.badInput');

@@ -55,6 +55,17 @@ const en = {
   'set.notify': 'Notifications', 'set.notifyOn': 'Notify me of new messages on this device', 'set.notifyDenied': 'Notifications are blocked for this site in the browser settings.',
   'set.notifyPush': 'On: you get notifications even when the app is closed.', 'set.notifyLocal': 'On while the app is open; this browser could not subscribe to push.',
   'set.notifyOff': 'Off.', 'set.notifyUnsupported': 'This browser cannot show notifications.',
+  // issue 22: replies, reactions, edits, mentions, the group panel
+  reply: 'Reply', react: 'React with {emoji}', reactions: 'Reactions', edit: 'Edit', moreEmoji: 'More emoji…', emojiPicker: 'Choose an emoji',
+  replyingTo: 'Replying to {name}', editing: 'Editing your message', cancelReply: 'Cancel reply', cancelEdit: 'Cancel editing',
+  edited: 'edited', editedAt: 'Edited at {time}', quoteOf: 'Reply to {name}: {text}', quoteMissing: 'an earlier message',
+  reactedBy: '{emoji} {n}: {names}', mentionList: 'Members to mention', mentionedYou: 'mentioned you', offlineAction: 'Not connected: try again when online.',
+  groupSettings: 'Group settings', groupPanel: 'Group: {name}', rename: 'Rename', renamed: 'Group renamed.',
+  'role.owner': 'owner', 'role.admin': 'admin', makeAdmin: 'Make admin', unmakeAdmin: 'Remove admin', makeAdminName: 'Make {name} an admin',
+  unmakeAdminName: 'Remove {name} as admin', mute: 'Mute', unmute: 'Unmute', mutedNote: 'Muted: no notifications', saved: 'Saved.',
+  'err.editLate': 'It is too late to edit this message.', 'err.notEditable': 'This message cannot be changed.',
+  'err.notSender': 'Only the sender can do that.', 'err.onlyOwner': 'Only the group owner can change admins.',
+  'err.onlyAdmins': 'Only the group owner or an admin can do that.', 'err.nameLen': 'A group name has 1 to 64 characters.',
 };
 const zh = {
   settings: '设置', welcomeTitle: '你的节点已就绪', welcomeText: '你是管理员。在“设置”里邀请其他人，然后开始会话。',
@@ -111,6 +122,17 @@ const zh = {
   'set.notify': '通知', 'set.notifyOn': '在这台设备上通知我新消息', 'set.notifyDenied': '浏览器设置已禁止本站的通知。',
   'set.notifyPush': '已开启：应用关闭时也会收到通知。', 'set.notifyLocal': '应用打开时开启；这个浏览器无法订阅推送。',
   'set.notifyOff': '已关闭。', 'set.notifyUnsupported': '这个浏览器无法显示通知。',
+  // issue 22
+  reply: '回复', react: '用 {emoji} 回应', reactions: '回应', edit: '编辑', moreEmoji: '更多表情…', emojiPicker: '选择表情',
+  replyingTo: '回复 {name}', editing: '正在编辑你的消息', cancelReply: '取消回复', cancelEdit: '取消编辑',
+  edited: '已编辑', editedAt: '编辑于 {time}', quoteOf: '回复 {name}：{text}', quoteMissing: '之前的一条消息',
+  reactedBy: '{emoji} {n}：{names}', mentionList: '可提及的成员', mentionedYou: '有人@你', offlineAction: '未连接：请联网后重试。',
+  groupSettings: '群设置', groupPanel: '群：{name}', rename: '改名', renamed: '群名已修改。',
+  'role.owner': '群主', 'role.admin': '管理员', makeAdmin: '设为管理员', unmakeAdmin: '取消管理员', makeAdminName: '将 {name} 设为管理员',
+  unmakeAdminName: '取消 {name} 的管理员', mute: '免打扰', unmute: '取消免打扰', mutedNote: '已免打扰：不发通知', saved: '已保存。',
+  'err.editLate': '已超过编辑时限。', 'err.notEditable': '这条消息不能修改。',
+  'err.notSender': '只有发送者可以这样做。', 'err.onlyOwner': '只有群主可以修改管理员。',
+  'err.onlyAdmins': '只有群主或管理员可以这样做。', 'err.nameLen': '群名称需要 1 到 64 个字符。',
 };
 
 const pick = () => {

@@ -3,7 +3,9 @@
 import { $, toast } from './dom.js';
 import { t, applyStrings } from './i18n.js';
 import { session, api, errorText } from './api.js';
-import { S, reset, mergeConv, dropConvState, addMessage, convMsgs, noteReceipt, loadCache, saveCache, peer } from './store.js';
+import { S, reset, mergeConv, dropConvState, addMessage, convMsgs, noteReceipt, loadCache, saveCache, peer, isEvent } from './store.js';
+import { eventAcked, eventRefused } from './events.js';
+import { compose } from './views/compose.js';
 import { hooks, conn, connect, closeSocket, frame, outbox, loadOutbox, saveOutbox, dropFromOutbox, pumpSends, holdSends, acked, refused, queueSend } from './socket.js';
 import { clearMedia } from './media.js';
 import { login, initLogin } from './views/login.js';
@@ -111,8 +113,12 @@ function onIncoming(msgs) {
     if (msg.sender === session.me && msg.client_id) dropFromOutbox(msg.client_id);
     convs.add(msg.conv);
     if (!c) { fetchConv(msg.conv); continue; }
-    if (isNew && newer && msg.sender !== session.me && msg.kind !== 'system' && !msg.recalled
-        && msg.seq > (c.read_seq || 0)) { c.unread = (c.unread || 0) + 1; if (conn.phase === 'live') notifyHidden(msg); }
+    if (isNew && newer && msg.sender !== session.me && msg.kind !== 'system' && !isEvent(msg) && !msg.recalled
+        && msg.seq > (c.read_seq || 0)) {
+      c.unread = (c.unread || 0) + 1;
+      if ((msg.mentions || []).includes(session.me)) c.mentions = (c.mentions || 0) + 1;
+      if (conn.phase === 'live') notifyHidden(msg);
+    }
     if (msg.kind === 'system' && isNew) fetchConv(msg.conv);   // membership changed
     const ty = S.typing.get(msg.conv); if (ty) ty.delete(msg.sender);
   }
@@ -140,12 +146,14 @@ function flushDelivered() {
 }
 
 function onAck(f) {
+  if (eventAcked(f)) { render(); return; }
   acked(f.client_id);
   const item = outbox.get(f.client_id);
   if (item) {
     dropFromOutbox(f.client_id);
     if (!convMsgs(f.conv).has(f.seq)) addMessage({ conv: f.conv, seq: f.seq, sender: session.me, client_id: f.client_id,
-      kind: item.kind, body: item.body, media_url: item.media_url, ts: f.ts, recalled: false });
+      kind: item.kind, body: item.body, media_url: item.media_url, ts: f.ts, recalled: false,
+      reply_to: item.reply_to || null, mentions: item.mentions || [], edited_ts: null, reactions: {} });
   }
   const c = S.convs.get(f.conv);
   if (c) {   // as on the node: sending moves our own position when nothing else was pending
@@ -170,7 +178,7 @@ function handle(f) {
     case 'sync_done': onSyncDone(); break;
     case 'ack': onAck(f); break;
     case 'receipt': noteReceipt(f.conv, f.user, f.seq, f.status === 'read' ? f.seq : 0); renderChat(); break;
-    case 'unread': { const c = S.convs.get(f.conv); if (c) { c.unread = f.count; renderList(); } break; }
+    case 'unread': { const c = S.convs.get(f.conv); if (c) { c.unread = f.count; if (typeof f.mentions === 'number') c.mentions = f.mentions; renderList(); } break; }
     case 'recalled': {
       const m = convMsgs(f.conv).get(f.seq), c = S.convs.get(f.conv);
       if (m) Object.assign(m, { recalled: true, body: '', media_url: null });
@@ -199,6 +207,7 @@ function handle(f) {
 function onAuthOk(f) {
   S.skew = (f.server_time || Date.now()) - Date.now();
   if (typeof f.recall_window_ms === 'number') app.recallWindowMs = f.recall_window_ms;
+  if (typeof f.edit_window_ms === 'number') compose.editWindowMs = f.edit_window_ms;
   loadPresence();
   // the list may answer from before a `read` this socket sends meanwhile: read again if so
   refreshConvs().then(markSeen, () => {});
@@ -218,6 +227,7 @@ const QUIET = new Set(['delivered', 'read', 'typing', 'sync', 'ping', 'history']
 function onError(f) {
   if (f.code === 'unauthorized') return;   // close 4001 follows
   const item = f.ref && outbox.get(f.ref);
+  if (f.ref && eventRefused(f.ref)) { toast(errorText(f)); return; }
   if (item) {
     if (f.code === 'rate_limited' || f.code === 'internal') { holdSends(); return; }
     refused(item.client_id);

@@ -124,8 +124,8 @@ export function dropFromOutbox(id) {
   if (!outbox.delete(id)) return false;
   outboxGone.add(id); saveOutbox(); return true;
 }
-export function queueSend(conv, kind, body, media_url) {
-  const item = { client_id: uuid(), conv, kind, body, media_url: media_url || null, created: Date.now() };
+export function queueSend(conv, kind, body, media_url, extra) {
+  const item = { client_id: uuid(), conv, kind, body, media_url: media_url || null, created: Date.now(), ...(extra || {}) };
   outbox.set(item.client_id, item); saveOutbox();
   pumpSends();
   hooks.onOutbox(conv);
@@ -147,6 +147,8 @@ export function pumpSends() {
     inflight.set(item.client_id, Date.now());
     const f = { type: 'send', conv: item.conv, client_id: item.client_id, kind: item.kind, body: item.body };
     if (item.media_url) f.media_url = item.media_url;
+    if (item.reply_to) f.reply_to = item.reply_to;
+    if (item.mentions && item.mentions.length) f.mentions = item.mentions;
     frame(f);
   }
 }

@@ -56,14 +56,38 @@ export function dropConvState(conv) {
 
 export function convMsgs(conv) { let m = S.msgs.get(conv); if (!m) S.msgs.set(conv, m = new Map()); return m; }
 export const sortedMsgs = conv => [...convMsgs(conv).values()].sort((a, b) => a.seq - b.seq);
+// What the chat shows: everything but the events.
+export const shownMsgs = conv => sortedMsgs(conv).filter(m => !isEvent(m));
 
-// Stores a message keyed by (conv, seq); returns true when it was new.
-export function addMessage(msg) {
+// v1.1 events (edit, reaction, recall): entries that change their `target`, never shown.
+export const EVENT_KINDS = new Set(['edit', 'reaction', 'recall']);
+export const isEvent = m => EVENT_KINDS.has(m.kind);
+
+// Applies an event to its target if we hold it. Only for events newer than the target's
+// state (live frames, sync, acks): a page of history already carries the folded state.
+export function foldEvent(ev) {
+  const m = convMsgs(ev.conv).get(ev.target); if (!m || isEvent(m)) return;
+  if (ev.kind === 'edit') { if (!m.recalled) { m.body = ev.body; m.edited_ts = Math.max(m.edited_ts || 0, ev.ts || 0); } }
+  else if (ev.kind === 'recall') Object.assign(m, { recalled: true, body: '', media_url: null });
+  else if (ev.kind === 'reaction' && ev.body) {
+    const r = m.reactions = Object.assign({}, m.reactions), who = (r[ev.body] || []).filter(u => u !== ev.sender);
+    if (ev.on !== false) who.push(ev.sender);
+    if (who.length) r[ev.body] = who; else delete r[ev.body];
+  }
+}
+
+// Stores a message keyed by (conv, seq); returns true when it was new. A new event is folded
+// into its target unless `noFold` (history pages: their targets are already current).
+export function addMessage(msg, noFold) {
   const m = convMsgs(msg.conv), had = m.get(msg.seq);
   m.set(msg.seq, had ? Object.assign(had, msg) : msg);
   if (msg.seq > (S.top.get(msg.conv) || 0)) S.top.set(msg.conv, msg.seq);
   const c = S.convs.get(msg.conv);
-  if (c && msg.seq >= (c.last_seq || 0)) { c.last_seq = msg.seq; c.last_message = msg; }
+  if (c && msg.seq >= (c.last_seq || 0)) { c.last_seq = msg.seq; if (!isEvent(msg)) c.last_message = msg; }
+  if (isEvent(msg) && !had && !noFold) {
+    foldEvent(msg);
+    if (c && c.last_message && c.last_message.seq === msg.target) c.last_message = m.get(msg.target) || c.last_message;
+  }
   return !had;
 }
 
@@ -108,7 +132,7 @@ export function loadCache() {
   try { data = JSON.parse(localStorage.getItem(cacheKey()) || 'null'); } catch (e) { /* corrupt: ignore */ }
   if (!data) return false;
   for (const c of data.convs || []) mergeConv(c);
-  for (const [conv, list] of Object.entries(data.msgs || {})) for (const m of list) addMessage(m);
+  for (const [conv, list] of Object.entries(data.msgs || {})) for (const m of list) addMessage(m, true);
   return (data.convs || []).length > 0;
 }
 export function clearCache(user) { localStorage.removeItem('chatnode.cache.' + user); }

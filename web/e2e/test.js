@@ -48,6 +48,12 @@ const shown = page => page.evaluate(() => [...document.querySelectorAll('#msgs .
   b.querySelectorAll('.meta, .sender, .sr, .menu').forEach(x => x.remove());
   return b.textContent + (e.classList.contains('pending') ? ' [pending]' : '');
 }));
+// Seqs of the open conversation: its rows, plus the v1.1 events held (stored at their own seq, never shown as rows).
+const rowSeqs = page => page.evaluate(() => {
+  const rows = [...document.querySelectorAll('#msgs [data-seq]')].map(e => +e.dataset.seq), lo = Math.min(...rows);
+  const ev = [...S.msgs.get(S.open).values()].filter(m => ['edit', 'reaction', 'recall'].includes(m.kind) && m.seq >= lo).map(m => m.seq);
+  return [...rows, ...ev].sort((a, b) => a - b);
+});
 const waitShown = (page, pred, what, timeout = 10000, ...args) =>
   page.waitForFunction(pred, { timeout, polling: 100 }, ...args).catch(() => { throw new Error('timeout waiting: ' + what); });
 // Class names of the rows in the open conversation whose text is exactly `text`.
@@ -297,7 +303,7 @@ async function sendText(page, text) { await page.type('#text', text); await page
   await waitShown(B, () => document.querySelectorAll('#msgs .msg').length === 50 && document.querySelector('#msgs .more'), 'newest page of 50');
   await B.click('#msgs .more');
   await waitShown(B, () => !document.querySelector('#msgs .more'), 'all history loaded');
-  const seqs = await B.$$eval('#msgs [data-seq]', l => l.map(e => +e.dataset.seq));
+  const seqs = await rowSeqs(B);
   check(seqs.length === seqs[seqs.length - 1] && seqs.every((q, i) => q === i + 1), `Load older: seqs 1..${seqs.length} contiguous, no duplicates`);
 
   const bobTok = await B.evaluate(() => localStorage.getItem('chatnode.token'));
@@ -437,7 +443,7 @@ async function sendText(page, text) { await page.type('#text', text); await page
   await sleep(1000);
   const gap = (await shown(B)).filter(t => /^gap \d+$/.test(t));
   check(gap.length === GAP && gap.every((t, i) => t === 'gap ' + i), `B: all ${GAP} sent while it was offline appear once, in order (${gap.length})`);
-  const bSeqs = await B.$$eval('#msgs [data-seq]', l => l.map(e => +e.dataset.seq));
+  const bSeqs = await rowSeqs(B);
   check(bSeqs.every((q, i) => i === 0 || q === bSeqs[i - 1] + 1) && bSeqs[bSeqs.length - 1] === top1 && bSeqs.includes(bTop0),
     `B: open conversation seqs contiguous up to ${top1}, no duplicates (${bSeqs[0]}..${bSeqs[bSeqs.length - 1]}, ${bSeqs.length} rows)`);
   const rx = await B.evaluate(() => window.__rx);
@@ -461,7 +467,7 @@ async function sendText(page, text) { await page.type('#text', text); await page
   await openWith(B, alice);
   await waitShown(B, c => !document.querySelector(`#convList li[data-conv="${c}"] .badge`), 'B badge cleared after opening', 10000, conv);
   const lg = (await shown(B)).filter(t => /^list gap \d+$/.test(t));
-  const bSeqs2 = await B.$$eval('#msgs [data-seq]', l => l.map(e => +e.dataset.seq));
+  const bSeqs2 = await rowSeqs(B);
   check(lg.length === 5 && lg.every((t, i) => t === 'list gap ' + i) && bSeqs2.every((q, i) => i === 0 || q === bSeqs2[i - 1] + 1) && bSeqs2[bSeqs2.length - 1] === top2,
     'B: opening shows the 5 once, in order, seqs contiguous; badge cleared');
   await ctxA2.close();
@@ -818,6 +824,7 @@ async function sendText(page, text) { await page.type('#text', text); await page
   check((await Z.$eval('#lsubmit', e => e.textContent)) === '登录' && (await Z.$eval('html', e => e.lang)) === 'zh-CN', 'a zh-CN browser gets the Chinese strings');
   await ctxZ.close();
 
+  await require('./convs.js')({ browser, BASE, api, check, sleep, waitShown, register, openWith, sendText, axe, setDark, SHOTS, watch, sfx });   // issue 22
   // --- no token in any URL the pages used
   const withToken = allUrls.filter(u => /token=/.test(u));
   check(withToken.length === 0 && allUrls.some(u => u.includes('/media/')), `no URL the pages requested carries a token (${allUrls.length} requests, ${withToken.length} with token=)`);

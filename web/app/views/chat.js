@@ -2,11 +2,16 @@
 // separators, a "new messages" divider, an "N new" pill), own-message ticks from receipts,
 // the message menu, the composer (multi-line, paste, drag and drop) and read tracking
 // (only what was on screen is reported read).
-import { $, h, linkify, avatar, fmtTime, dayOf, dayLabel, toast, confirmDialog } from '../dom.js';
+import { $, h, linkify, avatar, fmtTime, dayOf, dayLabel, toast } from '../dom.js';
 import { t } from '../i18n.js';
 import { session, api, errorText } from '../api.js';
-import { S, convMsgs, sortedMsgs, ownStatus, typingUsers, peer, convName, addMessage, saveCache } from '../store.js';
+import { S, convMsgs, sortedMsgs, shownMsgs, isEvent, ownStatus, typingUsers, peer, convName, addMessage, saveCache } from '../store.js';
 import { conn, frame, outbox, queueSend, saveOutbox, pumpSends, dropFromOutbox } from '../socket.js';
+import { msgmenu, openMenu, closeMenu, initMsgMenu } from './msgmenu.js';
+import { reactionChips } from './reactions.js';
+import { quote, quoteEl, quoteSig } from './quote.js';
+import { highlight, initMentions } from './mentions.js';
+import { submitText, initCompose, resetCompose } from './compose.js';
 import { isMediaPath } from '../media.js';
 import { mediaContent, initMedia } from './mediaview.js';
 import { gapsIn, loadAfter } from './jump.js';
@@ -22,7 +27,8 @@ const box = () => $('msgs');
 export const canRecall = m => m.sender === session.me && !m.recalled && m.kind !== 'system'
   && Date.now() + S.skew - m.ts < app.recallWindowMs;
 const viewing = conv => S.open === conv && document.visibilityState === 'visible';
-const isUnreadFor = (c, m) => m.sender !== session.me && m.kind !== 'system' && !m.recalled && m.seq > (c.read_seq || 0);
+const isUnreadFor = (c, m) => m.sender !== session.me && m.kind !== 'system' && !isEvent(m) && !m.recalled && m.seq > (c.read_seq || 0);
+msgmenu.canRecall = canRecall;
 
 // ===== message content =====
 function content(m, conv) {
@@ -31,7 +37,7 @@ function content(m, conv) {
   if (isMediaPath(m.media_url)) {
     kids.push(...mediaContent(m, () => sortedMsgs(conv).filter(x => x.kind === 'image' && !x.recalled && isMediaPath(x.media_url)).map(x => x.media_url)));
   } else if (m.media_url && /^https?:\/\//i.test(m.media_url)) kids.push(...linkify(m.media_url));
-  if (m.body) kids.push(h('div', { class: 'text' }, linkify(m.body)));
+  if (m.body) kids.push(h('div', { class: 'text' }, highlight(linkify(m.body), m.mentions)));
   return kids;
 }
 
@@ -49,19 +55,22 @@ function tickEl(conv, seq) {
 
 function menuButton(m) {
   return h('button', { class: 'more-btn', 'aria-label': t('messageActions'), 'aria-haspopup': 'menu',
-    onclick: e => openMenu(e.currentTarget, m) }, '⋯');
+    'aria-expanded': 'false', onclick: e => openMenu(e.currentTarget, m) }, '⋯');
 }
 
 function msgEl(c, m, cont) {
   if (m.kind === 'system') return h('div', { class: 'sys', 'data-seq': m.seq }, m.body, ' · ', fmtTime(m.ts));
   const mine = m.sender === session.me, group = c.kind === 'group';
-  return h('div', { class: 'msg ' + (mine ? 'mine' : 'theirs') + (cont ? ' cont' : ''), 'data-seq': m.seq },
+  return h('div', { class: 'msg ' + (mine ? 'mine' : 'theirs') + (cont ? ' cont' : ''), 'data-seq': m.seq, tabindex: '-1' },
     !mine && group ? (cont ? h('span', { class: 'avatar-gap' }) : userAvatar(m.sender)) : null,
     h('div', { class: 'bubble' },
       !mine && group && !cont ? h('div', { class: 'sender', title: m.sender }, displayName(m.sender)) : null,
       h('span', { class: 'sr' }, mine ? t('you') + ': ' : group && cont ? displayName(m.sender) + ': ' : ''),
+      !m.recalled ? quoteEl(m, jumpTo) : null,
       content(m, c.conv),
-      h('div', { class: 'meta' }, h('time', {}, fmtTime(m.ts)),
+      !m.recalled ? reactionChips(m) : null,
+      h('div', { class: 'meta' }, m.edited_ts && !m.recalled ? h('span', { class: 'edited', title: t('editedAt', { time: fmtTime(m.edited_ts) }) }, t('edited') + ' · ') : null,
+        h('time', {}, fmtTime(m.ts)),
         mine && !m.recalled ? tickEl(c.conv, m.seq) : null,
         !m.recalled ? menuButton(m) : null)));
 }
@@ -74,32 +83,6 @@ function pendingEl(it) {
           h('button', { class: 'link', onclick: () => { dropFromOutbox(it.client_id); renderChat(); } }, t('discard'))]
           : h('span', { class: 'tick pending', title: t('status.pending') }, h('span', { 'aria-hidden': 'true' }, ' …'), h('span', { class: 'sr' }, ' ' + t('status.pending'))))));
 }
-
-// ===== message menu =====
-let menu = null;
-function closeMenu() { if (menu) { const back = menu._back; menu.remove(); menu = null; if (back && document.contains(back)) back.focus(); } }
-function openMenu(btn, m) {
-  closeMenu();
-  const items = [];
-  if (m.body) items.push([t('copy'), () => navigator.clipboard && navigator.clipboard.writeText(m.body).then(() => toast(t('copied')), () => {})]);
-  if (canRecall(m)) items.push([t('recall'), async () => {
-    if (await confirmDialog(t('recallQ'), t('recall'), true)) frame({ type: 'recall', conv: m.conv, seq: m.seq });
-  }]);
-  if (!items.length) items.push([t('noActions'), () => {}]);
-  menu = h('div', { class: 'menu', role: 'menu' }, items.map(([label, fn]) =>
-    h('button', { role: 'menuitem', class: 'menuitem', onclick: () => { closeMenu(); fn(); } }, label)));
-  menu._back = btn;
-  menu.addEventListener('keydown', e => {
-    const list = [...menu.querySelectorAll('button')], i = list.indexOf(document.activeElement);
-    if (e.key === 'Escape') { e.preventDefault(); closeMenu(); }
-    if (e.key === 'ArrowDown') { e.preventDefault(); list[(i + 1) % list.length].focus(); }
-    if (e.key === 'ArrowUp') { e.preventDefault(); list[(i - 1 + list.length) % list.length].focus(); }
-    if (e.key === 'Tab') closeMenu();
-  });
-  btn.closest('.bubble').append(menu);
-  menu.querySelector('button').focus();
-}
-document.addEventListener('pointerdown', e => { if (menu && !menu.contains(e.target)) { const m = menu; menu = null; m.remove(); } });
 
 // ===== header =====
 function renderHeader(c) {
@@ -132,15 +115,18 @@ export function renderChat(opts = {}) {
   const items = [];   // [key, signature, build]
   if (S.more.get(conv)) items.push(['more', '', () => h('button', { class: 'more secondary', onclick: loadOlder }, t('loadOlder'))]);
   let day = null, prev = null;
+  // events (held, never shown) take seqs too: gaps are found on every held entry
   const div = divider.get(conv), all = sortedMsgs(conv), gaps = gapsIn(all);
+  const gapButton = at => items.push(['g' + at, '', () => h('button', { class: 'more secondary', onclick: () => loadNewer(at) }, t('loadNewer'))]);
   for (const m of all) {
+    if (isEvent(m)) { if (gaps.has(m.seq)) { gapButton(m.seq); prev = null; } continue; }
     if (dayOf(m.ts) !== day) { day = dayOf(m.ts); const d = day; items.push(['d' + d, dayLabel(d), () => h('div', { class: 'day', role: 'separator' }, dayLabel(d))]); prev = null; }
     if (div === m.seq) { items.push(['div', '', () => h('div', { class: 'divider', id: 'unreadDivider', role: 'separator' }, h('span', {}, t('newMessages')))]); prev = null; }
     const cont = !!prev && prev.kind !== 'system' && m.kind !== 'system' && prev.sender === m.sender && m.ts - prev.ts < GROUP_MS;
     const prof = m.sender !== session.me && c.kind === 'group' ? profileOf(m.sender) : null;
-    items.push(['s' + m.seq, JSON.stringify([m.body, m.recalled, m.media_url, canRecall(m), c.kind, cont, prof]), () => msgEl(c, m, cont), m]);
+    items.push(['s' + m.seq, JSON.stringify([m.body, m.recalled, m.media_url, canRecall(m), c.kind, cont, prof, m.edited_ts, m.reactions, m.mentions, quoteSig(m)]), () => msgEl(c, m, cont), m]);
     prev = m;
-    if (gaps.has(m.seq)) { const at = m.seq; items.push(['g' + at, '', () => h('button', { class: 'more secondary', onclick: () => loadNewer(at) }, t('loadNewer'))]); prev = null; }
+    if (gaps.has(m.seq)) { gapButton(m.seq); prev = null; }
   }
   for (const it of [...outbox.values()].filter(i => i.conv === conv).sort((a, b) => a.created - b.created))
     items.push(['p' + it.client_id, it.failed || '', () => pendingEl(it)]);
@@ -169,7 +155,7 @@ export function renderChat(opts = {}) {
 function updatePill() {
   const c = S.convs.get(S.open), pill = $('newPill');
   if (!c) { pill.classList.add('hidden'); return; }
-  const n = sortedMsgs(S.open).filter(m => isUnreadFor(c, m)).length;
+  const n = shownMsgs(S.open).filter(m => isUnreadFor(c, m)).length;
   const show = n > 0 && !atBottom;
   pill.classList.toggle('hidden', !show);
   if (show) pill.textContent = t('nNew', { n });
@@ -192,6 +178,7 @@ export function markSeen() {
     const left = sortedMsgs(conv).filter(m => isUnreadFor(c, m)).length;
     const held = convMsgs(conv).has((S.top.get(conv) || 0)) && (c.last_seq || 0) <= (S.top.get(conv) || 0);
     c.unread = held ? left : Math.max(0, Math.min(c.unread || 0, left + ((c.last_seq || 0) - (S.top.get(conv) || 0))));
+    if (!c.unread) c.mentions = 0;
     app.onRender('list');
     updatePill();
     saveCache();
@@ -234,20 +221,14 @@ export function initChat() {
   zone.addEventListener('dragover', e => { if ([...e.dataTransfer.types].includes('Files')) { e.preventDefault(); zone.classList.add('drop'); } });
   zone.addEventListener('dragleave', e => { if (e.target === zone || !zone.contains(e.relatedTarget)) zone.classList.remove('drop'); });
   zone.addEventListener('drop', e => { zone.classList.remove('drop'); if (e.dataTransfer.files.length) { e.preventDefault(); [...e.dataTransfer.files].forEach(sendFile); } });
-  initMedia();
   setInterval(() => { if (S.open != null) renderChat(); }, 15000);   // expire Recall and typing
+  initMedia();
+  initMsgMenu(box()); initMentions(); initCompose();
+  quote.onLoaded = () => renderChat({ keep: true });
 }
 
 let lastTyping = 0;
 export function resetTyping() { lastTyping = 0; }
-function submitText() {
-  const ta = $('text'), body = ta.value;
-  if (S.open == null || !body.trim()) return;
-  if (new TextEncoder().encode(body).length > 16000) { toast(t('tooLong')); return; }
-  queueSend(S.open, 'text', body);
-  ta.value = ''; ta.style.height = '';
-}
-
 // Uploads load on first use (views/attach.js: progress, kinds).
 export function sendFile(file) { if (S.open != null && file) import('./attach.js').then(a => a.sendFile(file)); }
 
@@ -278,7 +259,7 @@ export async function loadHistory(conv, older) {
       const lo = r.messages[0].seq;
       if (![...held.keys()].some(s => s >= lo - 1)) held.clear();
     }
-    for (const m of r.messages) addMessage(m);
+    for (const m of r.messages) addMessage(m, true);   // pages carry folded state
     S.more.set(conv, r.has_more && (!r.messages.length || r.messages[0].seq > 1));
     S.loaded.add(conv);
   } catch (e) {
@@ -306,4 +287,13 @@ async function prepare(conv) {
   renderedConv = null;
 }
 
-export function clearChat() { renderedConv = null; rendered.clear(); box().replaceChildren(); closeMenu(); }
+export function clearChat() { renderedConv = null; rendered.clear(); box().replaceChildren(); closeMenu(false); resetCompose(); }
+
+// Scrolls to message `seq` (a reply's target), loading older pages until it is held.
+export async function jumpTo(conv, seq) {
+  for (let n = 0; n < 20 && S.open === conv && !convMsgs(conv).has(seq) && S.more.get(conv); n++) await loadOlder();
+  const el = S.open === conv && box().querySelector(`[data-seq="${Number(seq)}"]`);
+  if (!el) { toast(t('quoteMissing')); return; }
+  el.scrollIntoView({ block: 'center' }); el.focus({ preventScroll: true });
+  el.classList.add('flash'); setTimeout(() => el.classList.remove('flash'), 2000);
+}

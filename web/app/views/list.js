@@ -25,7 +25,7 @@ export function renderList() {
   document.title = (total ? `(${total}) ` : '') + 'chatnode';
   const ul = $('convList');
   // rebuilt only when something shown changed (a click is never lost to a re-render)
-  const sig = JSON.stringify([conn.state, S.open, [...S.online], convs.map(c => [c.conv, convName(c), c.pinned, c.unread, c.last_message, preview(c),
+  const sig = JSON.stringify([conn.state, S.open, [...S.online], convs.map(c => [c.conv, convName(c), c.pinned, c.unread, c.mentions, c.last_message, preview(c),
     c.kind === 'direct' ? profileOf(peer(c)) : null])]);
   if (sig === lastSig && ul.childElementCount) return;
   lastSig = sig;
@@ -40,6 +40,7 @@ export function renderList() {
             on ? h('span', { class: 'sr' }, ', ' + t('online')) : null,
             c.pinned ? h('span', { class: 'pin' }, t('pinned')) : null, h('span', { class: 'ctime' }, lm ? fmtShort(lm.ts) : '')),
           h('span', { class: 'crow' }, h('span', { class: 'cprev' + (typingUsers(c.conv).length ? ' typing' : '') }, preview(c)),
+            c.mentions && c.unread ? [h('span', { class: 'badge at', 'aria-hidden': 'true' }, '@'), h('span', { class: 'sr' }, ' ' + t('mentionedYou'))] : null,
             c.unread ? [h('span', { class: 'badge' }, c.unread > 99 ? '99+' : String(c.unread)), h('span', { class: 'sr' }, ' ' + t('unreadN', { n: c.unread }))] : null))));
   }));
   if (!convs.length) ul.append(h('li', { class: 'hint' }, t('noConvs')));

@@ -6,7 +6,7 @@ import { session, api, errorText } from '../api.js';
 import { S, mergeConv } from '../store.js';
 import { userAvatar, displayName } from '../users.js';
 
-export const members = { onLeft: () => {}, onHide: () => {}, onRender: () => {} };
+export const members = { onLeft: () => {}, onHide: () => {}, onRender: () => {}, panelRefresh: null };
 
 const names = s => s.split(/[\s,，、]+/).map(x => x.trim().toLowerCase()).filter(Boolean);
 
@@ -46,7 +46,18 @@ export function renderMembers(c) {
         onclick: async () => { if (await confirmDialog(t('removeQ', { name: u }), t('remove'), true)) change(c.conv, { remove: [u] }); } }, '×') : null))),
     group ? h('form', { class: 'row', onsubmit: e => { e.preventDefault(); const l = names(add.value); if (l.length) change(c.conv, { add: l }); } },
       add, h('button', { type: 'submit' }, t('add'))) : null,
-    h('div', { class: 'row' },
+    h('div', { class: 'row wrap' },
+      group ? h('button', { class: 'secondary', id: 'groupBtn', 'aria-haspopup': 'dialog', onclick: () => openGroup(c.conv) }, t('groupSettings')) : null,
+      h('button', { class: 'secondary', id: 'muteBtn', 'aria-pressed': String(!!c.muted), onclick: () => setMuted(c.conv, !c.muted) }, c.muted ? t('unmute') : t('mute')),
       group ? h('button', { class: 'secondary', id: 'leaveBtn', onclick: () => leave(c) }, t('leaveGroup')) : null,
       h('button', { class: 'secondary', onclick: () => members.onHide() }, t('hideConv'))));
+  if (members.panelRefresh) members.panelRefresh(c);
 }
+
+// Per-user mute (v1.1): the conversation still counts unread, but sends no push.
+export async function setMuted(conv, muted) {
+  try { mergeConv(await api('PUT', `/api/conversations/${conv}/mute`, { muted })); members.onRender(); return null; }
+  catch (e) { const msg = errorText(e); toast(msg); return msg; }
+}
+// The group panel is loaded on first use.
+async function openGroup(conv) { (await import('./group.js')).openGroupPanel(conv); }
