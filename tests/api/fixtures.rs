@@ -468,32 +468,7 @@ fn spawn_logged(data_dir: &Path) -> (KillOnDrop, std::sync::mpsc::Receiver<Strin
 /// Starts the binary on `data_dir` with info logs and kills it (SIGKILL) as soon as a
 /// log line contains `at`; panics if the node gets to serve first.
 fn kill_when_logged(data_dir: &Path, at: &str) {
-    use std::io::{BufRead, BufReader};
-    use std::process::{Command, Stdio};
-    let mut child = KillOnDrop(
-        Command::new(env!("CARGO_BIN_EXE_chatnode"))
-            .env_clear()
-            .env("CHATNODE__SERVER__BIND", "127.0.0.1:0")
-            .env("CHATNODE__SERVER__DATA_DIR", data_dir)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start chatnode"),
-    );
-    let (tx, rx) = std::sync::mpsc::channel();
-    for out in [
-        Box::new(child.0.stdout.take().expect("stdout")) as Box<dyn std::io::Read + Send>,
-        Box::new(child.0.stderr.take().expect("stderr")),
-    ] {
-        let tx = tx.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-    }
+    let (mut child, rx) = spawn_logged(data_dir);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
     loop {
         let left = deadline.saturating_duration_since(std::time::Instant::now());
