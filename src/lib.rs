@@ -45,6 +45,7 @@ pub mod progress;
 pub mod protocol;
 pub mod push;
 pub mod retention;
+pub mod search;
 pub mod server;
 pub mod store;
 pub mod tls;

@@ -29,6 +29,9 @@ enum Cmd {
     /// Repair a stopped store: what the start-up check repairs, and every member's
     /// unread count recounted where it disagrees with its read position.
     Repair,
+    /// Rebuild the search index (data_dir/search) from a stopped store; the node also
+    /// does this by itself when the index is missing, damaged or stale.
+    Reindex,
     /// Write a consistent backup of the store and its media into FILE; works while the
     /// node runs (through data_dir/admin.sock) and when it does not.
     Backup {
@@ -259,6 +262,7 @@ fn main() -> std::process::ExitCode {
         Cmd::Serve => serve(settings).map(|()| true).map_err(AdminError::from),
         Cmd::Check => commands::check(&settings),
         Cmd::Repair => commands::repair(&settings),
+        Cmd::Reindex => commands::reindex(&settings),
         Cmd::Backup { file } => commands::backup(&settings, &file).map(|_| true),
         Cmd::Restore { file, data_dir } => {
             let dir = data_dir.unwrap_or_else(|| settings.server.data_dir.clone());

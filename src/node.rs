@@ -46,6 +46,8 @@ pub struct Node {
     pub next_session: Arc<AtomicU64>,
     /// Web Push: the queue, its counters, and the VAPID key (`None` when push is off).
     pub push: PushNode,
+    /// The search index and its indexer.
+    pub search: Arc<crate::search::Search>,
 }
 
 /// The push side of a node.

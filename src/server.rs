@@ -77,6 +77,7 @@ pub async fn start(settings: Settings) -> Result<Running> {
     let settings = Arc::new(settings);
     let store = Arc::new(Store::open(&StoreOptions::from_settings(&settings))?);
     startup_repair(&store)?;
+    let search = Arc::new(crate::search::Search::start(&store));
     crate::admin::auto_backup::start(Arc::downgrade(&store), &settings);
     let (push, push_inbox) = push_channel(&settings);
     let registry = Registry::new(store.clone(), settings.limits.max_sessions_per_user)
@@ -99,6 +100,7 @@ pub async fn start(settings: Settings) -> Result<Running> {
         per_ip: Default::default(),
         next_session: Arc::new(AtomicU64::new(1)),
         push,
+        search,
         settings: settings.clone(),
         store,
         registry,
@@ -271,6 +273,7 @@ impl Running {
             handle.stop(true).await;
         }
         self.node.push.stop.notify_one();
+        self.node.search.stop(&self.node.store);
         self.node.store.flush_now()
     }
 }

@@ -10,6 +10,7 @@ use super::archive::{ArchiveReader, Record, Tee};
 use super::{socket, write_backup, AdminError};
 use crate::config::Settings;
 use crate::progress::Progress;
+use crate::search::check::IndexSummary;
 use crate::store::{CheckReport, Importer, SnapshotSink, Store, StoreOptions, FORMAT_VERSION};
 
 /// What the store says when another handle holds its lock.
@@ -120,7 +121,9 @@ fn check_copy(settings: &Settings, data_dir: &Path) -> Result<bool, AdminError> 
             "check: working on a copy of the store (sled's recovery may rewrite files on open)"
         );
         let store = open_stopped(settings, &scratch, "check")?;
-        let report = store.check()?;
+        let mut report = store.check()?;
+        let index = crate::search::check::verify(&store, data_dir, &mut report)?;
+        println!("{}", index_line(&index));
         Ok(print_report(&report, &mut std::io::stdout().lock())?)
     })();
     let _ = fs::remove_dir_all(&scratch);
@@ -131,6 +134,41 @@ fn check_copy(settings: &Settings, data_dir: &Path) -> Result<bool, AdminError> 
         )),
         other => other,
     })
+}
+
+/// The report line about the search index.
+fn index_line(index: &IndexSummary) -> String {
+    match (index.present, index.behind) {
+        (false, _) => "search index: none (the node builds it when it starts)".into(),
+        (true, 0) => format!("search index: {} documents, up to date", index.documents),
+        (true, n) => format!(
+            "search index: {} documents; {n} stored entries not indexed yet (the node \
+             indexes them when it starts)",
+            index.documents
+        ),
+    }
+}
+
+/// `chatnode reindex`: rebuilds the search index of a stopped store from it, with
+/// progress on the console.
+pub fn reindex(settings: &Settings) -> Result<bool, AdminError> {
+    let data_dir = &settings.server.data_dir;
+    if socket::node_running(data_dir)? {
+        return Err(AdminError::Store(format!(
+            "a node is running on {}; reindex needs it stopped (a running node rebuilds \
+             a missing index by itself)",
+            data_dir.display()
+        )));
+    }
+    let store = open_stopped(settings, data_dir, "reindex")?;
+    let started = std::time::Instant::now();
+    let n = crate::search::rebuild(&store)?;
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "reindex: {n} stored entries read in {secs:.1} s ({:.0}/s)",
+        n as f64 / secs.max(0.001)
+    );
+    Ok(true)
 }
 
 /// `chatnode repair`: on a stopped store, the start-up repairs, then every member's
@@ -171,6 +209,10 @@ fn check_running(settings: &Settings, data_dir: &Path) -> Result<bool, AdminErro
         backup(settings, &file)?;
         let outcome = restore(settings, &file, &scratch.join("store"))?;
         println!("check: that was a consistent snapshot of the running node");
+        println!(
+            "search index: not checked while the node runs (every hit is checked against \
+             the store as it is served; stop the node to check the index)"
+        );
         Ok(outcome.check_ok)
     })();
     let _ = fs::remove_dir_all(&scratch);

@@ -11,6 +11,7 @@ use crate::actors::conversation::{Command, ConvCommand, Outgoing};
 use crate::actors::session::history_page;
 use crate::error::{Error, Result};
 use crate::node::Node;
+use crate::search::{Cursor, Find};
 use crate::protocol::{
     valid_username, validate_send, ConvKind, ConversationView, MessageKind, SendFrame,
 };
@@ -462,25 +463,41 @@ struct SearchQuery {
     q: String,
     conv: Option<u64>,
     limit: Option<usize>,
+    before: Option<u64>,
+    cursor: Option<String>,
 }
 
-/// Most messages one search looks at, over all the caller's conversations together
-/// (newest first): a few hundred ms of one blocking thread on a Pi.
-const SEARCH_BUDGET: usize = 200_000;
+/// Longest query taken, in bytes: past it a query is a mistake, not a search (a 10 KB
+/// one still searches, as its first words).
+const MAX_QUERY_BYTES: usize = 16 * 1024;
 
 async fn search(
     node: web::Data<Node>,
     who: AuthUser,
     query: web::Query<SearchQuery>,
 ) -> Result<HttpResponse> {
-    let SearchQuery { q, conv, limit } = query.into_inner();
+    let SearchQuery {
+        q,
+        conv,
+        limit,
+        before,
+        cursor,
+    } = query.into_inner();
     let q = q.trim().to_string();
-    if q.is_empty() || q.chars().count() > 256 {
-        return Err(Error::bad("q: 1-256 characters"));
+    if q.is_empty() || q.len() > MAX_QUERY_BYTES {
+        return Err(Error::bad("q: 1 to 16384 bytes of text"));
     }
+    if before.is_some() && conv.is_none() {
+        return Err(Error::bad("before: only with conv"));
+    }
+    let cursor = cursor
+        .filter(|c| !c.is_empty())
+        .map(|c| Cursor::parse(&c))
+        .transpose()?;
     let limit = limit.unwrap_or(20).clamp(1, 100);
     let store = node.store.clone();
-    let hits = blocking(move || {
+    let search = node.search.clone();
+    let found = blocking(move || {
         let convs: Vec<u64> = match conv {
             Some(c) => {
                 store
@@ -494,9 +511,20 @@ async fn search(
                 .map(|(c, _)| c)
                 .collect(),
         };
-        store.search(&convs, &q, limit, SEARCH_BUDGET)
+        let find = Find {
+            q,
+            convs,
+            limit,
+            cursor,
+            before,
+        };
+        search.find(&store, &find)
     })
     .await?;
     node.store.commit().visible().await?;
-    Ok(HttpResponse::Ok().json(json!({"hits": hits.hits, "complete": hits.complete})))
+    Ok(HttpResponse::Ok().json(json!({
+        "hits": found.hits,
+        "complete": found.complete,
+        "next": found.next.map(|c| c.to_string()),
+    })))
 }

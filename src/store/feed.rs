@@ -9,7 +9,7 @@
 //! the store, which is also how it catches up after a restart.
 
 use std::sync::{
-    atomic::{AtomicUsize, Ordering},
+    atomic::{AtomicBool, AtomicUsize, Ordering},
     mpsc,
 };
 
@@ -49,6 +49,8 @@ pub struct Feed {
     sender: parking_lot::Mutex<Option<mpsc::Sender<StoreEvent>>>,
     /// Messages sent and not yet marked done by the follower.
     backlog: AtomicUsize,
+    /// Whether a batch was dropped since the follower last asked.
+    dropped: AtomicBool,
 }
 
 impl Feed {
@@ -87,10 +89,20 @@ impl Feed {
     /// Sends written entries, unless the follower lags too far (it will read them from
     /// the store when it sees the gap).
     pub(super) fn stored(&self, entries: Vec<StoredEntry>) {
-        if entries.is_empty() || self.backlog.load(Ordering::SeqCst) > MAX_BACKLOG {
+        if entries.is_empty() {
+            return;
+        }
+        if self.backlog.load(Ordering::SeqCst) > MAX_BACKLOG {
+            self.dropped.store(true, Ordering::SeqCst);
             return;
         }
         self.send(StoreEvent::Stored(entries));
+    }
+
+    /// Whether entries were dropped since the last call (the follower then reads the
+    /// store for what it missed).
+    pub fn take_dropped(&self) -> bool {
+        self.dropped.swap(false, Ordering::SeqCst)
     }
 
     /// The follower has handled `n` stored entries.

@@ -10,14 +10,14 @@ use serde_json::json;
 use crate::harness::{start_binary, KillOnDrop, TestApp, PASSWORD};
 
 /// What one command gave: exit code, stdout, stderr.
-struct Ran {
-    code: i32,
-    out: String,
-    err: String,
+pub(crate) struct Ran {
+    pub(crate) code: i32,
+    pub(crate) out: String,
+    pub(crate) err: String,
 }
 
 /// Runs `chatnode ARGS` on `data_dir`, `stdin` written to its standard input.
-fn chatnode(data_dir: &Path, args: &[&str], stdin: Option<&str>) -> Ran {
+pub(crate) fn chatnode(data_dir: &Path, args: &[&str], stdin: Option<&str>) -> Ran {
     let mut child = Command::new(env!("CARGO_BIN_EXE_chatnode"))
         .args(args)
         .env_clear()
@@ -47,7 +47,7 @@ fn chatnode(data_dir: &Path, args: &[&str], stdin: Option<&str>) -> Ran {
 }
 
 /// Runs a command and asserts its exit code; what it gave.
-fn expect(data_dir: &Path, args: &[&str], stdin: Option<&str>, code: i32) -> Ran {
+pub(crate) fn expect(data_dir: &Path, args: &[&str], stdin: Option<&str>, code: i32) -> Ran {
     let ran = chatnode(data_dir, args, stdin);
     assert_eq!(
         ran.code, code,

@@ -63,7 +63,7 @@ async fn edits_are_the_senders_own_text_within_the_window() {
     assert_eq!(target["body"], "hello");
     assert_eq!(target["edited_ts"], ev["ts"]);
     // search finds the edited message by its new text, never the event
-    let (_, found) = app.get("/api/search?q=hello", &tb).await;
+    let found = app.search_until("/api/search?q=hello", &tb, 1).await;
     let hits = found["hits"].as_array().unwrap();
     assert_eq!(hits.len(), 1, "{found}");
     assert_eq!(

@@ -160,6 +160,14 @@ impl TestApp {
         (a.status, a.json())
     }
 
+    /// A search (`GET path`) polled until it answers `n` hits: the index makes a message
+    /// searchable within a commit interval of its ack, not at once.
+    pub async fn search_until(&self, path: &str, token: &str, n: usize) -> Value {
+        let hits = |v: &Value| v["hits"].as_array().map_or(0, |h| h.len());
+        let (_, v) = poll_until(|| self.get(path, token), |(_, v)| hits(v) == n).await;
+        v
+    }
+
     /// POST with a JSON body, answering (status, JSON body).
     pub async fn post(&self, path: &str, token: &str, body: Value) -> (u16, Value) {
         let a = self.call("POST", path, Some(token), Some(body)).await;

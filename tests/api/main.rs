@@ -23,6 +23,7 @@ mod reads;
 mod receipts;
 mod restart;
 mod roles;
+mod search;
 mod security;
 mod seeds;
 mod web;

@@ -93,7 +93,8 @@ impl CheckReport {
         self.counts.values().sum()
     }
 
-    fn problem(&mut self, kind: &'static str, line: String) {
+    /// Records a problem of `kind` (also for checks outside the store: the search index).
+    pub fn problem(&mut self, kind: &'static str, line: String) {
         *self.counts.entry(kind).or_insert(0) += 1;
         if self.lines.len() < KEEP_LINES {
             self.lines.push(format!("{kind}: {line}"));
