@@ -208,6 +208,21 @@ pub async fn metrics(node: web::Data<Node>) -> HttpResponse {
             "store size on disk",
             node.store.size_on_disk(),
         ),
+        (
+            "chatnode_search_indexed",
+            "1 when search answers from the index, 0 while it is built (search scans)",
+            u64::from(node.search.indexed()),
+        ),
+        (
+            "chatnode_search_applied_total",
+            "stored entries the search index applied since start",
+            node.search.applied(),
+        ),
+        (
+            "chatnode_search_backlog",
+            "durable entries handed to the indexer and not applied yet (its lag)",
+            node.store.feed().backlog() as u64,
+        ),
     ];
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")

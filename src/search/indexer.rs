@@ -244,6 +244,9 @@ impl Indexer {
             self.add(conv, seq, record)?;
         }
         self.marks.insert(conv, seq);
+        if let Some(shared) = &self.shared {
+            shared.applied.fetch_add(1, Ordering::Relaxed);
+        }
         Ok(())
     }
 

@@ -16,7 +16,7 @@ use std::{
     ops::Bound,
     path::{Path, PathBuf},
     sync::{
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
         Arc,
     },
     thread,
@@ -53,6 +53,8 @@ pub struct Shared {
     fields: Fields,
     /// Whether the index has caught up with the store since it was opened.
     ready: AtomicBool,
+    /// Stored entries applied since start.
+    applied: AtomicU64,
 }
 
 /// The node's search: the index when it could be opened, else the store scan.
@@ -154,6 +156,7 @@ impl Search {
             reader: reader.clone(),
             fields: opened.fields,
             ready: AtomicBool::new(false),
+            applied: AtomicU64::new(0),
         });
         let indexer = Indexer::new(
             writer,
@@ -187,6 +190,13 @@ impl Search {
         self.shared
             .as_ref()
             .is_some_and(|s| s.ready.load(Ordering::SeqCst))
+    }
+
+    /// Stored entries the indexer applied since start.
+    pub fn applied(&self) -> u64 {
+        self.shared
+            .as_ref()
+            .map_or(0, |s| s.applied.load(Ordering::Relaxed))
     }
 
     /// One page of hits for `find`, newest first, each read from the store.

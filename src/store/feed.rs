@@ -105,6 +105,11 @@ impl Feed {
         self.dropped.swap(false, Ordering::SeqCst)
     }
 
+    /// Entries sent and not yet handled: how far the follower lags.
+    pub fn backlog(&self) -> usize {
+        self.backlog.load(Ordering::SeqCst)
+    }
+
     /// The follower has handled `n` stored entries.
     pub fn done(&self, n: usize) {
         let _ = self
