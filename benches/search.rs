@@ -69,7 +69,7 @@ impl Vocabulary {
                 s.push(self.han[Self::skewed(rng, self.han.len())]);
             }
         }
-        if i % 5000 == 0 {
+        if i.is_multiple_of(5000) {
             s.push_str(" quokka");
         }
         s
@@ -117,7 +117,8 @@ fn build(dir: &Path, total: u64, vocab: &Vocabulary) -> Arc<Store> {
                 })
                 .collect();
             if !batch.is_empty() {
-                store.append_batch(&batch).unwrap();
+                let (refused, _) = store.append_batch(&batch).unwrap();
+                assert!(refused.iter().all(Option::is_none));
             }
         }
     }

@@ -11,10 +11,10 @@ use crate::actors::conversation::{Command, ConvCommand, Outgoing};
 use crate::actors::session::history_page;
 use crate::error::{Error, Result};
 use crate::node::Node;
-use crate::search::{Cursor, Find};
 use crate::protocol::{
     valid_username, validate_send, ConvKind, ConversationView, MessageKind, SendFrame,
 };
+use crate::search::{Cursor, Find};
 use crate::views;
 
 pub(super) fn routes(cfg: &mut web::ServiceConfig) {

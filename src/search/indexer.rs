@@ -112,8 +112,7 @@ impl Indexer {
                 Err(mpsc::RecvTimeoutError::Timeout) => Ok(()),
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
             };
-            let swept = match store.feed().take_dropped() || last_sweep.elapsed() >= SWEEP_EVERY
-            {
+            let swept = match store.feed().take_dropped() || last_sweep.elapsed() >= SWEEP_EVERY {
                 true => {
                     last_sweep = Instant::now();
                     self.catch_up(&store, false).map(drop)
@@ -229,8 +228,7 @@ impl Indexer {
             if let (StoredKind::Edit | StoredKind::Recall, Some(target)) =
                 (record.kind, record.target)
             {
-                self.writer
-                    .delete_term(self.fields.key_term(conv, target));
+                self.writer.delete_term(self.fields.key_term(conv, target));
                 if let Some(now) = store.message(conv, target)? {
                     if searchable(&now) {
                         self.add(conv, target, &now)?;
@@ -286,7 +284,10 @@ impl Indexer {
     }
 
     fn due(&self) -> bool {
-        self.pending >= COMMIT_DOCS || self.dirty_since.is_some_and(|t| t.elapsed() >= COMMIT_EVERY)
+        self.pending >= COMMIT_DOCS
+            || self
+                .dirty_since
+                .is_some_and(|t| t.elapsed() >= COMMIT_EVERY)
     }
 
     /// Commits the documents with the marks that describe them, then lets searches

@@ -24,7 +24,9 @@ use std::{
 
 use parking_lot::Mutex;
 use tantivy::collector::TopDocs;
-use tantivy::query::{BooleanQuery, Occur, Query as TantivyQuery, RangeQuery, TermQuery, TermSetQuery};
+use tantivy::query::{
+    BooleanQuery, Occur, Query as TantivyQuery, RangeQuery, TermQuery, TermSetQuery,
+};
 use tantivy::schema::IndexRecordOption;
 use tantivy::{DocAddress, IndexReader, Order, ReloadPolicy, Searcher, Term};
 
@@ -112,7 +114,9 @@ impl Cursor {
             (Some(Some(ts)), Some(Some(conv)), Some(Some(seq)), None) => {
                 Ok(Cursor { ts, conv, seq })
             }
-            _ => Err(Error::bad("cursor: pass back the `next` of the previous answer")),
+            _ => Err(Error::bad(
+                "cursor: pass back the `next` of the previous answer",
+            )),
         }
     }
 }
@@ -352,14 +356,14 @@ impl Shared {
         let mut columns = std::collections::HashMap::new();
         let mut keys = Vec::with_capacity(docs.len());
         for (ts, addr) in docs {
-            if !columns.contains_key(&addr.segment_ord) {
-                let fast = searcher.segment_reader(addr.segment_ord).fast_fields();
-                let conv = fast.u64("conv").map_err(tantivy_error)?;
-                let seq = fast.u64("seq").map_err(tantivy_error)?;
-                columns.insert(addr.segment_ord, (conv, seq));
-            }
-            let Some((conv, seq)) = columns.get(&addr.segment_ord) else {
-                continue;
+            let (conv, seq) = match columns.entry(addr.segment_ord) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    let fast = searcher.segment_reader(addr.segment_ord).fast_fields();
+                    let conv = fast.u64("conv").map_err(tantivy_error)?;
+                    let seq = fast.u64("seq").map_err(tantivy_error)?;
+                    e.insert((conv, seq))
+                }
             };
             if let (Some(ts), Some(conv), Some(seq)) =
                 (ts, conv.first(addr.doc_id), seq.first(addr.doc_id))

@@ -191,7 +191,10 @@ mod tests {
             index_terms("你好世界 ok 猫"),
             ["你好", "好世", "世界", "界", "ok", "猫"]
         );
-        assert_eq!(index_terms("안녕하세요"), ["안녕", "녕하", "하세", "세요", "요"]);
+        assert_eq!(
+            index_terms("안녕하세요"),
+            ["안녕", "녕하", "하세", "세요", "요"]
+        );
     }
 
     #[test]
@@ -218,7 +221,10 @@ mod tests {
         assert!(!q.matches("shell world"), "prefixes start words");
         let cjk = Query::parse("好世");
         assert!(cjk.matches("你好世界"));
-        assert!(!cjk.matches("你好，世界"), "CJK pieces match inside one run");
+        assert!(
+            !cjk.matches("你好，世界"),
+            "CJK pieces match inside one run"
+        );
         let one = Query::parse("界");
         assert_eq!(one.asks, [Ask::Prefix("界".into())]);
         assert!(one.matches("世界"));

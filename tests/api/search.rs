@@ -76,7 +76,9 @@ async fn pages_are_complete_newest_first_and_follow_the_cursor() {
     assert_eq!(sizes, [20, 20, 6], "46 hits in pages of 20");
     let all: Vec<Value> = pages.iter().flat_map(hits).collect();
     let mut seen: Vec<(u64, u64)> = pages.iter().flat_map(ids).collect();
-    assert!(all.iter().all(|h| h["body"].as_str().unwrap().starts_with("apple")));
+    assert!(all
+        .iter()
+        .all(|h| h["body"].as_str().unwrap().starts_with("apple")));
     for pair in all.windows(2) {
         let key = |h: &Value| (h["ts"].as_u64(), h["conv"].as_u64(), h["seq"].as_u64());
         assert!(key(&pair[0]) > key(&pair[1]), "newest first: {pair:?}");
@@ -105,7 +107,11 @@ async fn pages_are_complete_newest_first_and_follow_the_cursor() {
 
     // a cursor that was never given out is a 400, not a 500
     let (status, v) = app.get("/api/search?q=apple&cursor=bogus", &tb).await;
-    assert_eq!((status, v["error"]["code"].as_str()), (400, Some("bad_request")), "{v}");
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (400, Some("bad_request")),
+        "{v}"
+    );
 }
 
 #[actix_web::test]
