@@ -7,7 +7,7 @@ use std::{
     collections::{HashMap, VecDeque},
     net::SocketAddr,
     sync::{Arc, Mutex},
-    time::{Duration, Instant},
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
@@ -28,8 +28,8 @@ struct Received {
 #[derive(Default)]
 struct MockState {
     got: Vec<Received>,
-    /// Per path, answers to give in order (status, Retry-After); then 201.
-    script: HashMap<String, VecDeque<(u16, Option<u64>)>>,
+    /// Per path, answers to give in order (status, Retry-After value); then 201.
+    script: HashMap<String, VecDeque<(u16, Option<String>)>>,
 }
 
 /// A push service on 127.0.0.1:0.
@@ -62,7 +62,7 @@ async fn mock_receive(
         Some((status, after)) => {
             let mut r = HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap());
             if let Some(a) = after {
-                r.insert_header(("Retry-After", a.to_string()));
+                r.insert_header(("Retry-After", a));
             }
             r.finish()
         }
@@ -100,11 +100,20 @@ impl MockPush {
     }
 
     fn script(&self, path: &str, answers: &[(u16, Option<u64>)]) {
+        let answers: Vec<_> = answers
+            .iter()
+            .map(|(status, after)| (*status, after.map(|a| a.to_string())))
+            .collect();
+        self.script_raw(path, &answers);
+    }
+
+    /// Like [`MockPush::script`], with `Retry-After` given verbatim (e.g. a date).
+    fn script_raw(&self, path: &str, answers: &[(u16, Option<String>)]) {
         self.state
             .lock()
             .unwrap()
             .script
-            .insert(path.to_string(), answers.iter().copied().collect());
+            .insert(path.to_string(), answers.iter().cloned().collect());
     }
 
     fn got(&self, path: &str) -> Vec<Received> {
@@ -214,10 +223,7 @@ fn check_push_request(r: &Received, key: &[u8], origin: &str, conv: u64) {
     let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
     assert_eq!(claims["aud"], origin);
     assert_eq!(claims["sub"], "mailto:admin@localhost");
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
+    let now = unix_ms() / 1000;
     let exp = claims["exp"].as_u64().expect("exp");
     assert!(exp > now && exp <= now + 24 * 3600, "exp {exp}, now {now}");
     // ES256: r || s, each 32 bytes, over "header.claims"
@@ -238,6 +244,30 @@ fn check_push_request(r: &Received, key: &[u8], origin: &str, conv: u64) {
         sig.verify(&digest, &public).unwrap(),
         "the VAPID JWT verifies"
     );
+}
+
+/// Now, ms since the epoch (the store's clock).
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+/// The running node's store (the test reads what the worker planned).
+fn store_of(app: &TestApp) -> &chatnode::store::Store {
+    &app.running().expect("in-process node").node.store
+}
+
+/// The waiting pushes of `user` (conv, record), as the worker keeps them.
+fn pending_of(app: &TestApp, user: &str) -> Vec<(u64, chatnode::store::push::PendingPushRecord)> {
+    store_of(app)
+        .pending_pushes()
+        .unwrap()
+        .into_iter()
+        .filter(|(u, _, _)| u == user)
+        .map(|(_, conv, record)| (conv, record))
+        .collect()
 }
 
 async fn push_app(mock: &MockPush, extra: &[(&str, &str)]) -> TestApp {
@@ -685,4 +715,51 @@ async fn muted_conversations_and_events_wake_no_device() {
     let got = mock.wait_for(&phone.path, 3).await;
     assert_eq!(phone.open(&got[2])["seq"], 4, "the event was not pushed");
     assert_eq!(mock.got(&phone.path).len(), 3);
+}
+
+#[actix_web::test]
+async fn retry_after_as_an_http_date_is_honoured_and_clamped_like_seconds() {
+    let mock = MockPush::start();
+    let app = push_app(&mock, &[]).await;
+    let alice = app.register("alice").await;
+    let bob = app.register("bob").await;
+    let cy = app.register("cy").await;
+    let conv = app.group(&alice, "later", &["bob", "cy"]).await;
+    let dated = Device::new(&mock, "dated");
+    let counted = Device::new(&mock, "counted");
+    // two hours ahead, as a date and as seconds: both wait the most (an hour)
+    let date = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(7200));
+    mock.script_raw(&dated.path, &[(503, Some(date))]);
+    mock.script(&counted.path, &[(429, Some(7200))]);
+    dated.subscribe(&app, &bob).await;
+    counted.subscribe(&app, &cy).await;
+    let mut a = app.connect(&alice).await;
+    let before = unix_ms();
+    a.send_acked(conv, "d1", "not now").await;
+    mock.wait_for(&dated.path, 1).await;
+    mock.wait_for(&counted.path, 1).await;
+    let planned = |user: &'static str| {
+        let app = &app;
+        async move {
+            poll_until(
+                || async { pending_of(app, user) },
+                |p| p.iter().any(|(_, r)| r.attempts == 1),
+            )
+            .await
+        }
+    };
+    let (bob_retry, cy_retry) = (planned("bob").await, planned("cy").await);
+    let after = unix_ms();
+    for (user, retry) in [("bob", bob_retry), ("cy", cy_retry)] {
+        assert_eq!(retry.len(), 1, "{user}: {retry:?}");
+        let (c, record) = &retry[0];
+        assert_eq!(*c, conv);
+        assert_eq!(record.attempts, 1, "{user}: the retry is planned");
+        // planned at the answer (between before and after) plus the clamp, 3600 s
+        assert!(
+            record.due_ms >= before + 3_600_000 && record.due_ms <= after + 3_600_000,
+            "{user}: due {} not an hour after [{before}, {after}]",
+            record.due_ms
+        );
+    }
 }
