@@ -763,3 +763,62 @@ async fn retry_after_as_an_http_date_is_honoured_and_clamped_like_seconds() {
         );
     }
 }
+
+#[actix_web::test]
+async fn deleting_a_user_deletes_its_subscriptions_and_waiting_pushes() {
+    let mock = MockPush::start();
+    let app = push_app(&mock, &[]).await;
+    chatnode::accounts::add_user(
+        store_of(&app),
+        "root",
+        crate::harness::PASSWORD.to_string(),
+        true,
+        Default::default(),
+    )
+    .await
+    .unwrap();
+    let root = app.login("root").await;
+    let alice = app.register("alice").await;
+    let bob = app.register("bob").await;
+    let bob_laptop = app.login("bob").await;
+    let conv = app.direct(&alice, "bob").await;
+    let phone = Device::new(&mock, "phone");
+    let laptop = Device::new(&mock, "laptop");
+    // the phone asks for a retry an hour ahead: a push of bob's waits in the store
+    mock.script(&phone.path, &[(503, Some(3600))]);
+    phone.subscribe(&app, &bob).await;
+    laptop.subscribe(&app, &bob_laptop).await;
+    let cy = app.register("cy").await;
+    let cy_phone = Device::new(&mock, "cy-phone");
+    cy_phone.subscribe(&app, &cy).await;
+    let mut a = app.connect(&alice).await;
+    a.send_acked(conv, "u1", "still there?").await;
+    mock.wait_for(&laptop.path, 1).await;
+    let waiting = poll_until(
+        || async { pending_of(&app, "bob") },
+        |p| p.iter().any(|(_, r)| r.attempts == 1),
+    )
+    .await;
+    assert_eq!(waiting.len(), 1, "bob's retry is kept: {waiting:?}");
+    assert_eq!(
+        store_of(&app).push_subscriptions_of("bob").unwrap().len(),
+        2
+    );
+
+    let gone = app
+        .call("DELETE", "/api/admin/users/bob", Some(&root), None)
+        .await;
+    assert_eq!(gone.status, 204);
+    let left = store_of(&app).push_subscriptions_of("bob").unwrap();
+    assert!(left.is_empty(), "bob's subscriptions: {left:?}");
+    assert!(
+        pending_of(&app, "bob").is_empty(),
+        "bob's waiting pushes: {:?}",
+        pending_of(&app, "bob")
+    );
+    // cy's subscription is untouched
+    let metrics = app.call("GET", "/metrics", None, None).await;
+    let text = String::from_utf8_lossy(&metrics.body).to_string();
+    assert!(text.contains("chatnode_push_subscriptions 1"), "{text}");
+    assert_eq!(store_of(&app).push_subscriptions_of("cy").unwrap().len(), 1);
+}
