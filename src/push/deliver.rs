@@ -12,9 +12,6 @@ use super::vapid::Vapid;
 use crate::error::{Error, Result};
 use crate::store::push::SubscriptionRecord;
 
-/// Longest a push service may take to answer before the attempt counts as failed.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
-
 /// The JSON a service worker decrypts (PROTOCOL.md "Push notifications").
 #[derive(Debug, Clone, Serialize)]
 pub struct Payload {
@@ -111,11 +108,13 @@ pub fn prepare(
     })
 }
 
-/// Sends `req` with `client` (redirects off) and classifies the answer.
-pub async fn send(client: &awc::Client, req: Request) -> Outcome {
+/// Sends `req` with `client` (redirects off) and classifies the answer; no answer
+/// within `timeout` (silence, or bytes that are not HTTP) is a retry like any
+/// unreachable service, so no push service can hold the worker.
+pub async fn send(client: &awc::Client, req: Request, timeout: Duration) -> Outcome {
     let mut builder = client
         .post(req.target.uri.clone())
-        .timeout(REQUEST_TIMEOUT)
+        .timeout(timeout)
         .insert_header(("TTL", req.ttl_secs.to_string()))
         .insert_header(("Urgency", "high"))
         .insert_header(("Topic", req.topic))

@@ -6,13 +6,17 @@
 use std::{
     collections::{HashMap, VecDeque},
     net::SocketAddr,
-    sync::{Arc, Mutex},
+    sync::{
+        atomic::{AtomicUsize, Ordering::SeqCst},
+        Arc, Mutex,
+    },
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
 use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::harness::{poll_until, spawn_app, TestApp};
 
@@ -137,6 +141,66 @@ impl MockPush {
     }
 }
 
+/// A "push service" that is none: it accepts TCP connections on 127.0.0.1 and holds
+/// them, either silent or after answering bytes that are not HTTP.
+struct BrokenPush {
+    addr: SocketAddr,
+    accepted: Arc<AtomicUsize>,
+}
+
+impl BrokenPush {
+    async fn start(garbage: bool) -> BrokenPush {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let count = accepted.clone();
+        // ends with the test's runtime
+        actix_web::rt::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((mut socket, _)) = listener.accept().await {
+                count.fetch_add(1, SeqCst);
+                if garbage {
+                    let mut request = [0u8; 4096];
+                    let _ = socket.read(&mut request).await;
+                    let _ = socket.write_all(b"\x00\x7fnot HTTP at all\r\n\r\n").await;
+                }
+                held.push(socket);
+            }
+        });
+        BrokenPush { addr, accepted }
+    }
+
+    fn origin(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    fn accepted(&self) -> usize {
+        self.accepted.load(SeqCst)
+    }
+
+    /// Waits (bounded) until at least `n` connections came.
+    async fn wait_for(&self, n: usize) {
+        let got = poll_until(|| async { self.accepted() }, |&a| a >= n).await;
+        assert!(
+            got >= n,
+            "{} got {got} connections, expected {n}",
+            self.addr
+        );
+    }
+}
+
+/// The value of one counter or gauge in /metrics text.
+fn metric(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{name} not in {text}"))
+}
+
+async fn metrics_text(app: &TestApp) -> String {
+    let m = app.call("GET", "/metrics", None, None).await;
+    String::from_utf8_lossy(&m.body).to_string()
+}
+
 /// A browser's push subscription: an `ece` key pair and auth secret.
 struct Device {
     path: String,
@@ -147,10 +211,15 @@ struct Device {
 
 impl Device {
     fn new(mock: &MockPush, name: &str) -> Device {
+        Device::at(&mock.origin(), name)
+    }
+
+    /// A device whose push service is at `origin` (not necessarily a [`MockPush`]).
+    fn at(origin: &str, name: &str) -> Device {
         let (pair, auth) = ece::generate_keypair_and_auth_secret().unwrap();
         let path = format!("/push/{name}");
         Device {
-            endpoint: format!("{}{}", mock.origin(), path),
+            endpoint: format!("{origin}{path}"),
             path,
             keys: pair.raw_components().unwrap(),
             auth,
@@ -821,4 +890,59 @@ async fn deleting_a_user_deletes_its_subscriptions_and_waiting_pushes() {
     let text = String::from_utf8_lossy(&metrics.body).to_string();
     assert!(text.contains("chatnode_push_subscriptions 1"), "{text}");
     assert_eq!(store_of(&app).push_subscriptions_of("cy").unwrap().len(), 1);
+}
+
+#[actix_web::test]
+async fn silent_or_garbage_push_services_cost_a_retry_not_the_queue() {
+    let mock = MockPush::start();
+    let silent = BrokenPush::start(false).await;
+    let garbage = BrokenPush::start(true).await;
+    let allowed = [mock.origin(), silent.origin(), garbage.origin()].join(",");
+    let app = spawn_app(&[
+        ("CHATNODE__PUSH__ALLOWED_ENDPOINTS", allowed.as_str()),
+        ("CHATNODE__PUSH__REQUEST_TIMEOUT_SECS", "1"),
+    ])
+    .await;
+    let alice = app.register("alice").await;
+    let bob = app.register("bob").await;
+    let cy = app.register("cy").await;
+    let dan = app.register("dan").await;
+    let broken = app.group(&alice, "broken", &["bob", "cy"]).await;
+    let healthy = app.direct(&alice, "dan").await;
+    Device::at(&silent.origin(), "bob")
+        .subscribe(&app, &bob)
+        .await;
+    Device::at(&garbage.origin(), "cy")
+        .subscribe(&app, &cy)
+        .await;
+    let dan_phone = Device::new(&mock, "dan");
+    dan_phone.subscribe(&app, &dan).await;
+
+    let mut a = app.connect(&alice).await;
+    a.send_acked(broken, "b1", "into the void").await;
+    silent.wait_for(1).await;
+    garbage.wait_for(1).await;
+    // the silent service still holds its request: another user's push goes anyway
+    a.send_acked(healthy, "h1", "you there?").await;
+    let got = mock.wait_for(&dan_phone.path, 1).await;
+    let p = dan_phone.open(&got[0]);
+    assert_eq!(
+        (p["conv"].as_u64(), p["seq"].as_u64()),
+        (Some(healthy), Some(1))
+    );
+    // each broken one cost an attempt that ended (no answer) and is retried
+    silent.wait_for(2).await;
+    garbage.wait_for(2).await;
+    let text = poll_until(
+        || metrics_text(&app),
+        |t| metric(t, "chatnode_pushes_failed_network_total") >= 2,
+    )
+    .await;
+    assert!(
+        metric(&text, "chatnode_pushes_failed_network_total") >= 2,
+        "{text}"
+    );
+    assert_eq!(metric(&text, "chatnode_pushes_sent_total"), 1, "{text}");
+    assert_eq!(metric(&text, "chatnode_push_queue_depth"), 0, "{text}");
+    assert!(mock.got(&dan_phone.path).len() == 1);
 }
