@@ -123,6 +123,8 @@ pub struct PushSettings {
     /// Longest one push request may take (connect to answer), so a push service that
     /// stays silent costs a retry, not a slot for good.
     pub request_timeout_secs: u64,
+    /// Offers the push queue holds; past it they are dropped (counted), never waited for.
+    pub queue_size: usize,
 }
 
 /// A list setting: a TOML array, or one comma-separated string (the environment).
@@ -378,6 +380,9 @@ impl Settings {
         }
         if self.push.coalesce_secs > 3600 {
             return bad("push.coalesce_secs", "must be at most 3600");
+        }
+        if self.push.queue_size == 0 {
+            return bad("push.queue_size", "must be at least 1");
         }
         if !(1..=300).contains(&self.push.request_timeout_secs) {
             return bad("push.request_timeout_secs", "must be 1 to 300");

@@ -946,3 +946,68 @@ async fn silent_or_garbage_push_services_cost_a_retry_not_the_queue() {
     assert_eq!(metric(&text, "chatnode_push_queue_depth"), 0, "{text}");
     assert!(mock.got(&dan_phone.path).len() == 1);
 }
+
+#[actix_web::test]
+async fn a_full_push_queue_drops_offers_counted_and_acks_go_on() {
+    let mock = MockPush::start();
+    let app = push_app(
+        &mock,
+        &[
+            ("CHATNODE__PUSH__QUEUE_SIZE", "1"),
+            ("CHATNODE__PUSH__COALESCE_SECS", "0"),
+            ("CHATNODE__LIMITS__MESSAGES_PER_SEC", "1000000"),
+        ],
+    )
+    .await;
+    let alice = app.register("alice").await;
+    let bob = app.register("bob").await;
+    let conv = app.direct(&alice, "bob").await;
+    let phone = Device::new(&mock, "phone");
+    phone.subscribe(&app, &bob).await;
+    let mut a = app.connect(&alice).await;
+    // bursts of offers into a queue of one, until some were dropped (bounded)
+    const BURST: usize = 100;
+    let mut dropped = 0;
+    for round in 0..5 {
+        let frames = (0..BURST)
+            .map(|i| {
+                json!({"type": "send", "conv": conv, "client_id": format!("q{round}-{i}"),
+                       "kind": "text", "body": format!("burst {round} {i}")})
+            })
+            .collect();
+        a.send_many(frames).await;
+        // every send is acked, full queue or not
+        let mut acked = std::collections::HashSet::new();
+        while acked.len() < BURST {
+            let f = a
+                .next_matching(|f| f["type"] == "ack" || f["type"] == "error")
+                .await;
+            assert_eq!(f["type"], "ack", "{f}");
+            acked.insert(f["client_id"].as_str().unwrap().to_string());
+        }
+        dropped = metric(&metrics_text(&app).await, "chatnode_pushes_dropped_total");
+        if dropped > 0 {
+            break;
+        }
+    }
+    assert!(dropped > 0, "a queue of one never overflowed");
+    // the queue drains, and the next message is pushed as usual
+    let text = poll_until(
+        || metrics_text(&app),
+        |t| metric(t, "chatnode_push_queue_depth") == 0,
+    )
+    .await;
+    assert_eq!(metric(&text, "chatnode_push_queue_depth"), 0, "{text}");
+    let last = a.send_acked(conv, "after", "after the flood").await["seq"]
+        .as_u64()
+        .unwrap();
+    let got = poll_until(
+        || async { mock.got(&phone.path) },
+        |g| g.iter().any(|r| phone.open(r)["seq"] == last),
+    )
+    .await;
+    assert!(
+        got.iter().any(|r| phone.open(r)["seq"] == last),
+        "seq {last} was not pushed"
+    );
+}
