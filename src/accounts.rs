@@ -142,9 +142,10 @@ pub async fn set_admin(store: &Store, name: &str, admin: bool) -> Result<UserRec
 }
 
 /// Deletes the account `name`: a tombstone keeps the name (never registered again);
-/// password, profile, role, tokens (so push subscriptions) and invites go; the user
-/// leaves each group with a `system` message. Its messages stay under its name, and
-/// its direct conversations stay as they are for the other member.
+/// password, profile, role, tokens, push subscriptions (also any whose token is gone
+/// already) with their waiting pushes, and invites go; the user leaves each group
+/// with a `system` message. Its messages stay under its name, and its direct
+/// conversations stay as they are for the other member.
 pub async fn delete_account(target: Target<'_>, name: &str) -> Result<()> {
     let store = target.store();
     store
@@ -159,6 +160,8 @@ pub async fn delete_account(target: Target<'_>, name: &str) -> Result<()> {
         })
         .await?;
     revoke_all(target, name, None).await?;
+    // after the tokens, so a subscription made meanwhile goes too
+    store.delete_push_subscriptions_of_user(name).await?;
     store.delete_invites_of(name).await?;
     leave_groups(target, name).await
 }

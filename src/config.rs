@@ -120,6 +120,11 @@ pub struct PushSettings {
     pub allowed_endpoints: Vec<String>,
     /// Most subscriptions per user.
     pub max_subscriptions_per_user: usize,
+    /// Longest one push request may take (connect to answer), so a push service that
+    /// stays silent costs a retry, not a slot for good.
+    pub request_timeout_secs: u64,
+    /// Offers the push queue holds; past it they are dropped (counted), never waited for.
+    pub queue_size: usize,
 }
 
 /// A list setting: a TOML array, or one comma-separated string (the environment).
@@ -375,6 +380,12 @@ impl Settings {
         }
         if self.push.coalesce_secs > 3600 {
             return bad("push.coalesce_secs", "must be at most 3600");
+        }
+        if self.push.queue_size == 0 {
+            return bad("push.queue_size", "must be at least 1");
+        }
+        if !(1..=300).contains(&self.push.request_timeout_secs) {
+            return bad("push.request_timeout_secs", "must be 1 to 300");
         }
         if self.push.ttl_secs > 2419200 {
             return bad("push.ttl_secs", "must be at most 2419200 (28 days)");

@@ -180,7 +180,7 @@ pub async fn start(settings: Settings) -> Result<Running> {
 fn push_channel(settings: &Settings) -> (PushHandle, Option<PushInbox>) {
     match settings.push.enabled {
         true => {
-            let (handle, inbox) = PushHandle::channel();
+            let (handle, inbox) = PushHandle::channel(settings.push.queue_size);
             (handle, Some(inbox))
         }
         false => (PushHandle::disabled(), None),

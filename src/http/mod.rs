@@ -170,7 +170,7 @@ pub async fn metrics(node: web::Data<Node>) -> HttpResponse {
         ),
         (
             "chatnode_push_queue_depth",
-            "offers waiting in the push queue (bound: 1024)",
+            "offers waiting in the push queue (bound: push.queue_size)",
             push.queued.load(Relaxed),
         ),
         (

@@ -1,7 +1,7 @@
 //! One push request: the RFC 8291 encryption of the payload (web-push-native), the
 //! VAPID header, the RFC 8030 headers, and what the push service's answer means.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
 use serde::Serialize;
@@ -11,9 +11,6 @@ use super::endpoint;
 use super::vapid::Vapid;
 use crate::error::{Error, Result};
 use crate::store::push::SubscriptionRecord;
-
-/// Longest a push service may take to answer before the attempt counts as failed.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// The JSON a service worker decrypts (PROTOCOL.md "Push notifications").
 #[derive(Debug, Clone, Serialize)]
@@ -46,7 +43,7 @@ pub enum Outcome {
     Retry {
         /// Status, 0 for no answer.
         status: u16,
-        /// Retry-After in seconds, if given.
+        /// Retry-After in seconds from the answer, if given (seconds or a date).
         after: Option<u64>,
     },
     /// Anything else: logged, not retried.
@@ -111,11 +108,13 @@ pub fn prepare(
     })
 }
 
-/// Sends `req` with `client` (redirects off) and classifies the answer.
-pub async fn send(client: &awc::Client, req: Request) -> Outcome {
+/// Sends `req` with `client` (redirects off) and classifies the answer; no answer
+/// within `timeout` (silence, or bytes that are not HTTP) is a retry like any
+/// unreachable service, so no push service can hold the worker.
+pub async fn send(client: &awc::Client, req: Request, timeout: Duration) -> Outcome {
     let mut builder = client
         .post(req.target.uri.clone())
-        .timeout(REQUEST_TIMEOUT)
+        .timeout(timeout)
         .insert_header(("TTL", req.ttl_secs.to_string()))
         .insert_header(("Urgency", "high"))
         .insert_header(("Topic", req.topic))
@@ -132,7 +131,7 @@ pub async fn send(client: &awc::Client, req: Request) -> Outcome {
                 .headers()
                 .get("retry-after")
                 .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok());
+                .and_then(|v| retry_after_secs(v, SystemTime::now()));
             classify(status, after)
         }
         Err(e) => {
@@ -145,6 +144,21 @@ pub async fn send(client: &awc::Client, req: Request) -> Outcome {
     }
 }
 
+/// `Retry-After` (RFC 9110 10.2.3) as seconds from `now`: delay-seconds, or an
+/// HTTP-date (rounded up, 0 when already past), so both forms are honoured alike;
+/// `None` when it is neither.
+pub fn retry_after_secs(value: &str, now: SystemTime) -> Option<u64> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(secs);
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(
+        at.duration_since(now)
+            .map_or(0, |d| d.as_secs() + u64::from(d.subsec_nanos() > 0)),
+    )
+}
+
 /// What an answer with `status` (and `Retry-After` seconds) means.
 pub fn classify(status: u16, after: Option<u64>) -> Outcome {
     match status {
@@ -152,5 +166,36 @@ pub fn classify(status: u16, after: Option<u64>) -> Outcome {
         404 | 410 => Outcome::Gone,
         429 | 500..=599 => Outcome::Retry { status, after },
         other => Outcome::Failed(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_takes_seconds_and_http_dates() {
+        // 2015-10-21T07:28:00Z
+        let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_445_412_480);
+        let date = "Wed, 21 Oct 2015 07:28:00 GMT";
+        assert_eq!(retry_after_secs(" 120 ", at), Some(120));
+        assert_eq!(
+            retry_after_secs(date, at - Duration::from_secs(90)),
+            Some(90)
+        );
+        assert_eq!(
+            retry_after_secs(date, at - Duration::from_millis(1500)),
+            Some(2)
+        );
+        assert_eq!(retry_after_secs(date, at + Duration::from_secs(5)), Some(0));
+        // the obsolete forms RFC 9110 still asks recipients to read
+        let rfc850 = "Wednesday, 21-Oct-15 07:28:00 GMT";
+        assert_eq!(
+            retry_after_secs(rfc850, at - Duration::from_secs(1)),
+            Some(1)
+        );
+        for bad in ["", "soon", "-5", "1.5", "Wed, 32 Oct 2015 07:28:00 GMT"] {
+            assert_eq!(retry_after_secs(bad, at), None, "{bad:?}");
+        }
     }
 }

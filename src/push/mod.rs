@@ -29,10 +29,6 @@ use tokio::sync::mpsc;
 
 use crate::store::records::StoredKind;
 
-/// How many offers the push queue holds; past it offers are dropped (and counted).
-/// Each offer is one stored message with its offline recipients.
-pub const QUEUE_BOUND: usize = 1024;
-
 /// A durable message some members are offline for.
 #[derive(Debug, Clone)]
 pub struct Offer {
@@ -69,17 +65,23 @@ pub struct PushStats {
 #[derive(Clone, Default)]
 pub struct PushHandle {
     tx: Option<mpsc::Sender<Offer>>,
+    /// The queue's bound, for the log line of a drop.
+    bound: usize,
     /// Counters, shared with the worker.
     pub stats: Arc<PushStats>,
 }
 
 impl PushHandle {
-    /// A handle and the receiving end for [`worker::spawn`].
-    pub fn channel() -> (PushHandle, mpsc::Receiver<Offer>) {
-        let (tx, rx) = mpsc::channel(QUEUE_BOUND);
+    /// A handle and the receiving end for [`worker::spawn`], the queue holding `bound`
+    /// offers (`push.queue_size`, at least one); past it offers are dropped (counted).
+    /// Each offer is one stored message with its offline recipients.
+    pub fn channel(bound: usize) -> (PushHandle, mpsc::Receiver<Offer>) {
+        let bound = bound.max(1);
+        let (tx, rx) = mpsc::channel(bound);
         (
             PushHandle {
                 tx: Some(tx),
+                bound,
                 stats: Arc::default(),
             },
             rx,
@@ -105,7 +107,7 @@ impl PushHandle {
             }
             Err(mpsc::error::TrySendError::Full(_)) => {
                 self.stats.dropped.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!("push queue full ({QUEUE_BOUND}): a push was dropped");
+                tracing::warn!(bound = self.bound, "push queue full: a push was dropped");
             }
             Err(mpsc::error::TrySendError::Closed(_)) => {}
         }

@@ -87,7 +87,7 @@ pub fn spawn(
         actix::spawn(async move {
             let client = awc::Client::builder()
                 .disable_redirects()
-                .timeout(deliver::REQUEST_TIMEOUT)
+                .timeout(Duration::from_secs(settings.push.request_timeout_secs))
                 .connector(awc::Connector::new().timeout(Duration::from_secs(5)))
                 .finish();
             let worker = Worker {
@@ -493,7 +493,8 @@ impl Delivery {
                 return Outcome::Failed(0);
             }
         };
-        let outcome = deliver::send(&self.client, request).await;
+        let timeout = Duration::from_secs(push.request_timeout_secs);
+        let outcome = deliver::send(&self.client, request, timeout).await;
         let counter = match &outcome {
             Outcome::Sent => &self.stats.sent,
             Outcome::Retry { status: 0, .. } => &self.stats.failed_network,

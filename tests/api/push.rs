@@ -6,13 +6,17 @@
 use std::{
     collections::{HashMap, VecDeque},
     net::SocketAddr,
-    sync::{Arc, Mutex},
-    time::{Duration, Instant},
+    sync::{
+        atomic::{AtomicUsize, Ordering::SeqCst},
+        Arc, Mutex,
+    },
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
 use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::harness::{poll_until, spawn_app, TestApp};
 
@@ -28,8 +32,8 @@ struct Received {
 #[derive(Default)]
 struct MockState {
     got: Vec<Received>,
-    /// Per path, answers to give in order (status, Retry-After); then 201.
-    script: HashMap<String, VecDeque<(u16, Option<u64>)>>,
+    /// Per path, answers to give in order (status, Retry-After value); then 201.
+    script: HashMap<String, VecDeque<(u16, Option<String>)>>,
 }
 
 /// A push service on 127.0.0.1:0.
@@ -62,7 +66,7 @@ async fn mock_receive(
         Some((status, after)) => {
             let mut r = HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap());
             if let Some(a) = after {
-                r.insert_header(("Retry-After", a.to_string()));
+                r.insert_header(("Retry-After", a));
             }
             r.finish()
         }
@@ -100,11 +104,20 @@ impl MockPush {
     }
 
     fn script(&self, path: &str, answers: &[(u16, Option<u64>)]) {
+        let answers: Vec<_> = answers
+            .iter()
+            .map(|(status, after)| (*status, after.map(|a| a.to_string())))
+            .collect();
+        self.script_raw(path, &answers);
+    }
+
+    /// Like [`MockPush::script`], with `Retry-After` given verbatim (e.g. a date).
+    fn script_raw(&self, path: &str, answers: &[(u16, Option<String>)]) {
         self.state
             .lock()
             .unwrap()
             .script
-            .insert(path.to_string(), answers.iter().copied().collect());
+            .insert(path.to_string(), answers.iter().cloned().collect());
     }
 
     fn got(&self, path: &str) -> Vec<Received> {
@@ -128,6 +141,66 @@ impl MockPush {
     }
 }
 
+/// A "push service" that is none: it accepts TCP connections on 127.0.0.1 and holds
+/// them, either silent or after answering bytes that are not HTTP.
+struct BrokenPush {
+    addr: SocketAddr,
+    accepted: Arc<AtomicUsize>,
+}
+
+impl BrokenPush {
+    async fn start(garbage: bool) -> BrokenPush {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let count = accepted.clone();
+        // ends with the test's runtime
+        actix_web::rt::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((mut socket, _)) = listener.accept().await {
+                count.fetch_add(1, SeqCst);
+                if garbage {
+                    let mut request = [0u8; 4096];
+                    let _ = socket.read(&mut request).await;
+                    let _ = socket.write_all(b"\x00\x7fnot HTTP at all\r\n\r\n").await;
+                }
+                held.push(socket);
+            }
+        });
+        BrokenPush { addr, accepted }
+    }
+
+    fn origin(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    fn accepted(&self) -> usize {
+        self.accepted.load(SeqCst)
+    }
+
+    /// Waits (bounded) until at least `n` connections came.
+    async fn wait_for(&self, n: usize) {
+        let got = poll_until(|| async { self.accepted() }, |&a| a >= n).await;
+        assert!(
+            got >= n,
+            "{} got {got} connections, expected {n}",
+            self.addr
+        );
+    }
+}
+
+/// The value of one counter or gauge in /metrics text.
+fn metric(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{name} not in {text}"))
+}
+
+async fn metrics_text(app: &TestApp) -> String {
+    let m = app.call("GET", "/metrics", None, None).await;
+    String::from_utf8_lossy(&m.body).to_string()
+}
+
 /// A browser's push subscription: an `ece` key pair and auth secret.
 struct Device {
     path: String,
@@ -138,10 +211,15 @@ struct Device {
 
 impl Device {
     fn new(mock: &MockPush, name: &str) -> Device {
+        Device::at(&mock.origin(), name)
+    }
+
+    /// A device whose push service is at `origin` (not necessarily a [`MockPush`]).
+    fn at(origin: &str, name: &str) -> Device {
         let (pair, auth) = ece::generate_keypair_and_auth_secret().unwrap();
         let path = format!("/push/{name}");
         Device {
-            endpoint: format!("{}{}", mock.origin(), path),
+            endpoint: format!("{origin}{path}"),
             path,
             keys: pair.raw_components().unwrap(),
             auth,
@@ -214,10 +292,7 @@ fn check_push_request(r: &Received, key: &[u8], origin: &str, conv: u64) {
     let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
     assert_eq!(claims["aud"], origin);
     assert_eq!(claims["sub"], "mailto:admin@localhost");
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
+    let now = unix_ms() / 1000;
     let exp = claims["exp"].as_u64().expect("exp");
     assert!(exp > now && exp <= now + 24 * 3600, "exp {exp}, now {now}");
     // ES256: r || s, each 32 bytes, over "header.claims"
@@ -238,6 +313,30 @@ fn check_push_request(r: &Received, key: &[u8], origin: &str, conv: u64) {
         sig.verify(&digest, &public).unwrap(),
         "the VAPID JWT verifies"
     );
+}
+
+/// Now, ms since the epoch (the store's clock).
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+/// The running node's store (the test reads what the worker planned).
+fn store_of(app: &TestApp) -> &chatnode::store::Store {
+    &app.running().expect("in-process node").node.store
+}
+
+/// The waiting pushes of `user` (conv, record), as the worker keeps them.
+fn pending_of(app: &TestApp, user: &str) -> Vec<(u64, chatnode::store::push::PendingPushRecord)> {
+    store_of(app)
+        .pending_pushes()
+        .unwrap()
+        .into_iter()
+        .filter(|(u, _, _)| u == user)
+        .map(|(_, conv, record)| (conv, record))
+        .collect()
 }
 
 async fn push_app(mock: &MockPush, extra: &[(&str, &str)]) -> TestApp {
@@ -685,4 +784,230 @@ async fn muted_conversations_and_events_wake_no_device() {
     let got = mock.wait_for(&phone.path, 3).await;
     assert_eq!(phone.open(&got[2])["seq"], 4, "the event was not pushed");
     assert_eq!(mock.got(&phone.path).len(), 3);
+}
+
+#[actix_web::test]
+async fn retry_after_as_an_http_date_is_honoured_and_clamped_like_seconds() {
+    let mock = MockPush::start();
+    let app = push_app(&mock, &[]).await;
+    let alice = app.register("alice").await;
+    let bob = app.register("bob").await;
+    let cy = app.register("cy").await;
+    let conv = app.group(&alice, "later", &["bob", "cy"]).await;
+    let dated = Device::new(&mock, "dated");
+    let counted = Device::new(&mock, "counted");
+    // two hours ahead, as a date and as seconds: both wait the most (an hour)
+    let date = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(7200));
+    mock.script_raw(&dated.path, &[(503, Some(date))]);
+    mock.script(&counted.path, &[(429, Some(7200))]);
+    dated.subscribe(&app, &bob).await;
+    counted.subscribe(&app, &cy).await;
+    let mut a = app.connect(&alice).await;
+    let before = unix_ms();
+    a.send_acked(conv, "d1", "not now").await;
+    mock.wait_for(&dated.path, 1).await;
+    mock.wait_for(&counted.path, 1).await;
+    let planned = |user: &'static str| {
+        let app = &app;
+        async move {
+            poll_until(
+                || async { pending_of(app, user) },
+                |p| p.iter().any(|(_, r)| r.attempts == 1),
+            )
+            .await
+        }
+    };
+    let (bob_retry, cy_retry) = (planned("bob").await, planned("cy").await);
+    let after = unix_ms();
+    for (user, retry) in [("bob", bob_retry), ("cy", cy_retry)] {
+        assert_eq!(retry.len(), 1, "{user}: {retry:?}");
+        let (c, record) = &retry[0];
+        assert_eq!(*c, conv);
+        assert_eq!(record.attempts, 1, "{user}: the retry is planned");
+        // planned at the answer (between before and after) plus the clamp, 3600 s
+        assert!(
+            record.due_ms >= before + 3_600_000 && record.due_ms <= after + 3_600_000,
+            "{user}: due {} not an hour after [{before}, {after}]",
+            record.due_ms
+        );
+    }
+}
+
+#[actix_web::test]
+async fn deleting_a_user_deletes_its_subscriptions_and_waiting_pushes() {
+    let mock = MockPush::start();
+    let app = push_app(&mock, &[]).await;
+    chatnode::accounts::add_user(
+        store_of(&app),
+        "root",
+        crate::harness::PASSWORD.to_string(),
+        true,
+        Default::default(),
+    )
+    .await
+    .unwrap();
+    let root = app.login("root").await;
+    let alice = app.register("alice").await;
+    let bob = app.register("bob").await;
+    let bob_laptop = app.login("bob").await;
+    let conv = app.direct(&alice, "bob").await;
+    let phone = Device::new(&mock, "phone");
+    let laptop = Device::new(&mock, "laptop");
+    // the phone asks for a retry an hour ahead: a push of bob's waits in the store
+    mock.script(&phone.path, &[(503, Some(3600))]);
+    phone.subscribe(&app, &bob).await;
+    laptop.subscribe(&app, &bob_laptop).await;
+    let cy = app.register("cy").await;
+    let cy_phone = Device::new(&mock, "cy-phone");
+    cy_phone.subscribe(&app, &cy).await;
+    let mut a = app.connect(&alice).await;
+    a.send_acked(conv, "u1", "still there?").await;
+    mock.wait_for(&laptop.path, 1).await;
+    let waiting = poll_until(
+        || async { pending_of(&app, "bob") },
+        |p| p.iter().any(|(_, r)| r.attempts == 1),
+    )
+    .await;
+    assert_eq!(waiting.len(), 1, "bob's retry is kept: {waiting:?}");
+    assert_eq!(
+        store_of(&app).push_subscriptions_of("bob").unwrap().len(),
+        2
+    );
+
+    let gone = app
+        .call("DELETE", "/api/admin/users/bob", Some(&root), None)
+        .await;
+    assert_eq!(gone.status, 204);
+    let left = store_of(&app).push_subscriptions_of("bob").unwrap();
+    assert!(left.is_empty(), "bob's subscriptions: {left:?}");
+    assert!(
+        pending_of(&app, "bob").is_empty(),
+        "bob's waiting pushes: {:?}",
+        pending_of(&app, "bob")
+    );
+    // cy's subscription is untouched
+    let metrics = app.call("GET", "/metrics", None, None).await;
+    let text = String::from_utf8_lossy(&metrics.body).to_string();
+    assert!(text.contains("chatnode_push_subscriptions 1"), "{text}");
+    assert_eq!(store_of(&app).push_subscriptions_of("cy").unwrap().len(), 1);
+}
+
+#[actix_web::test]
+async fn silent_or_garbage_push_services_cost_a_retry_not_the_queue() {
+    let mock = MockPush::start();
+    let silent = BrokenPush::start(false).await;
+    let garbage = BrokenPush::start(true).await;
+    let allowed = [mock.origin(), silent.origin(), garbage.origin()].join(",");
+    let app = spawn_app(&[
+        ("CHATNODE__PUSH__ALLOWED_ENDPOINTS", allowed.as_str()),
+        ("CHATNODE__PUSH__REQUEST_TIMEOUT_SECS", "1"),
+    ])
+    .await;
+    let alice = app.register("alice").await;
+    let bob = app.register("bob").await;
+    let cy = app.register("cy").await;
+    let dan = app.register("dan").await;
+    let broken = app.group(&alice, "broken", &["bob", "cy"]).await;
+    let healthy = app.direct(&alice, "dan").await;
+    Device::at(&silent.origin(), "bob")
+        .subscribe(&app, &bob)
+        .await;
+    Device::at(&garbage.origin(), "cy")
+        .subscribe(&app, &cy)
+        .await;
+    let dan_phone = Device::new(&mock, "dan");
+    dan_phone.subscribe(&app, &dan).await;
+
+    let mut a = app.connect(&alice).await;
+    a.send_acked(broken, "b1", "into the void").await;
+    silent.wait_for(1).await;
+    garbage.wait_for(1).await;
+    // the silent service still holds its request: another user's push goes anyway
+    a.send_acked(healthy, "h1", "you there?").await;
+    let got = mock.wait_for(&dan_phone.path, 1).await;
+    let p = dan_phone.open(&got[0]);
+    assert_eq!(
+        (p["conv"].as_u64(), p["seq"].as_u64()),
+        (Some(healthy), Some(1))
+    );
+    // each broken one cost an attempt that ended (no answer) and is retried
+    silent.wait_for(2).await;
+    garbage.wait_for(2).await;
+    let text = poll_until(
+        || metrics_text(&app),
+        |t| metric(t, "chatnode_pushes_failed_network_total") >= 2,
+    )
+    .await;
+    assert!(
+        metric(&text, "chatnode_pushes_failed_network_total") >= 2,
+        "{text}"
+    );
+    assert_eq!(metric(&text, "chatnode_pushes_sent_total"), 1, "{text}");
+    assert_eq!(metric(&text, "chatnode_push_queue_depth"), 0, "{text}");
+    assert!(mock.got(&dan_phone.path).len() == 1);
+}
+
+#[actix_web::test]
+async fn a_full_push_queue_drops_offers_counted_and_acks_go_on() {
+    let mock = MockPush::start();
+    let app = push_app(
+        &mock,
+        &[
+            ("CHATNODE__PUSH__QUEUE_SIZE", "1"),
+            ("CHATNODE__PUSH__COALESCE_SECS", "0"),
+            ("CHATNODE__LIMITS__MESSAGES_PER_SEC", "1000000"),
+        ],
+    )
+    .await;
+    let alice = app.register("alice").await;
+    let bob = app.register("bob").await;
+    let conv = app.direct(&alice, "bob").await;
+    let phone = Device::new(&mock, "phone");
+    phone.subscribe(&app, &bob).await;
+    let mut a = app.connect(&alice).await;
+    // bursts of offers into a queue of one, until some were dropped (bounded)
+    const BURST: usize = 100;
+    let mut dropped = 0;
+    for round in 0..5 {
+        let frames = (0..BURST)
+            .map(|i| {
+                json!({"type": "send", "conv": conv, "client_id": format!("q{round}-{i}"),
+                       "kind": "text", "body": format!("burst {round} {i}")})
+            })
+            .collect();
+        a.send_many(frames).await;
+        // every send is acked, full queue or not
+        let mut acked = std::collections::HashSet::new();
+        while acked.len() < BURST {
+            let f = a
+                .next_matching(|f| f["type"] == "ack" || f["type"] == "error")
+                .await;
+            assert_eq!(f["type"], "ack", "{f}");
+            acked.insert(f["client_id"].as_str().unwrap().to_string());
+        }
+        dropped = metric(&metrics_text(&app).await, "chatnode_pushes_dropped_total");
+        if dropped > 0 {
+            break;
+        }
+    }
+    assert!(dropped > 0, "a queue of one never overflowed");
+    // the queue drains, and the next message is pushed as usual
+    let text = poll_until(
+        || metrics_text(&app),
+        |t| metric(t, "chatnode_push_queue_depth") == 0,
+    )
+    .await;
+    assert_eq!(metric(&text, "chatnode_push_queue_depth"), 0, "{text}");
+    let last = a.send_acked(conv, "after", "after the flood").await["seq"]
+        .as_u64()
+        .unwrap();
+    let got = poll_until(
+        || async { mock.got(&phone.path) },
+        |g| g.iter().any(|r| phone.open(r)["seq"] == last),
+    )
+    .await;
+    assert!(
+        got.iter().any(|r| phone.open(r)["seq"] == last),
+        "seq {last} was not pushed"
+    );
 }
