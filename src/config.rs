@@ -41,6 +41,16 @@ pub struct Settings {
     pub push: PushSettings,
     /// How the log looks.
     pub log: LogSettings,
+    /// The search index.
+    pub search: SearchSettings,
+}
+
+/// `[search]`: whether search keeps an index (not in PROTOCOL.md: this node's own).
+#[derive(Debug, Clone, Deserialize)]
+pub struct SearchSettings {
+    /// Keep the index in data_dir/search (false: search scans the store with a budget,
+    /// which saves the indexer's ~15 MB and its CPU on a very small box).
+    pub index: bool,
 }
 
 /// `[log]`: the shape of the log on stderr (which lines: `RUST_LOG`).

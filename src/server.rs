@@ -77,7 +77,10 @@ pub async fn start(settings: Settings) -> Result<Running> {
     let settings = Arc::new(settings);
     let store = Arc::new(Store::open(&StoreOptions::from_settings(&settings))?);
     startup_repair(&store)?;
-    let search = Arc::new(crate::search::Search::start(&store));
+    let search = Arc::new(match settings.search.index {
+        true => crate::search::Search::start(&store),
+        false => crate::search::Search::default(),
+    });
     crate::admin::auto_backup::start(Arc::downgrade(&store), &settings);
     let (push, push_inbox) = push_channel(&settings);
     let registry = Registry::new(store.clone(), settings.limits.max_sessions_per_user)

@@ -327,7 +327,7 @@ async fn features(node: web::Data<Node>) -> HttpResponse {
         "protocol": "1.0",
         "registration": registration,
         "push": node.push.handle.enabled(),
-        "search": "index",
+        "search": if node.search.enabled() { "index" } else { "scan" },
         "invites": node.settings.accounts.invites.as_str(),
         "directory": node.settings.accounts.directory.as_str(),
     }))

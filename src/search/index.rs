@@ -1,9 +1,10 @@
 //! The tantivy index beside the store (data_dir/search): its schema, how it is opened
 //! (or found stale and made anew), and the commit payload that says how far it got.
 
-use std::{collections::HashMap, fs, path::Path};
+use std::{collections::HashMap, fs, ops::Bound, path::Path};
 
 use serde::{Deserialize, Serialize};
+use tantivy::query::{BooleanQuery, Occur, Query, RangeQuery, TermQuery};
 use tantivy::schema::{
     Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, FAST, INDEXED,
 };
@@ -15,7 +16,7 @@ use crate::error::{Error, Result};
 
 /// Bumped when the schema or the tokenizer changes: an index of another version is
 /// rebuilt from the store.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// The tokenizer's name in the index.
 const TOKENIZER: &str = "chatnode";
@@ -23,8 +24,6 @@ const TOKENIZER: &str = "chatnode";
 /// The fields of a document: one per searchable message.
 #[derive(Debug, Clone, Copy)]
 pub struct Fields {
-    /// conv ++ seq, big-endian: what an edit, a recall or a deletion removes by.
-    pub key: Field,
     /// Conversation (indexed: members-only filter; fast: read back for hits).
     pub conv: Field,
     /// Seq within it (fast).
@@ -43,7 +42,6 @@ impl Fields {
                 .map_err(|e| Error::Internal(format!("search index: {e}")))
         };
         Ok(Fields {
-            key: field("key")?,
             conv: field("conv")?,
             seq: field("seq")?,
             ts: field("ts")?,
@@ -54,7 +52,6 @@ impl Fields {
     /// The document for message `seq` of `conv`.
     pub fn doc(&self, conv: u64, seq: u64, ts: u64, body: &str) -> TantivyDocument {
         let mut doc = TantivyDocument::new();
-        doc.add_bytes(self.key, &key(conv, seq));
         doc.add_u64(self.conv, conv);
         doc.add_u64(self.seq, seq);
         doc.add_u64(self.ts, ts);
@@ -62,22 +59,24 @@ impl Fields {
         doc
     }
 
-    /// The term that names message `seq` of `conv`.
-    pub fn key_term(&self, conv: u64, seq: u64) -> Term {
-        Term::from_field_bytes(self.key, &key(conv, seq))
+    /// The documents of `conv` with seqs `from..=to`: what an edit, a recall or
+    /// retention deletes. (No per-message key term: one unique term per document
+    /// would cost every send a term-dictionary entry, for the rare edit.)
+    pub fn seqs(&self, conv: u64, from: u64, to: u64) -> BooleanQuery {
+        let of_conv: Box<dyn Query> = Box::new(TermQuery::new(
+            Term::from_field_u64(self.conv, conv),
+            IndexRecordOption::Basic,
+        ));
+        let range: Box<dyn Query> = Box::new(RangeQuery::new(
+            Bound::Included(Term::from_field_u64(self.seq, from)),
+            Bound::Included(Term::from_field_u64(self.seq, to)),
+        ));
+        BooleanQuery::new(vec![(Occur::Must, of_conv), (Occur::Must, range)])
     }
-}
-
-fn key(conv: u64, seq: u64) -> [u8; 16] {
-    let mut k = [0u8; 16];
-    k[..8].copy_from_slice(&conv.to_be_bytes());
-    k[8..].copy_from_slice(&seq.to_be_bytes());
-    k
 }
 
 fn schema() -> Schema {
     let mut b = Schema::builder();
-    b.add_bytes_field("key", INDEXED);
     b.add_u64_field("conv", INDEXED | FAST);
     b.add_u64_field("seq", FAST);
     b.add_u64_field("ts", FAST);

@@ -14,9 +14,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use tantivy::query::{BooleanQuery, Occur, Query, RangeQuery, TermQuery};
-use tantivy::schema::IndexRecordOption;
-use tantivy::{IndexReader, IndexWriter, Term};
+use tantivy::{IndexReader, IndexWriter};
 
 use super::index::{tantivy_error, Fields, Marks};
 use super::Shared;
@@ -103,6 +101,9 @@ impl Indexer {
             let Some(store) = store.upgrade() else {
                 break;
             };
+            if self.stopping() {
+                break;
+            }
             let carried = match &event {
                 Ok(StoreEvent::Stored(entries)) => entries.len(),
                 _ => 0,
@@ -154,6 +155,12 @@ impl Indexer {
         }
     }
 
+    fn stopping(&self) -> bool {
+        self.shared
+            .as_ref()
+            .is_some_and(|s| s.stopping.load(Ordering::SeqCst))
+    }
+
     fn mark(&self, conv: u64) -> u64 {
         self.marks.get(&conv).copied().unwrap_or(0)
     }
@@ -194,7 +201,7 @@ impl Indexer {
         progress: &mut Option<Progress>,
     ) -> Result<u64> {
         let mut done = 0;
-        while self.mark(conv) < upto {
+        while self.mark(conv) < upto && !self.stopping() {
             let records = store.records_after(conv, self.mark(conv), READ_BATCH)?;
             let Some(&(first, _)) = records.first() else {
                 // the rest expired
@@ -228,7 +235,9 @@ impl Indexer {
             if let (StoredKind::Edit | StoredKind::Recall, Some(target)) =
                 (record.kind, record.target)
             {
-                self.writer.delete_term(self.fields.key_term(conv, target));
+                self.writer
+                    .delete_query(Box::new(self.fields.seqs(conv, target, target)))
+                    .map_err(tantivy_error)?;
                 if let Some(now) = store.message(conv, target)? {
                     if searchable(&now) {
                         self.add(conv, target, &now)?;
@@ -237,8 +246,8 @@ impl Indexer {
                 self.touch();
             }
         } else if searchable(record) {
-            // a replay after a crash may find the document there already
-            self.writer.delete_term(self.fields.key_term(conv, seq));
+            // never there already: the marks are committed with the documents, and
+            // entries at or below a mark are skipped
             self.add(conv, seq, record)?;
         }
         self.marks.insert(conv, seq);
@@ -258,18 +267,8 @@ impl Indexer {
 
     /// Removes every document of `conv` up to `upto` (retention deleted them).
     fn expire(&mut self, conv: u64, upto: u64) -> Result<()> {
-        let f = self.fields;
-        let range: Box<dyn Query> = Box::new(RangeQuery::new(
-            std::ops::Bound::Included(Term::from_field_u64(f.seq, 0)),
-            std::ops::Bound::Included(Term::from_field_u64(f.seq, upto)),
-        ));
-        let of_conv: Box<dyn Query> = Box::new(TermQuery::new(
-            Term::from_field_u64(f.conv, conv),
-            IndexRecordOption::Basic,
-        ));
-        let doomed = BooleanQuery::new(vec![(Occur::Must, of_conv), (Occur::Must, range)]);
         self.writer
-            .delete_query(Box::new(doomed))
+            .delete_query(Box::new(self.fields.seqs(conv, 0, upto)))
             .map_err(tantivy_error)?;
         if self.mark(conv) < upto {
             self.marks.insert(conv, upto);

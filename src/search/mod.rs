@@ -57,6 +57,8 @@ pub struct Shared {
     ready: AtomicBool,
     /// Stored entries applied since start.
     applied: AtomicU64,
+    /// Set when the node stops: a long catch-up ends at its next batch.
+    stopping: AtomicBool,
 }
 
 /// The node's search: the index when it could be opened, else the store scan.
@@ -151,30 +153,41 @@ impl Search {
         if let Some(why) = &opened.rebuilt {
             tracing::info!(reason = %why, "search index: building it from the store");
         }
-        let writer = opened
-            .index
-            .writer_with_num_threads(1, WRITER_MEMORY)
-            .map_err(tantivy_error)?;
         let reader = reader(&opened.index)?;
         let shared = Arc::new(Shared {
             reader: reader.clone(),
             fields: opened.fields,
             ready: AtomicBool::new(false),
             applied: AtomicU64::new(0),
+            stopping: AtomicBool::new(false),
         });
-        let indexer = Indexer::new(
-            writer,
-            reader,
-            opened.fields,
-            opened.marks,
-            Some(shared.clone()),
-        );
         // subscribe before catching up, so nothing stored in between is missed
         let feed = store.feed().subscribe();
         let weak = Arc::downgrade(store);
+        let for_thread = shared.clone();
         let thread = thread::Builder::new()
             .name("indexer".into())
-            .spawn(move || indexer.run(weak, feed))?;
+            .spawn(move || {
+                // below the node's own threads: under a full CPU the index lags (and
+                // catches up later) rather than the acks; the writer's worker and merge
+                // threads are made here, so they inherit it
+                lower_priority();
+                let writer = match opened.index.writer_with_num_threads(1, WRITER_MEMORY) {
+                    Ok(w) => w,
+                    Err(e) => {
+                        tracing::error!(error = %e, "search index: no writer; search scans");
+                        return;
+                    }
+                };
+                Indexer::new(
+                    writer,
+                    reader,
+                    opened.fields,
+                    opened.marks,
+                    Some(for_thread),
+                )
+                .run(weak, feed)
+            })?;
         Ok(Search {
             shared: Some(shared),
             thread: Mutex::new(Some(thread)),
@@ -183,13 +196,21 @@ impl Search {
 
     /// Stops the indexer after its last commit (graceful shutdown).
     pub fn stop(&self, store: &Store) {
+        if let Some(shared) = &self.shared {
+            shared.stopping.store(true, Ordering::SeqCst);
+        }
         store.feed().close();
         if let Some(t) = self.thread.lock().take() {
             let _ = t.join();
         }
     }
 
-    /// Whether answers come from the index (else from a scan of the store).
+    /// Whether this node keeps an index (`search.index`, and it could be opened).
+    pub fn enabled(&self) -> bool {
+        self.shared.is_some()
+    }
+
+    /// Whether answers come from the index now (else from a scan of the store).
     pub fn indexed(&self) -> bool {
         self.shared
             .as_ref()
@@ -209,6 +230,32 @@ impl Search {
             Some(shared) if shared.ready.load(Ordering::SeqCst) => shared.find(store, find),
             _ => scan(store, find),
         }
+    }
+}
+
+impl Drop for Search {
+    /// A node dropped without a graceful stop still ends its indexer (which then lets
+    /// go of the store).
+    fn drop(&mut self) {
+        if let Some(shared) = &self.shared {
+            shared.stopping.store(true, Ordering::SeqCst);
+        }
+    }
+}
+
+/// How much nicer than the node the indexer threads run.
+const INDEXER_NICE: libc::c_int = 10;
+
+/// Lowers the calling thread's CPU priority (Linux: nice is per thread, and threads it
+/// starts inherit it).
+fn lower_priority() {
+    // SAFETY: gettid and setpriority take plain integers and touch no memory of ours.
+    let done = unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, INDEXER_NICE)
+    };
+    if done != 0 {
+        tracing::debug!("search index: could not lower the indexer's priority");
     }
 }
 
