@@ -37,7 +37,7 @@ ANSWER=$(curl -s -X POST "$BASE/api/media" -H "Authorization: Bearer $TOKEN" \
 END=$(date +%s.%N)
 kill $SAMPLER 2>/dev/null || true
 PEAK=$(cat "$WORK/peak" 2>/dev/null || echo "$BEFORE")
-echo "| ${UPLOAD_MB} MiB upload | $(echo "$END - $START" | bc) s | RSS before $((BEFORE / 1024)) MiB, peak $((PEAK / 1024)) MiB: +$(( (PEAK - BEFORE) / 1024 )) MiB |"
+echo "| ${UPLOAD_MB} MiB upload | $(awk "BEGIN{printf \"%.1f\", $END - $START}") s | RSS before $((BEFORE / 1024)) MiB, peak $((PEAK / 1024)) MiB: +$(( (PEAK - BEFORE) / 1024 )) MiB |"
 echo "  answer: $ANSWER" | cut -c1-200
 
 # a READ_MB file, then Range reads of it through the node against dd of the stored file

@@ -16,8 +16,13 @@ use crate::store::{now_ms, Store, StoreEvent};
 /// Messages deleted per transaction: a few ms of sled's write lock.
 const BATCH: usize = 256;
 
-/// Pause after each full batch.
+/// Shortest pause after each full batch.
 const PAUSE: Duration = Duration::from_millis(5);
+
+/// Pause after a batch, as a multiple of the time the batch's transaction took: the
+/// deleting takes at most a quarter of the store's write time, less when sends make
+/// each transaction slower (measured: docs/benchmarks.md, "Retention under load").
+const PAUSE_FACTOR: u32 = 3;
 
 /// Deletes every message stored more than `retain_secs` ago; how many were deleted.
 pub async fn expire(store: &Store, retain_secs: u64, stop: &AtomicBool) -> Result<usize> {
@@ -28,9 +33,11 @@ pub async fn expire(store: &Store, retain_secs: u64, stop: &AtomicBool) -> Resul
             if stop.load(Ordering::SeqCst) {
                 return Ok(total);
             }
+            let started = std::time::Instant::now();
             let Some(batch) = store.expire_batch(conv, cutoff, BATCH)? else {
                 break;
             };
+            let took = started.elapsed();
             store.commit().durable(batch.ticket).await?;
             store.feed().send(StoreEvent::Expired {
                 conv,
@@ -43,7 +50,7 @@ pub async fn expire(store: &Store, retain_secs: u64, stop: &AtomicBool) -> Resul
             if batch.deleted < BATCH {
                 break;
             }
-            tokio::time::sleep(PAUSE).await;
+            tokio::time::sleep(PAUSE.max(took * PAUSE_FACTOR)).await;
         }
     }
     Ok(total)

@@ -172,12 +172,8 @@ impl Search {
                 // catches up later) rather than the acks; the writer's worker and merge
                 // threads are made here, so they inherit it
                 lower_priority();
-                let writer = match opened.index.writer_with_num_threads(1, WRITER_MEMORY) {
-                    Ok(w) => w,
-                    Err(e) => {
-                        tracing::error!(error = %e, "search index: no writer; search scans");
-                        return;
-                    }
+                let Some(writer) = writer(&opened.index) else {
+                    return;
                 };
                 Indexer::new(
                     writer,
@@ -241,6 +237,25 @@ impl Drop for Search {
             shared.stopping.store(true, Ordering::SeqCst);
         }
     }
+}
+
+/// The index's writer. The lock of a node stopped a moment ago in this process (a
+/// restart on the same data dir) may still be held: it is waited for, a few seconds.
+fn writer(index: &tantivy::Index) -> Option<tantivy::IndexWriter> {
+    for _ in 0..50 {
+        match index.writer_with_num_threads(1, WRITER_MEMORY) {
+            Ok(w) => return Some(w),
+            Err(tantivy::TantivyError::LockFailure(..)) => {
+                thread::sleep(std::time::Duration::from_millis(100))
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "search index: no writer; search scans");
+                return None;
+            }
+        }
+    }
+    tracing::error!("search index: its lock stays taken; search scans");
+    None
 }
 
 /// How much nicer than the node the indexer threads run.
