@@ -145,9 +145,10 @@ module.exports = async function media(x) {
     const other = (await api('POST', '/api/conversations', pTok, { kind: 'group', name: 'Garden', members: [qu] }, base)).conv;
     const post = (c, body, i) => fetch(base + `/api/conversations/${c}/messages`, { method: 'POST', headers: { Authorization: 'Bearer ' + pTok, 'Content-Type': 'application/json' },
       body: JSON.stringify({ client_id: 'm' + c + '-' + i, kind: 'text', body }) });
+    // 36 hits: more than a page of 30; the recipe, newest of them, puts both conversations on page 1
+    for (let i = 0; i < 35; i++) await post(other, 'Creme number ' + i, i);
     await post(conv, 'the creme brûlée recipe', 'r');
     for (let i = 0; i < 160; i++) await post(conv, 'filler ' + i, i);
-    for (let i = 0; i < 35; i++) await post(other, 'Creme number ' + i, i);   // 36 hits: more than a page of 30
     // the index makes a message searchable within a commit interval of its ack
     let target;
     for (let i = 0; i < 50 && !target; i++) {
