@@ -1,7 +1,7 @@
 //! Search from an index: tantivy, kept in data_dir/search beside the store.
 //!
 //! The store stays the truth. The index is fed from what the group commit made durable
-//! (never on the ack path, see [`indexer`]), can lag by up to a commit interval, and
+//! (never on the ack path, see `search/indexer.rs`), can lag by up to a commit interval, and
 //! is rebuilt from the store when it is missing, damaged, of another version or ahead
 //! of the store (a restored backup). Every hit is read back from the store and checked
 //! against the query, so a lagging index can miss for a moment but never lies. Until a
