@@ -21,7 +21,8 @@
 //!
 //! Around it: [`http`] (routes, and the browser client `web/index.html` at `/`),
 //! [`auth`] (passwords, tokens), [`accounts`] (account changes shared by HTTP and the
-//! `user` commands), [`config`] (settings), [`push`] (Web Push to devices whose app is closed),
+//! `user` commands), [`config`] (settings), [`push`] (Web Push to devices whose app is closed), [`search`] (the index that follows
+//! the store's feed of durable entries, and search pages from it),
 //! [`error`] (typed errors and their protocol codes; the HTTP status is chosen in `http/respond.rs`), [`actors::supervisor`]
 //! (closes silent sockets), [`memory`] (keeps RSS flat), [`server`] (start and graceful stop), [`admin`]
 //! (`chatnode check`, `backup`, `restore`, and the node's admin socket).
