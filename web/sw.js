@@ -73,15 +73,19 @@ self.addEventListener('push', e => {
 });
 
 // A click focuses an open window and opens the conversation there, or opens a new one.
+// Focuses a window of the app on the notification's conversation, or opens one there.
+async function openFromNotification(data) {
+  const { conv, seq } = data || {};
+  const wins = await self.clients.matchAll({ type: 'window', includeUncontrolled: true });
+  const win = wins.find(w => new URL(w.url).origin === self.location.origin);
+  // focus is allowed only during the click itself; the message opens the conversation either way
+  if (win) { win.postMessage({ type: 'open-conv', conv, seq }); await win.focus().catch(() => {}); }
+  else await self.clients.openWindow(conv != null ? '/#conv=' + conv : '/');
+  await updateBadge();
+}
 self.addEventListener('notificationclick', e => {
-  const { conv, seq } = e.notification.data || {};
+  const data = e.notification.data;
   e.notification.close();
-  e.waitUntil((async () => {
-    const wins = await self.clients.matchAll({ type: 'window', includeUncontrolled: true });
-    const win = wins.find(w => new URL(w.url).origin === self.location.origin);
-    if (win) { win.postMessage({ type: 'open-conv', conv, seq }); await win.focus(); }
-    else await self.clients.openWindow(conv != null ? '/#conv=' + conv : '/');
-    await updateBadge();
-  })());
+  e.waitUntil(openFromNotification(data));
 });
 self.addEventListener('notificationclose', e => e.waitUntil(updateBadge()));

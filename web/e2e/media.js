@@ -249,6 +249,17 @@ module.exports = async function media(x) {
       check(pn.length === 1 && pn[0][0] === qu && pn[0][1] === 'are you asleep' && pn[0][2] === 'conv-' + conv,
         'the node\'s push, delivered to the service worker (DevTools deliverPushMessage), shows its notification: ' + JSON.stringify(pn));
     } else check(false, 'service worker registration found for deliverPushMessage (' + regs.length + ' registrations)');
+    // a click on it: the notificationclick handler's body, run in the service worker (a system
+    // notification cannot be clicked headless, and a synthetic event may not waitUntil)
+    const swTarget = await browser.waitForTarget(t => t.type() === 'service_worker' && t.url().startsWith(base), { timeout: 5000 }).catch(() => null);
+    const sw = swTarget && await swTarget.worker();
+    const openBefore = await P2.evaluate(() => S.open);
+    if (sw) {
+      await sw.evaluate(async () => { const [n] = await self.registration.getNotifications(); const data = n && n.data; if (n) n.close(); await openFromNotification(data); });
+      await waitShown(P2, c => S.open === c, 'opened by the notification click', 10000, conv).catch(() => {});
+    }
+    check(!!sw && openBefore !== conv && await P2.evaluate(c => S.open === c, conv),
+      `clicking the notification (its handler, in the service worker) opens its conversation in the open window (before: ${openBefore}, sw: ${!!sw})`);
     // a notification click lands on #conv=ID when no window is open: that opens the conversation
     await P2.goto(base + '/#conv=' + conv); await P2.waitForSelector('#app:not(.hidden)');
     await waitShown(P2, c => S.open === c, 'opened from #conv=', 10000, conv).catch(() => {});
