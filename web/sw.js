@@ -72,7 +72,6 @@ self.addEventListener('push', e => {
   })());
 });
 
-// A click focuses an open window and opens the conversation there, or opens a new one.
 // Focuses a window of the app on the notification's conversation, or opens one there.
 async function openFromNotification(data) {
   const { conv, seq } = data || {};

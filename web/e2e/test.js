@@ -15,6 +15,16 @@ const BIN = process.env.CHATNODE_BIN || path.join(__dirname, '../../target/debug
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 console.log('work dir (data, server log, screenshots): ' + WORK);
 const sleep = ms => new Promise(r => setTimeout(r, ms));
+// page.click, again when the element was replaced between finding and clicking it (a list
+// re-rendered by a presence or unread update)
+async function clickSel(page, sel) {
+  for (let i = 0; ; i++) {
+    try { return await page.click(sel); } catch (e) {
+      if (i >= 5 || !/detached/i.test(e.message)) throw e;
+      await sleep(100);
+    }
+  }
+}
 let server = null, failures = 0;
 const consoleLog = [];
 
@@ -160,7 +170,7 @@ async function sendText(page, text) { await page.type('#text', text); await page
   await waitShown(B, () => document.querySelector('#convList .badge')?.textContent === '2', 'B unread badge 2');
   check(true, 'B conversation list shows unread 2');
   await B.screenshot({ path: SHOTS + '/02-phone-list.png' });
-  await B.click('#convList li');
+  await clickSel(B, '#convList li');
   await waitShown(B, () => document.querySelectorAll('#msgs .msg').length === 2, 'B history');
   check(JSON.stringify(await shown(B)) === JSON.stringify(['hello 1', 'hello 2']), 'B shows both messages in order');
   await waitShown(A, () => [...document.querySelectorAll('#msgs .tick')].every(t => t.classList.contains('read')), 'A read ticks');
@@ -185,7 +195,7 @@ async function sendText(page, text) { await page.type('#text', text); await page
   await waitShown(B, () => document.querySelector('#convList .badge')?.textContent === '1', 'B badge 1 after reload');
   check(true, 'after reload B still shows unread 1');
   check((await B.$eval('#convList .cprev', e => e.textContent)) === 'while you were away', 'list preview is the last message');
-  await B.click('#convList li');
+  await clickSel(B, '#convList li');
   await waitShown(B, () => document.querySelectorAll('#msgs .msg').length === 4, 'B history after reload');
   check(JSON.stringify(await shown(B)) === JSON.stringify(['hello 1', 'hello 2', 'hi b', 'while you were away']), 'B history after reload is complete and ordered');
   // B's own message was read by A before the reload: still marked read (peer_read_seq)
