@@ -294,7 +294,7 @@ async function sendText(page, text) { await page.type('#text', text); await page
   await A.click('#hideBtn');
   await sleep(300);
   check(!(await A.$$eval('#convList .cname', (l, b) => l.some(e => e.textContent === b), bob)), 'hidden chat leaves the list');
-  await B.click('#convList li:last-child'); // direct chat on B
+  await clickSel(B, '#convList li:last-child'); // direct chat on B
   await waitShown(B, () => document.querySelector('#cTitle').textContent.startsWith('alice'), 'B direct open');
   await sendText(B, 'are you there');
   await waitShown(A, () => [...document.querySelectorAll('#convList .cname')].some(e => e.textContent.startsWith('bob')), 'chat returns on A');
@@ -588,7 +588,7 @@ async function sendText(page, text) { await page.type('#text', text); await page
 
   // --- phone: Enter is a new line, the Send button sends; tap targets >= 44 px
   await waitShown(F, () => document.querySelector('#convList li[data-conv]'), 'F sees the chat');
-  await F.click('#convList li[data-conv]');
+  await clickSel(F, '#convList li[data-conv]');
   await waitShown(F, () => [...document.querySelectorAll('#msgs .msg')].some(e => e.textContent.includes('line two')), 'F shows the chat');
   await F.type('#text', 'phone one'); await F.keyboard.press('Enter'); await F.type('#text', 'phone two');
   check((await F.$eval('#text', e => e.value)) === 'phone one\nphone two', 'phone: Enter in the composer is a new line');
