@@ -315,12 +315,18 @@ pub struct SendFrame {
     pub mentions: Vec<String>,
 }
 
+/// The version of shared/PROTOCOL.md this node implements, in `auth_ok` and
+/// `/api/features`: "1.1" since the last of the v1.1 additions (indexed search) landed.
+pub const PROTOCOL_VERSION: &str = "1.1";
+
 /// Frames the node sends.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerFrame {
     /// Authentication succeeded.
     AuthOk {
+        /// The contract version this node implements ([`PROTOCOL_VERSION`]).
+        protocol: &'static str,
         /// Username.
         user: String,
         /// This socket's session id.

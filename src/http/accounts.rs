@@ -324,7 +324,7 @@ async fn features(node: web::Data<Node>) -> HttpResponse {
         "invite"
     };
     HttpResponse::Ok().json(json!({
-        "protocol": "1.0",
+        "protocol": crate::protocol::PROTOCOL_VERSION,
         "registration": registration,
         "push": node.push.handle.enabled(),
         "search": if node.search.enabled() { "index" } else { "scan" },

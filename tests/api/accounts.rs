@@ -94,6 +94,7 @@ async fn four_ways_to_authenticate_a_socket() {
 
     let check = |ws: &WsClient| {
         assert_eq!(ws.auth_ok["type"], "auth_ok");
+        assert_eq!(ws.auth_ok["protocol"], "1.1");
         assert_eq!(ws.auth_ok["user"], "alice");
         assert_eq!(ws.auth_ok["heartbeat_ms"], 30_000);
         assert_eq!(ws.auth_ok["recall_window_ms"], 120_000);

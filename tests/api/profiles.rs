@@ -49,7 +49,7 @@ async fn features_are_public_and_follow_the_settings() {
     let a = open.call("GET", "/api/features", None, None).await;
     assert_eq!(a.status, 200);
     let f = a.json();
-    assert_eq!(f["protocol"], "1.0");
+    assert_eq!(f["protocol"], "1.1");
     assert_eq!(f["registration"], "open");
     assert_eq!(f["push"], true);
     assert_eq!(f["search"], "index");

@@ -44,6 +44,7 @@ impl Session {
         Self::send_frame(
             ctx,
             &ServerFrame::AuthOk {
+                protocol: crate::protocol::PROTOCOL_VERSION,
                 user: user.clone(),
                 session: self.id.to_string(),
                 server_time: now_ms(),
