@@ -55,6 +55,9 @@ module.exports = async function convs(x) {
   await waitShown(Q, () => S.outbox.size === 0, 'Q reply acked');
   const stored = (await api('GET', `/api/conversations/${g.conv}/messages?limit=1`, pTok)).messages[0];
   check(stored.body === 'my reply' && stored.reply_to === tSeq, 'the reply is stored with reply_to the target: ' + JSON.stringify([stored.body, stored.reply_to, tSeq]));
+  // a fresh device: the cached history of the old page would hold the target already
+  // (no render may write it back before the reload)
+  await P.evaluate(() => { Storage.prototype.setItem = () => {}; localStorage.removeItem('chatnode.cache.' + S.me); });
   await P.reload(); await P.waitForSelector('#app:not(.hidden)');
   await waitShown(P, () => document.querySelector('#connDot').classList.contains('on'), 'P live');
   await openWith(P, 'Convs');
