@@ -262,6 +262,16 @@ async fn the_index_survives_kill_9_rebuilds_itself_and_passes_check() {
     let v = app.search_until(q, &tb, 60).await;
     assert_eq!(hits(&v).len(), 60, "{v}");
     assert_eq!(v["complete"], true);
+    // until the rebuild has caught up (and committed) search scans: wait for the index
+    let metrics = crate::harness::poll_until(
+        || async {
+            String::from_utf8_lossy(&app.call("GET", "/metrics", None, None).await.body)
+                .into_owned()
+        },
+        |m: &String| m.contains("\nchatnode_search_indexed 1"),
+    )
+    .await;
+    assert!(metrics.contains("\nchatnode_search_indexed 1"), "{metrics}");
     drop(node);
 
     // a stopped store: check verifies the index, reindex rebuilds it
