@@ -45,10 +45,10 @@ pub fn searchable(record: &MessageRecord) -> bool {
 
 /// The indexer's state.
 pub struct Indexer {
-    pub(super) writer: IndexWriter,
-    pub(super) reader: IndexReader,
-    pub(super) fields: Fields,
-    pub(super) marks: HashMap<u64, u64>,
+    writer: IndexWriter,
+    reader: IndexReader,
+    fields: Fields,
+    marks: HashMap<u64, u64>,
     /// Operations since the last commit.
     pending: usize,
     /// When the oldest uncommitted operation was made.
