@@ -2,6 +2,7 @@
 //! Range/ETag, quota and size limits, file messages, orphans, bombs and cut-off uploads.
 
 use std::io::{Cursor, Write};
+use std::time::Duration;
 
 use awc::http::header::HeaderMap;
 use futures_util::stream;
@@ -399,6 +400,20 @@ async fn orphan_uploads_are_deleted_after_their_ttl() {
     let ta = app.register("alice").await;
     app.register("bob").await;
     let ab = app.direct(&ta, "bob").await;
+    // Files a kill left behind: a record's files removed only in part, long ago, and a
+    // file younger than any upload (it may be one still being stored): only the old goes.
+    let dir = app.data_dir().join("media");
+    let old = dir.join(format!("{:032x}", 7u8));
+    std::fs::write(&old, b"left").unwrap();
+    let long_ago = std::time::SystemTime::now() - Duration::from_secs(7 * 3600);
+    std::fs::File::options()
+        .write(true)
+        .open(&old)
+        .unwrap()
+        .set_modified(long_ago)
+        .unwrap();
+    let young = dir.join(format!("{:032x}.thumb", 8u8));
+    std::fs::write(&young, b"young").unwrap();
     let (_, orphan) = upload(&app, &ta, "image/png", None, png(40, 40)).await;
     let (_, kept) = upload(&app, &ta, "image/png", None, png(40, 40)).await;
     let (orphan, kept) = (
@@ -416,6 +431,13 @@ async fn orphan_uploads_are_deleted_after_their_ttl() {
     .await;
     assert_eq!(gone, 404, "the unreferenced upload was deleted");
     assert_eq!(fetch(&app, &kept, &ta, &[]).await.0, 200);
-    let files = media_files(&app);
-    assert_eq!(files.len(), 2, "the kept file and its thumbnail: {files:?}");
+    // The record goes first, its files right after: wait for both.
+    let files = poll_until(|| async { media_files(&app) }, |f| f.len() == 3).await;
+    let young = young.file_name().unwrap().to_string_lossy().into_owned();
+    assert_eq!(
+        files.len(),
+        3,
+        "the kept file, its thumbnail, the young file: {files:?}"
+    );
+    assert!(files.contains(&young) && !old.exists(), "{files:?}");
 }
