@@ -276,6 +276,9 @@ pub struct StorageSettings {
     pub flush_every_ms: u64,
     /// sled page cache in MiB.
     pub cache_mb: u64,
+    /// How long a (sender, client_id) is remembered for dedupe, in seconds; older
+    /// entries are pruned by the compactor (not in PROTOCOL.md: this node's own).
+    pub dedupe_window_secs: u64,
 }
 
 /// `[limits]`

@@ -1,5 +1,6 @@
 //! The node's housekeeping thread: deletes orphan uploads (`media.orphan_ttl_secs`) and
-//! expired messages (`messages.retain_secs`), off every actor and request thread.
+//! expired messages (`messages.retain_secs`), off every actor and request thread; and
+//! beside it the compactor's.
 //!
 //! It runs on a thread of its own with a one-thread async runtime (store writes wait for
 //! the group commit like any other), holds the store only weakly (a node that is dropped
@@ -26,6 +27,9 @@ const MAX_INTERVAL: Duration = Duration::from_secs(60);
 pub struct Maintenance {
     stop: Arc<AtomicBool>,
     thread: Option<thread::JoinHandle<()>>,
+    /// The compactor ([`crate::compactor`]), a thread of its own: its steps come one
+    /// after another, while housekeeping waits on the group commit.
+    compactor: Option<thread::JoinHandle<()>>,
 }
 
 /// How often a job with this age limit is run: as often as its limit, from once a second
@@ -54,16 +58,22 @@ impl Maintenance {
                 };
                 rt.block_on(run(weak, flag, orphan_ttl, retain));
             })?;
+        let compactor =
+            crate::compactor::start(store, settings.storage.dedupe_window_secs, stop.clone())?;
         Ok(Maintenance {
             stop,
             thread: Some(thread),
+            compactor: Some(compactor),
         })
     }
 
     /// Ends the thread after its current step and waits for it.
     pub fn stop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
-        if let Some(t) = self.thread.take() {
+        for t in [self.thread.take(), self.compactor.take()]
+            .into_iter()
+            .flatten()
+        {
             let _ = t.join();
         }
     }

@@ -55,8 +55,8 @@ pub fn print_report(report: &CheckReport, out: &mut dyn Write) -> std::io::Resul
     }
     let s = &report.stats;
     let looked = format!(
-        "{} users, {} conversations, {} messages, {} member states, {} dedupe entries, {} media",
-        s.users, s.conversations, s.messages, s.members, s.dedupe, s.media
+        "{} users, {} conversations, {} messages ({} sealed chunks), {} member states, {} dedupe entries, {} media",
+        s.users, s.conversations, s.messages, s.chunks, s.members, s.dedupe, s.media
     );
     if report.is_ok() {
         writeln!(out, "check: ok ({looked})")?;

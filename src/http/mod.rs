@@ -111,6 +111,7 @@ pub async fn metrics(node: web::Data<Node>) -> HttpResponse {
     let convs = node.hub.send(ActiveCount).await.unwrap_or(0);
     let commit = node.store.commit().stats();
     let push = &node.push.handle.stats;
+    let compaction = node.store.compaction_stats();
     use std::sync::atomic::Ordering::Relaxed;
     let gauges = [
         (
@@ -222,6 +223,26 @@ pub async fn metrics(node: web::Data<Node>) -> HttpResponse {
             "chatnode_search_backlog",
             "durable entries handed to the indexer and not applied yet (its lag)",
             node.store.feed().backlog() as u64,
+        ),
+        (
+            "chatnode_compaction_sealed_total",
+            "entries sealed into history chunks since start",
+            compaction.sealed,
+        ),
+        (
+            "chatnode_compaction_pruned_total",
+            "dedupe entries pruned (older than storage.dedupe_window_secs) since start",
+            compaction.pruned,
+        ),
+        (
+            "chatnode_compaction_backlog",
+            "entries the compactor's last pass left to seal",
+            compaction.backlog,
+        ),
+        (
+            "chatnode_compaction_passes_total",
+            "compaction passes over every conversation completed since start",
+            compaction.passes,
         ),
     ];
     HttpResponse::Ok()

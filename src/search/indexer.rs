@@ -300,6 +300,9 @@ impl Indexer {
         prepared.set_payload(&marks.payload());
         prepared.commit().map_err(tantivy_error)?;
         self.reader.reload().map_err(tantivy_error)?;
+        if let Some(shared) = &self.shared {
+            shared.set_visible(&self.marks);
+        }
         self.pending = 0;
         self.dirty_since = None;
         Ok(())

@@ -13,6 +13,7 @@ mod indexer;
 pub mod tokens;
 
 use std::{
+    collections::HashMap,
     ops::Bound,
     path::{Path, PathBuf},
     sync::{
@@ -59,7 +60,21 @@ pub struct Shared {
     applied: AtomicU64,
     /// Set when the node stops: a long catch-up ends at its next batch.
     stopping: AtomicBool,
+    /// The marks of the commit searches see: what the index holds, per conversation;
+    /// newer entries are read from the store, so a message is found as soon as it is
+    /// stored, however far the indexer lags.
+    visible: parking_lot::RwLock<Arc<HashMap<u64, u64>>>,
 }
+
+impl Shared {
+    /// Publishes the marks of the commit searches now see.
+    pub(crate) fn set_visible(&self, marks: &HashMap<u64, u64>) {
+        *self.visible.write() = Arc::new(marks.clone());
+    }
+}
+
+/// Most entries past the index's marks one search reads from the store.
+const TAIL_BUDGET: usize = 5_000;
 
 /// The node's search: the index when it could be opened, else the store scan.
 #[derive(Default)]
@@ -160,6 +175,7 @@ impl Search {
             ready: AtomicBool::new(false),
             applied: AtomicU64::new(0),
             stopping: AtomicBool::new(false),
+            visible: parking_lot::RwLock::new(Arc::new(opened.marks.marks.clone())),
         });
         // subscribe before catching up, so nothing stored in between is missed
         let feed = store.feed().subscribe();
@@ -171,7 +187,7 @@ impl Search {
                 // below the node's own threads: under a full CPU the index lags (and
                 // catches up later) rather than the acks; the writer's worker and merge
                 // threads are made here, so they inherit it
-                lower_priority();
+                crate::background::lower_priority(INDEXER_NICE);
                 let Some(writer) = writer(&opened.index) else {
                     return;
                 };
@@ -261,19 +277,6 @@ fn writer(index: &tantivy::Index) -> Option<tantivy::IndexWriter> {
 /// How much nicer than the node the indexer threads run.
 const INDEXER_NICE: libc::c_int = 10;
 
-/// Lowers the calling thread's CPU priority (Linux: nice is per thread, and threads it
-/// starts inherit it).
-fn lower_priority() {
-    // SAFETY: gettid and setpriority take plain integers and touch no memory of ours.
-    let done = unsafe {
-        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-        libc::setpriority(libc::PRIO_PROCESS, tid, INDEXER_NICE)
-    };
-    if done != 0 {
-        tracing::debug!("search index: could not lower the indexer's priority");
-    }
-}
-
 /// Why an index claims more than the store holds (a store restored from an older
 /// backup, or one that lost its last writes), if it does.
 fn ahead_of(store: &Store, marks: &std::collections::HashMap<u64, u64>) -> Result<Option<String>> {
@@ -315,9 +318,12 @@ impl Shared {
                 ..Found::default()
             });
         }
+        // the marks first: a commit between the two only makes the tail overlap
+        let visible = self.visible.read().clone();
         let searcher = self.reader.searcher();
         let want = find.limit + 1;
-        let mut upper = find.cursor.unwrap_or(Cursor::END);
+        let start = find.cursor.unwrap_or(Cursor::END);
+        let mut upper = start;
         let mut round = want + ROUND_EXTRA;
         let mut hits: Vec<(Cursor, MessageView)> = Vec::with_capacity(want);
         'rounds: loop {
@@ -364,6 +370,10 @@ impl Shared {
                 None => break,
             }
         }
+        let complete = self.add_tail(store, find, &query, &visible, start, &mut hits)?;
+        hits.sort_unstable_by_key(|h| std::cmp::Reverse(h.0));
+        hits.dedup_by_key(|h| h.0);
+        hits.truncate(want);
         let next = match hits.len() == want {
             true => {
                 hits.pop();
@@ -374,8 +384,45 @@ impl Shared {
         Ok(Found {
             hits: hits.into_iter().map(|(_, v)| v).collect(),
             next,
-            complete: true,
+            complete,
         })
+    }
+
+    /// Adds the hits among entries stored after the index's marks (what the indexer
+    /// has not committed yet) that sort below `upper`; false if [`TAIL_BUDGET`] ran out.
+    fn add_tail(
+        &self,
+        store: &Store,
+        find: &Find,
+        query: &Query,
+        visible: &HashMap<u64, u64>,
+        upper: Cursor,
+        hits: &mut Vec<(Cursor, MessageView)>,
+    ) -> Result<bool> {
+        let mut budget = TAIL_BUDGET;
+        for &conv in &find.convs {
+            let mark = visible.get(&conv).copied().unwrap_or(0);
+            if store.last_seq(conv)? <= mark {
+                continue;
+            }
+            if budget == 0 {
+                return Ok(false);
+            }
+            let tail = store.records_after(conv, mark, budget)?;
+            budget -= tail.len();
+            for (seq, record) in tail {
+                let key = Cursor {
+                    ts: record.ts,
+                    conv,
+                    seq,
+                };
+                let wanted = key < upper && find.before.is_none_or(|b| seq < b);
+                if wanted && searchable(&record) && query.matches(&record.body) {
+                    hits.push((key, record.view(conv, seq)));
+                }
+            }
+        }
+        Ok(true)
     }
 
     /// The index query: every ask of `query`, in the caller's conversations, at or

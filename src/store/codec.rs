@@ -14,8 +14,9 @@ use crate::error::{Error, Result};
 
 /// The store's format version, stamped in `meta` as `format_version`: which layouts its
 /// values have. Format 1 (chatnode 0.1.0): layout 1 of every record. Format 2: layout 2
-/// of the six versioned records (the v1.1 fields).
-pub const FORMAT_VERSION: u8 = 2;
+/// of the six versioned records (the v1.1 fields). Format 3: older history sealed into
+/// chunks (`convseq_chunk`), dedupe entries pruned after a window.
+pub const FORMAT_VERSION: u8 = 3;
 
 /// The layout byte [`encode`] writes and [`decode`] reads.
 #[allow(dead_code)] // for the records of trees added by v1.1 features
@@ -25,8 +26,35 @@ pub const SIMPLE_LAYOUT: u8 = 1;
 /// error, not a multi-gigabyte allocation that aborts the node.
 const MAX_VALUE_BYTES: usize = 4 << 20;
 
+/// Largest decoded history chunk (`records::ChunkRecord`): the compactor seals at most
+/// a quarter of it, so edits and reactions folded in later have room.
+pub const MAX_CHUNK_BYTES: usize = 16 << 20;
+
 fn bincode_config() -> impl bincode::config::Config {
     bincode::config::standard().with_limit::<MAX_VALUE_BYTES>()
+}
+
+fn chunk_config() -> impl bincode::config::Config {
+    bincode::config::standard().with_limit::<MAX_CHUNK_BYTES>()
+}
+
+/// The bincode of a chunk's entries (before compression).
+pub fn chunk_to_body(entries: &[(u64, Vec<u8>)]) -> Result<Vec<u8>> {
+    bincode::serde::encode_to_vec(entries, chunk_config())
+        .map_err(|e| Error::Internal(format!("encode: {e}")))
+}
+
+/// A chunk's entries from their bincode (after decompression); all of it must be used.
+pub fn chunk_from_body(body: &[u8]) -> Result<Vec<(u64, Vec<u8>)>> {
+    let (value, used) = bincode::serde::decode_from_slice(body, chunk_config())
+        .map_err(|e| Error::Internal(format!("decode: {e}")))?;
+    if used != body.len() {
+        return Err(Error::Internal(format!(
+            "decode: {} bytes after the chunk",
+            body.len() - used
+        )));
+    }
+    Ok(value)
 }
 
 /// The bincode body of `value` (no layout byte).
@@ -90,6 +118,18 @@ pub fn message_key(conv: u64, seq: u64) -> [u8; 16] {
     k[..8].copy_from_slice(&be(conv));
     k[8..].copy_from_slice(&be(seq));
     k
+}
+
+/// Key of the history chunk of `conv` that starts at `first` (a multiple of
+/// `CHUNK_SEQS`, plus one): conv ++ first, in `convseq_chunk`.
+pub fn chunk_key(conv: u64, first: u64) -> [u8; 16] {
+    message_key(conv, first)
+}
+
+/// The first seq of the chunk that holds `seq` (seqs start at 1).
+pub fn chunk_first(seq: u64) -> u64 {
+    use super::records::CHUNK_SEQS;
+    seq.saturating_sub(1) / CHUNK_SEQS * CHUNK_SEQS + 1
 }
 
 /// Key of per-member state: username ++ 0x00 ++ conv. Usernames never contain 0x00.

@@ -3,7 +3,7 @@
 use sled::transaction::{ConflictableTransactionError, Transactional};
 
 use super::codec::{be, member_key, member_prefix, pair_key, read_be};
-use super::messages::write_message_or_abort;
+use super::messages::{write_message_or_abort, MessageTrees};
 use super::records::{decode, encode, StoredConvKind};
 use super::tx::{tx_decode, tx_encode, tx_result};
 use super::{ConvRecord, MemberState, MessageRecord, Store, Ticket};
@@ -123,11 +123,12 @@ impl Store {
                     &self.members,
                     &self.last_seqs,
                     &self.messages,
+                    &self.chunks,
                     &self.dedupe,
                     &self.media_refs,
                 )
                     .transaction(
-                        |(convs, members, last_seqs, messages, dedupe, media_refs)| {
+                        |(convs, members, last_seqs, messages, chunks, dedupe, media_refs)| {
                             // retention may have moved first_seq since the actor read
                             // its copy of the record: keep the stored one
                             let stored_first = match convs.get(be(conv))? {
@@ -147,8 +148,16 @@ impl Store {
                             for m in change.added {
                                 members.insert(member_key(m, conv), state.as_slice())?;
                             }
+                            let trees = MessageTrees {
+                                last_seqs,
+                                messages,
+                                chunks,
+                                dedupe,
+                                members,
+                                media_refs,
+                            };
                             write_message_or_abort(
-                                (last_seqs, messages, dedupe, members, media_refs),
+                                trees,
                                 conv,
                                 change.seq,
                                 change.message,

@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 
-use super::codec::{member_key, message_key};
+use super::codec::member_key;
+use super::history::{tx_entry, tx_put_entry};
 use super::messages::{duplicate_of, put_message, stored_copy, tx_last_seq, MessageTrees, Placed};
 use super::tx::{tx_decode, tx_encode};
 use super::StoredKind;
@@ -131,29 +132,34 @@ pub(super) fn write_event(
     e: &QueuedEvent,
     encoded: &[u8],
 ) -> Result<Placed, ConflictableTransactionError<Error>> {
-    let (last_seqs, messages, dedupe, members, _) = trees;
-    if let Some((conv, seq)) = stored_copy(dedupe, &e.record)? {
-        return duplicate_of(messages, conv, seq);
+    if let Some((conv, seq)) = stored_copy(trees.dedupe, &e.record)? {
+        return duplicate_of(trees, conv, seq);
     }
     let target_seq = e.record.target.unwrap_or(0);
-    let key = message_key(e.conv, target_seq);
-    let Some(old) = messages.get(key)? else {
+    let Some((mut target, slot)) = tx_entry(trees.messages, trees.chunks, e.conv, target_seq)?
+    else {
         return Ok(Placed::Refused(Error::bad("no such message")));
     };
-    let mut target: MessageRecord = tx_decode(&old)?;
     let before = target.clone();
     match fold(&mut target, &e.record, e.window_ms) {
         Ok(true) => {}
         Ok(false) => return Ok(Placed::Unchanged),
         Err(refused) => return Ok(Placed::Refused(refused)),
     }
-    let seq = tx_last_seq(last_seqs, e.conv)? + 1;
+    let seq = tx_last_seq(trees.last_seqs, e.conv)? + 1;
     put_message(trees, e.conv, seq, &e.record, encoded, &e.members)?;
     if target != before {
-        messages.insert(&key, tx_encode(&target)?)?;
+        tx_put_entry(
+            trees.messages,
+            trees.chunks,
+            e.conv,
+            target_seq,
+            &target,
+            slot,
+        )?;
     }
     let counts = match e.record.kind {
-        StoredKind::Recall => take_back(members, e.conv, target_seq, &before, &e.members)?,
+        StoredKind::Recall => take_back(trees.members, e.conv, target_seq, &before, &e.members)?,
         _ => Vec::new(),
     };
     Ok(Placed::Event { seq, counts })

@@ -9,7 +9,8 @@ use sled::transaction::{ConflictableTransactionError, Transactional, Transaction
 
 use super::codec::{be, dedupe_key, media_ref_key, member_key, message_key, read_be};
 use super::events::{write_event, Counts, QueuedEvent};
-use super::records::{decode, encode};
+use super::history::{tx_entry, Entries};
+use super::records::encode;
 use super::tx::{abort, tx_decode, tx_encode, tx_result};
 use super::{MemberState, MessageRecord, Store, Ticket};
 use crate::error::{Error, Result};
@@ -18,13 +19,15 @@ use crate::protocol::MessageView;
 /// Called once a queued write is durable, with where it landed.
 pub type AppendWaiter = Box<dyn FnOnce(Result<Landed>) + Send>;
 /// The trees a message write touches, inside a transaction.
-pub(super) type MessageTrees<'a> = (
-    &'a TransactionalTree, // last_seqs
-    &'a TransactionalTree, // messages
-    &'a TransactionalTree, // dedupe
-    &'a TransactionalTree, // members
-    &'a TransactionalTree, // media_refs
-);
+#[derive(Clone, Copy)]
+pub(super) struct MessageTrees<'a> {
+    pub(super) last_seqs: &'a TransactionalTree,
+    pub(super) messages: &'a TransactionalTree,
+    pub(super) chunks: &'a TransactionalTree,
+    pub(super) dedupe: &'a TransactionalTree,
+    pub(super) members: &'a TransactionalTree,
+    pub(super) media_refs: &'a TransactionalTree,
+}
 
 /// Result of [`Store::append`].
 #[derive(Debug, Clone, Copy)]
@@ -91,12 +94,11 @@ pub(super) fn write_message(
     encoded: &[u8],
     member_names: &[String],
 ) -> std::result::Result<Option<Refused>, ConflictableTransactionError<Error>> {
-    let (last_seqs, _, dedupe, _, _) = trees;
-    let last = tx_last_seq(last_seqs, conv)?;
+    let last = tx_last_seq(trees.last_seqs, conv)?;
     if seq != last + 1 {
         return Ok(Some(Refused::SeqTaken { store_at: last }));
     }
-    if stored_copy(dedupe, record)?.is_some() {
+    if stored_copy(trees.dedupe, record)?.is_some() {
         return Ok(Some(Refused::ClientIdTaken));
     }
     put_message(trees, conv, seq, record, encoded, member_names)?;
@@ -133,13 +135,21 @@ pub(super) fn stored_copy(
 /// made sure `seq` is next and the client_id is free. An event changes only its
 /// sender's positions: it counts for no one and brings no hidden conversation back.
 pub(super) fn put_message(
-    (last_seqs, messages, dedupe, members, media_refs): MessageTrees<'_>,
+    trees: MessageTrees<'_>,
     conv: u64,
     seq: u64,
     record: &MessageRecord,
     encoded: &[u8],
     member_names: &[String],
 ) -> std::result::Result<(), ConflictableTransactionError<Error>> {
+    let MessageTrees {
+        last_seqs,
+        messages,
+        dedupe,
+        members,
+        media_refs,
+        ..
+    } = trees;
     last_seqs.insert(&be(conv), &be(seq))?;
     messages.insert(&message_key(conv, seq), encoded)?;
     if !record.client_id.is_empty() {
@@ -194,13 +204,12 @@ fn write_next(
     m: &QueuedMessage,
     encoded: &[u8],
 ) -> std::result::Result<Placed, ConflictableTransactionError<Error>> {
-    let (last_seqs, messages, dedupe, _, _) = trees;
-    if let Some((conv, seq)) = stored_copy(dedupe, &m.record)? {
-        return duplicate_of(messages, conv, seq);
+    if let Some((conv, seq)) = stored_copy(trees.dedupe, &m.record)? {
+        return duplicate_of(trees, conv, seq);
     }
     if let Some(answered) = m.record.reply_to {
-        let stored = match messages.get(message_key(m.conv, answered))? {
-            Some(v) => !tx_decode::<MessageRecord>(&v)?.kind.is_event(),
+        let stored = match tx_entry(trees.messages, trees.chunks, m.conv, answered)? {
+            Some((target, _)) => !target.kind.is_event(),
             None => false,
         };
         if !stored {
@@ -209,19 +218,19 @@ fn write_next(
             )));
         }
     }
-    let seq = tx_last_seq(last_seqs, m.conv)? + 1;
+    let seq = tx_last_seq(trees.last_seqs, m.conv)? + 1;
     put_message(trees, m.conv, seq, &m.record, encoded, &m.members)?;
     Ok(Placed::Stored { seq })
 }
 
 /// Where a retry goes: the first copy at (conv, seq), with its timestamp.
 pub(super) fn duplicate_of(
-    messages: &TransactionalTree,
+    trees: MessageTrees<'_>,
     conv: u64,
     seq: u64,
 ) -> std::result::Result<Placed, ConflictableTransactionError<Error>> {
-    let ts = match messages.get(message_key(conv, seq))? {
-        Some(v) => tx_decode::<MessageRecord>(&v)?.ts,
+    let ts = match tx_entry(trees.messages, trees.chunks, conv, seq)? {
+        Some((first, _)) => first.ts,
         None => 0,
     };
     Ok(Placed::Duplicate { conv, seq, ts })
@@ -418,6 +427,7 @@ impl Placed {
 pub(super) struct MessageTreeSet {
     pub(super) last_seqs: sled::Tree,
     pub(super) messages: sled::Tree,
+    pub(super) chunks: sled::Tree,
     pub(super) dedupe: sled::Tree,
     pub(super) members: sled::Tree,
     pub(super) media_refs: sled::Tree,
@@ -433,11 +443,21 @@ impl MessageTreeSet {
             (
                 &self.last_seqs,
                 &self.messages,
+                &self.chunks,
                 &self.dedupe,
                 &self.members,
                 &self.media_refs,
             )
-                .transaction(|t| f((&t.0, &t.1, &t.2, &t.3, &t.4))),
+                .transaction(|t| {
+                    f(MessageTrees {
+                        last_seqs: &t.0,
+                        messages: &t.1,
+                        chunks: &t.2,
+                        dedupe: &t.3,
+                        members: &t.4,
+                        media_refs: &t.5,
+                    })
+                }),
         )
     }
 
@@ -476,7 +496,7 @@ impl MessageTreeSet {
                 .map(|(w, bytes)| match w {
                     QueuedWrite::Message(m) => write_next(trees, m, bytes),
                     QueuedWrite::Event(e) => write_event(trees, e, bytes),
-                    QueuedWrite::Delivered(mark) => write_delivered(trees.3, mark),
+                    QueuedWrite::Delivered(mark) => write_delivered(trees.members, mark),
                 })
                 .collect()
         })
@@ -550,35 +570,30 @@ impl Store {
         MessageTreeSet {
             last_seqs: self.last_seqs.clone(),
             messages: self.messages.clone(),
+            chunks: self.chunks.clone(),
             dedupe: self.dedupe.clone(),
             members: self.members.clone(),
             media_refs: self.media_refs.clone(),
         }
     }
 
-    /// One message.
-    pub fn message(&self, conv: u64, seq: u64) -> Result<Option<MessageRecord>> {
-        self.messages
-            .get(message_key(conv, seq))?
-            .map(|v| decode(&v))
-            .transpose()
-    }
-
     /// Up to `limit` messages before `before` (newest page if `None`), ascending.
     pub fn page_before(&self, conv: u64, before: Option<u64>, limit: usize) -> Result<Page> {
-        let end = match before {
-            Some(b) => message_key(conv, b),
-            None => message_key(conv + 1, 0),
+        let hi = match before {
+            Some(b) => b.saturating_sub(1),
+            None => u64::MAX,
         };
         let mut out = Vec::with_capacity(limit);
         let mut has_more = false;
-        for kv in self.messages.range(message_key(conv, 0)..end).rev() {
-            let (k, v) = kv?;
-            if out.len() == limit {
-                has_more = true;
-                break;
+        if hi >= 1 {
+            for entry in self.entries(conv, 1, hi, true) {
+                let (seq, m) = entry?;
+                if out.len() == limit {
+                    has_more = true;
+                    break;
+                }
+                out.push(m.view(conv, seq));
             }
-            out.push(decode::<MessageRecord>(&v)?.view(conv, read_be(&k[8..])?));
         }
         out.reverse();
         Ok(Page {
@@ -589,16 +604,15 @@ impl Store {
 
     /// Up to `limit` messages after `after`, ascending.
     pub fn page_after(&self, conv: u64, after: u64, limit: usize) -> Result<Page> {
-        let start = message_key(conv, after.saturating_add(1));
         let mut out = Vec::with_capacity(limit);
         let mut has_more = false;
-        for kv in self.messages.range(start..message_key(conv + 1, 0)) {
-            let (k, v) = kv?;
+        for entry in self.entries(conv, after.saturating_add(1), u64::MAX, false) {
+            let (seq, m) = entry?;
             if out.len() == limit {
                 has_more = true;
                 break;
             }
-            out.push(decode::<MessageRecord>(&v)?.view(conv, read_be(&k[8..])?));
+            out.push(m.view(conv, seq));
         }
         Ok(Page {
             messages: out,
@@ -608,17 +622,7 @@ impl Store {
 
     /// Messages in (from, to] that count as unread for `user`.
     pub fn count_unread(&self, conv: u64, user: &str, from: u64, to: u64) -> Result<u64> {
-        let mut n = 0;
-        for v in self
-            .messages
-            .range(message_key(conv, from + 1)..=message_key(conv, to))
-            .values()
-        {
-            if decode::<MessageRecord>(&v?)?.counts_as_unread_for(user) {
-                n += 1;
-            }
-        }
-        Ok(n)
+        Ok(self.count_unread_mentions(conv, user, from, to)?.0)
     }
 
     /// Messages in (from, to] that count as unread for `user`, and of those the ones
@@ -631,12 +635,11 @@ impl Store {
         to: u64,
     ) -> Result<(u64, u64)> {
         let (mut unread, mut mentions) = (0, 0);
-        for v in self
-            .messages
-            .range(message_key(conv, from + 1)..=message_key(conv, to))
-            .values()
-        {
-            let m = decode::<MessageRecord>(&v?)?;
+        if to <= from {
+            return Ok((0, 0));
+        }
+        for entry in self.entries(conv, from + 1, to, false) {
+            let (_, m) = entry?;
             if m.counts_as_unread_for(user) {
                 unread += 1;
                 mentions += u64::from(m.mentions.iter().any(|n| n == user));
@@ -649,16 +652,16 @@ impl Store {
     /// conversation shows as its last message), looking back at most
     /// 1000 entries (a run of events longer than that shows no last message).
     pub fn last_message(&self, conv: u64, upto: u64) -> Result<Option<MessageView>> {
-        let range = self
-            .messages
-            .range(message_key(conv, 0)..=message_key(conv, upto))
-            .rev()
-            .take(LAST_MESSAGE_LOOKBACK);
-        for kv in range {
-            let (k, v) = kv?;
-            let m = decode::<MessageRecord>(&v)?;
+        if upto == 0 {
+            return Ok(None);
+        }
+        for entry in self
+            .entries(conv, 1, upto, true)
+            .take(LAST_MESSAGE_LOOKBACK)
+        {
+            let (seq, m) = entry?;
             if !m.kind.is_event() {
-                return Ok(Some(m.view(conv, read_be(k.get(8..).unwrap_or_default())?)));
+                return Ok(Some(m.view(conv, seq)));
             }
         }
         Ok(None)
@@ -667,12 +670,11 @@ impl Store {
     /// Distinct senders of the messages in (from, to].
     pub fn senders_between(&self, conv: u64, from: u64, to: u64) -> Result<BTreeSet<String>> {
         let mut out = BTreeSet::new();
-        for v in self
-            .messages
-            .range(message_key(conv, from + 1)..=message_key(conv, to))
-            .values()
-        {
-            out.insert(decode::<MessageRecord>(&v?)?.sender);
+        if to <= from {
+            return Ok(out);
+        }
+        for entry in self.entries(conv, from + 1, to, false) {
+            out.insert(entry?.1.sender);
         }
         Ok(out)
     }
@@ -713,14 +715,10 @@ impl Store {
                 break;
             };
             let mut exhausted = true;
-            for kv in self
-                .messages
-                .range(message_key(conv, *from + 1)..=message_key(conv, to))
-            {
-                let (k, v) = kv?;
-                let seq = read_be(&k[8..])?;
+            for entry in self.entries(conv, *from + 1, to, false) {
+                let (seq, m) = entry?;
                 *from = seq;
-                out.push(decode::<MessageRecord>(&v)?.view(conv, seq));
+                out.push(m.view(conv, seq));
                 if out.len() == limit {
                     exhausted = seq == to;
                     break;
@@ -750,10 +748,7 @@ impl Store {
         let mut walks = Vec::with_capacity(convs.len());
         let mut heads = BinaryHeap::with_capacity(convs.len());
         for &conv in convs {
-            let mut walk = self
-                .messages
-                .range(message_key(conv, 0)..message_key(conv + 1, 0))
-                .rev();
+            let mut walk = self.entries(conv, 1, u64::MAX, true);
             if let Some(head) = next_head(&mut walk, walks.len())? {
                 heads.push(head);
             }
@@ -826,19 +821,15 @@ impl Ord for Head {
     }
 }
 
-/// Decodes the next message of `walk` (a conversation's messages, newest first).
-fn next_head(
-    walk: &mut impl Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>,
-    index: usize,
-) -> Result<Option<Head>> {
-    let Some(kv) = walk.next() else {
+/// The next message of `walk` (a conversation's messages, newest first).
+fn next_head(walk: &mut Entries<'_>, index: usize) -> Result<Option<Head>> {
+    let Some(entry) = walk.next() else {
         return Ok(None);
     };
-    let (k, v) = kv?;
-    let record: MessageRecord = decode(&v)?;
+    let (seq, record) = entry?;
     Ok(Some(Head {
         ts: record.ts,
-        seq: read_be(k.get(8..).unwrap_or_default())?,
+        seq,
         walk: index,
         record,
     }))

@@ -12,12 +12,13 @@
 //! | `convid_conv` | conv (BE u64) | [`ConvRecord`] |
 //! | `pair_convid` | user ++ 0 ++ user (sorted) | conv of their direct chat |
 //! | `convid_lastseq` | conv | last seq (BE u64), the gapless-seq guard |
-//! | `convseq_message` | conv ++ seq | [`MessageRecord`]: a message in its current state, or an event |
+//! | `convseq_message` | conv ++ seq | [`MessageRecord`]: a message in its current state, or an event (the newest of a conversation) |
+//! | `convseq_chunk` | conv ++ first seq | [`ChunkRecord`]: up to 128 older entries, sealed by [`compaction`] |
+//! | `convid_compaction` | conv | how far sealing and dedupe pruning have come ([`compaction`]) |
 //! | `senderclientid_convseq` | sender ++ 0 ++ client_id | conv ++ seq (dedupe) |
 //! | `userconv_state` | user ++ 0 ++ conv | [`MemberState`] |
 //! | `mediaid_media` | media id | [`MediaRecord`] |
 //! | `mediaconv_ref` | media id ++ 0 ++ conv | last seq there that links it (BE u64; empty in older stores) |
-//! | `mediaconv_ref` | media id ++ 0 ++ conv | () : conversations that reference it |
 //! | `name_vapidkey`, `subid_subscription`, `usersubid_sub`, `tokensubid_sub`, `endpoint_subid`, `userconv_push` | see [`push`] | Web Push key, subscriptions, waiting pushes |
 //!
 //! A message and everything it changes (dedupe entry, last seq, members' unread,
@@ -38,10 +39,12 @@ mod accounts;
 mod check;
 mod codec;
 pub mod commit;
+pub mod compaction;
 mod conversations;
 mod events;
 mod feed;
 mod guard;
+mod history;
 mod media;
 mod messages;
 pub mod migrations;
@@ -68,6 +71,7 @@ pub use accounts::{Admission, Invite, InviteRecord, LAST_SEEN_EVERY_MS, MAX_INVI
 pub use check::{CheckReport, CheckStats};
 pub use codec::FORMAT_VERSION;
 pub use commit::{CommitStats, GroupCommit};
+pub use compaction::{CompactionState, CompactionStats, Step as CompactionStep, KEEP_NEWEST};
 pub use conversations::MembershipChange;
 pub use events::{Counts, QueuedEvent, MAX_REACTIONS};
 pub use feed::{Feed, StoreEvent, StoredEntry};
@@ -81,8 +85,8 @@ pub use messages::{
 /// for the benches and the fuzzer.
 pub use records::{decode as decode_record, encode as encode_record};
 pub use records::{
-    ConvRecord, MediaRecord, MemberState, MessageRecord, StoredConvKind, StoredKind, TokenRecord,
-    UserRecord,
+    ChunkRecord, ConvRecord, MediaRecord, MemberState, MessageRecord, StoredConvKind, StoredKind,
+    TokenRecord, UserRecord, CHUNK_SEQS,
 };
 pub use repair::StartupRepair;
 pub use retention::ExpiredBatch;
@@ -137,6 +141,13 @@ pub struct Store {
     pairs: sled::Tree,
     last_seqs: sled::Tree,
     messages: sled::Tree,
+    chunks: sled::Tree,
+    /// Per conversation, how far compaction has come ([`compaction`]).
+    compaction: sled::Tree,
+    /// Held shared by every scan of history, exclusively by sealing ([`history`]).
+    history_lock: parking_lot::RwLock<()>,
+    /// What compaction has done since the store was opened, for /metrics.
+    compacted: compaction::Counters,
     dedupe: sled::Tree,
     members: sled::Tree,
     media: sled::Tree,
@@ -271,6 +282,7 @@ impl Store {
         let trees = MessageTreeSet {
             last_seqs: tree("convid_lastseq")?,
             messages: tree("convseq_message")?,
+            chunks: tree("convseq_chunk")?,
             dedupe: tree("senderclientid_convseq")?,
             members: tree("userconv_state")?,
             media_refs: tree("mediaconv_ref")?,
@@ -293,6 +305,10 @@ impl Store {
             pairs: tree("pair_convid")?,
             last_seqs: trees.last_seqs,
             messages: trees.messages,
+            chunks: trees.chunks,
+            compaction: tree("convid_compaction")?,
+            history_lock: parking_lot::RwLock::new(()),
+            compacted: compaction::Counters::default(),
             dedupe: trees.dedupe,
             members: trees.members,
             media: tree("mediaid_media")?,

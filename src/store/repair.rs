@@ -83,7 +83,12 @@ impl Store {
                 .transpose()?;
             let (newest_seq, newest_record) = match newest {
                 Some((k, v)) => (read_be(&k[8..])?, decode::<MessageRecord>(&v).ok()),
-                None => (0, None),
+                // everything sealed (sealing keeps the newest as single keys, so only a
+                // store cut short): the newest sealed entry
+                None => match self.entries(conv, 1, u64::MAX, true).next() {
+                    Some(Ok((seq, m))) => (seq, Some(m)),
+                    _ => (0, None),
+                },
             };
             let mut scan = false;
             if newest_seq > guard {
@@ -101,7 +106,8 @@ impl Store {
                      {newest_seq}: messages are missing (their seqs stay reserved); run `chatnode check`"
                 ));
             }
-            if let Some(m) = &newest_record {
+            let pruned = self.compaction_state(conv)?.deduped_upto;
+            if let Some(m) = newest_record.as_ref().filter(|_| newest_seq > pruned) {
                 if !m.client_id.is_empty()
                     && self
                         .dedupe
@@ -143,9 +149,11 @@ impl Store {
     /// Writes the dedupe entries missing for messages of `conv`.
     fn restore_dedupe(&self, conv: u64, out: &mut StartupRepair) -> Result<()> {
         let mut restored = 0;
+        // entries up to `deduped_upto` lost theirs on purpose (compaction)
+        let pruned = self.compaction_state(conv)?.deduped_upto;
         for kv in self
             .messages
-            .range(message_key(conv, 0)..message_key(conv + 1, 0))
+            .range(message_key(conv, pruned + 1)..message_key(conv + 1, 0))
         {
             let (k, v) = kv?;
             let Ok(m) = decode::<MessageRecord>(&v) else {

@@ -1,7 +1,7 @@
 //! Retention: deleting a conversation's oldest messages, a bounded batch at a time.
 //!
-//! One batch is one sled transaction over the trees the messages touch: the messages,
-//! their dedupe entries, the conversation record's `first_seq`, the members' unread
+//! One batch is one sled transaction over the trees the messages touch: the messages
+//! (their own keys, or the chunks they were sealed into), their dedupe entries, the conversation record's `first_seq`, the members' unread
 //! counts (an expired unread message no longer counts) and the media references whose
 //! last linking message expired. `convid_lastseq` is left alone, so the next seq is
 //! unaffected and seqs stay gapless from `first_seq` to `last_seq`. Batches come from
@@ -9,11 +9,12 @@
 
 use std::collections::BTreeSet;
 
-use super::codec::{be, dedupe_key, media_ref_key, member_key, message_key, read_be};
+use super::codec::{
+    be, chunk_first, chunk_key, dedupe_key, media_ref_key, member_key, message_key, read_be,
+};
 use super::messages::media_id_of;
-use super::records::decode;
 use super::tx::{tx_decode, tx_encode, tx_result};
-use super::{ConvRecord, MemberState, MessageRecord, Store, Ticket};
+use super::{ChunkRecord, ConvRecord, MemberState, MessageRecord, Store, Ticket};
 use crate::error::Result;
 use sled::transaction::Transactional;
 
@@ -40,16 +41,9 @@ impl Store {
         after: u64,
         limit: usize,
     ) -> Result<Vec<(u64, MessageRecord)>> {
-        let start = message_key(conv, after.saturating_add(1));
-        let mut out = Vec::with_capacity(limit.min(1024));
-        for kv in self.messages.range(start..message_key(conv + 1, 0)) {
-            if out.len() == limit {
-                break;
-            }
-            let (k, v) = kv?;
-            out.push((read_be(k.get(8..).unwrap_or_default())?, decode(&v)?));
-        }
-        Ok(out)
+        self.entries(conv, after.saturating_add(1), u64::MAX, false)
+            .take(limit)
+            .collect()
     }
 
     /// Every conversation id, ascending.
@@ -66,17 +60,14 @@ impl Store {
         limit: usize,
     ) -> Result<Option<ExpiredBatch>> {
         let mut doomed: Vec<(u64, MessageRecord)> = Vec::new();
-        for kv in self
-            .messages
-            .range(message_key(conv, 0)..message_key(conv + 1, 0))
-        {
-            let (k, v) = kv?;
-            let record: MessageRecord = decode(&v)?;
+        for entry in self.entries(conv, 1, u64::MAX, false) {
+            let (seq, record) = entry?;
             if record.ts >= cutoff_ms || doomed.len() >= limit {
                 break;
             }
-            doomed.push((read_be(k.get(8..).unwrap_or_default())?, record));
+            doomed.push((seq, record));
         }
+        let sealed: BTreeSet<u64> = doomed.iter().map(|(seq, _)| chunk_first(*seq)).collect();
         let Some(&(upto, _)) = doomed.last() else {
             return Ok(None);
         };
@@ -89,18 +80,32 @@ impl Store {
                 (
                     &self.convs,
                     &self.messages,
+                    &self.chunks,
                     &self.dedupe,
                     &self.members,
                     &self.media_refs,
                 )
                     .transaction(
-                        |(convs, messages, dedupe, members, media_refs)| {
+                        |(convs, messages, chunks, dedupe, members, media_refs)| {
                             let Some(v) = convs.get(be(conv))? else {
                                 return Ok(Vec::new());
                             };
                             let mut record: ConvRecord = tx_decode(&v)?;
                             record.first_seq = record.first_seq.max(upto + 1);
                             convs.insert(&be(conv), tx_encode(&record)?)?;
+                            for &first in &sealed {
+                                let key = chunk_key(conv, first);
+                                let Some(v) = chunks.get(key)? else {
+                                    continue;
+                                };
+                                let mut chunk: ChunkRecord = tx_decode(&v)?;
+                                chunk.entries.retain(|e| e.0 > upto);
+                                if chunk.entries.is_empty() {
+                                    chunks.remove(&key)?;
+                                } else {
+                                    chunks.insert(&key, tx_encode(&chunk)?)?;
+                                }
+                            }
                             for (seq, m) in &doomed {
                                 messages.remove(&message_key(conv, *seq))?;
                                 if m.client_id.is_empty() {

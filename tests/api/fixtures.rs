@@ -357,7 +357,7 @@ async fn the_v1_store_serves_as_it_was_written() {
     stop(node);
     let (ok, text) = run_check(data.path());
     assert!(ok, "{text}");
-    assert!(text.contains("format: 2 (current"), "{text}");
+    assert!(text.contains("format: 3 (current"), "{text}");
 }
 
 /// Messages added to the v1 fixture for the kill test.
@@ -540,7 +540,7 @@ async fn a_migration_killed_twice_completes_on_the_next_start_with_nothing_lost(
 
     let (ok, text) = run_check(data.path());
     assert!(ok, "{text}");
-    assert!(text.contains("format: 2 (current"), "{text}");
+    assert!(text.contains("format: 3 (current"), "{text}");
     assert!(text.contains(&format!("{} messages", 10 + BULK)), "{text}");
 }
 

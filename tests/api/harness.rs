@@ -74,6 +74,19 @@ where
     value
 }
 
+/// The value of one counter or gauge in /metrics text.
+pub fn metric(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{name} not in {text}"))
+}
+
+/// The node's /metrics text.
+pub async fn metrics_text(app: &TestApp) -> String {
+    let m = app.call("GET", "/metrics", None, None).await;
+    String::from_utf8_lossy(&m.body).to_string()
+}
+
 /// An HTTP answer: status and body.
 pub struct Answer {
     /// Status code.

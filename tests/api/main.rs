@@ -9,6 +9,7 @@ mod backup;
 mod blast;
 mod chat;
 mod cli;
+mod compaction;
 mod crash;
 mod damaged;
 mod events;

@@ -18,7 +18,7 @@ use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::harness::{poll_until, spawn_app, TestApp};
+use crate::harness::{metric, metrics_text, poll_until, spawn_app, TestApp};
 
 /// One request the mock push service got.
 #[derive(Clone, Debug)]
@@ -187,18 +187,6 @@ impl BrokenPush {
             self.addr
         );
     }
-}
-
-/// The value of one counter or gauge in /metrics text.
-fn metric(text: &str, name: &str) -> u64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
-        .unwrap_or_else(|| panic!("{name} not in {text}"))
-}
-
-async fn metrics_text(app: &TestApp) -> String {
-    let m = app.call("GET", "/metrics", None, None).await;
-    String::from_utf8_lossy(&m.body).to_string()
 }
 
 /// A browser's push subscription: an `ece` key pair and auth secret.

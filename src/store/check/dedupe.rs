@@ -2,9 +2,8 @@
 
 use super::{show_key, split_zero, CheckReport};
 use crate::error::Result;
-use crate::store::codec::{message_key, read_be};
-use crate::store::records::decode;
-use crate::store::{MessageRecord, Store};
+use crate::store::codec::read_be;
+use crate::store::Store;
 
 impl Store {
     /// Checks every dedupe entry.
@@ -27,24 +26,23 @@ impl Store {
                 String::from_utf8_lossy(sender),
                 String::from_utf8_lossy(client_id),
             );
-            match self.messages.get(message_key(conv, seq))? {
-                None => r.problem(
+            match self.message(conv, seq) {
+                Ok(None) => r.problem(
                     "dedupe",
                     format!(
                         "({sender:?}, {client_id:?}) points at {conv}/{seq}, which is not stored"
                     ),
                 ),
-                Some(bytes) => {
-                    if let Ok(m) = decode::<MessageRecord>(&bytes) {
-                        if m.sender != sender || m.client_id != client_id {
-                            r.problem(
+                Err(_) => {} // reported with its conversation's entries
+                Ok(Some(m)) => {
+                    if m.sender != sender || m.client_id != client_id {
+                        r.problem(
                                 "dedupe",
                                 format!(
                                     "({sender:?}, {client_id:?}) points at {conv}/{seq}, which is ({:?}, {:?})",
                                     m.sender, m.client_id
                                 ),
                             );
-                        }
                     }
                 }
             }

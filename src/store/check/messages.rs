@@ -1,14 +1,16 @@
-//! Messages, one conversation at a time: gapless seqs from first_seq, a dedupe entry
-//! for every client_id, media links recorded, and each member's positions and unread
+//! Messages, one conversation at a time, wherever they are stored (single keys or sealed
+//! chunks): gapless seqs from first_seq, a dedupe entry for every client_id not pruned, media links recorded, and each member's positions and unread
 //! count right once the conversation is read.
 
 use std::collections::{HashMap, HashSet};
 
-use super::{show_key, CheckReport, States};
+use super::{detail, show_key, CheckReport, States};
 use crate::error::Result;
-use crate::store::codec::{be, dedupe_key, media_ref_key, read_be};
+use crate::store::codec::{
+    be, chunk_first, chunk_key, dedupe_key, media_ref_key, message_key, read_be,
+};
 use crate::store::messages::media_id_of;
-use crate::store::{ConvRecord, MessageRecord, Store, StoredKind};
+use crate::store::{ChunkRecord, ConvRecord, Store, StoredKind, CHUNK_SEQS};
 
 /// Counts of others' unread-counting messages after a seq, for one conversation.
 #[derive(Default)]
@@ -60,71 +62,102 @@ impl Store {
         states: &States,
         media: &HashSet<String>,
     ) -> Result<()> {
-        let mut current: Option<(u64, u64, Countable)> = None;
-        let mut seen_convs: HashSet<u64> = HashSet::new();
-        for kv in self.messages.iter() {
-            let (k, v) = kv?;
-            let (Ok(conv), Ok(seq), 16) = (
-                read_be(&k),
-                read_be(k.get(8..).unwrap_or_default()),
-                k.len(),
-            ) else {
-                r.problem(
-                    "undecodable",
-                    format!("convseq_message key {}", show_key(&k)),
-                );
-                continue;
-            };
-            r.stats.messages += 1;
-            if current.as_ref().is_some_and(|(c, _, _)| *c != conv) {
-                if let Some((c, last, countable)) = current.take() {
-                    self.finish_conversation(r, c, last, &countable, last_seqs, states);
+        let mut ids: std::collections::BTreeSet<u64> = convs.keys().copied().collect();
+        ids.extend(self.conversations_in_history(r)?);
+        for conv in ids {
+            let (last, countable) = self.check_history(r, conv, convs, media)?;
+            self.finish_conversation(r, conv, last, &countable, last_seqs, states);
+        }
+        Ok(())
+    }
+
+    /// Every conversation id that has history in either tree, and any key there that is
+    /// not conv ++ seq.
+    fn conversations_in_history(&self, r: &mut CheckReport) -> Result<Vec<u64>> {
+        let mut ids = Vec::new();
+        for (name, tree) in [
+            ("convseq_message", &self.messages),
+            ("convseq_chunk", &self.chunks),
+        ] {
+            for k in tree.iter().keys() {
+                let k = k?;
+                match (read_be(&k), k.len()) {
+                    (Ok(conv), 16) => {
+                        if ids.last() != Some(&conv) {
+                            ids.push(conv);
+                        }
+                    }
+                    _ => r.problem("undecodable", format!("{name} key {}", show_key(&k))),
                 }
             }
-            // seqs run gapless from first_seq (retention deletes from the front)
-            let before_first = convs
-                .get(&conv)
-                .map_or(0, |c| c.first_seq.saturating_sub(1));
-            let (_, last, countable) = current.get_or_insert_with(|| {
-                seen_convs.insert(conv);
-                (conv, before_first, Countable::default())
-            });
-            if seq == 0 {
-                r.problem("seq", format!("conversation {conv}: a message has seq 0"));
-            } else if seq != *last + 1 {
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        Ok(ids)
+    }
+
+    /// Checks one conversation's entries, oldest first: gapless seqs from first_seq,
+    /// dedupe entries (of entries not pruned yet), media; its last seq and what counts.
+    fn check_history(
+        &self,
+        r: &mut CheckReport,
+        conv: u64,
+        convs: &HashMap<u64, ConvRecord>,
+        media: &HashSet<String>,
+    ) -> Result<(u64, Countable)> {
+        let mut countable = Countable::default();
+        // seqs run gapless from first_seq (retention deletes from the front)
+        let mut last = convs
+            .get(&conv)
+            .map_or(0, |c| c.first_seq.saturating_sub(1));
+        let pruned = self.compaction_state(conv)?.deduped_upto;
+        self.check_chunks_of(r, conv)?;
+        for entry in self.entries(conv, 1, u64::MAX, false) {
+            let (seq, msg) = match entry {
+                Ok(e) => e,
+                Err(e) => {
+                    r.problem(
+                        "undecodable",
+                        format!(
+                            "conversation {conv}: an entry after seq {last}: {}",
+                            detail(&e)
+                        ),
+                    );
+                    continue;
+                }
+            };
+            r.stats.messages += 1;
+            if seq != last + 1 {
                 r.problem(
                     "seq",
                     format!(
                         "conversation {conv}: seqs {}..={} are missing",
-                        *last + 1,
-                        seq - 1
+                        last + 1,
+                        seq.saturating_sub(1)
                     ),
                 );
             }
-            *last = seq;
+            last = seq;
             if !convs.contains_key(&conv) {
                 r.problem(
                     "message",
                     format!("message {conv}/{seq} belongs to no conversation"),
                 );
             }
-            let Some(msg) = r.decoded::<MessageRecord>("convseq_message", &k, &v) else {
-                continue;
-            };
             if !msg.client_id.is_empty() {
                 match self.dedupe.get(dedupe_key(&msg.sender, &msg.client_id))? {
-                    None => r.problem(
+                    None if seq > pruned => r.problem(
                         "dedupe",
                         format!("message {conv}/{seq} ({:?}, {:?}) has no dedupe entry", msg.sender, msg.client_id),
                     ),
-                    Some(at) if at.as_ref() != [be(conv), be(seq)].concat() => r.problem(
+                    Some(at) if at.as_ref() != [be(conv), be(seq)].concat() && seq > pruned => r.problem(
                         "dedupe",
                         format!(
                             "message {conv}/{seq}: ({:?}, {:?}) is stored twice; the dedupe entry points at another message",
                             msg.sender, msg.client_id
                         ),
                     ),
-                    Some(_) => {}
+                    _ => {}
                 }
             } else if msg.kind != StoredKind::System && msg.kind != StoredKind::Recall {
                 // system messages and recall events are the node's, without a client_id
@@ -151,12 +184,46 @@ impl Store {
                 countable.by_sender.entry(msg.sender).or_default().push(seq);
             }
         }
-        if let Some((c, last, countable)) = current.take() {
-            self.finish_conversation(r, c, last, &countable, last_seqs, states);
-        }
-        for (conv, record) in convs.iter().filter(|(c, _)| !seen_convs.contains(c)) {
-            let last = record.first_seq.saturating_sub(1);
-            self.finish_conversation(r, *conv, last, &Countable::default(), last_seqs, states);
+        Ok((last, countable))
+    }
+
+    /// The chunks of `conv`: each decodes, starts where its key says, holds only seqs of
+    /// its own range in order, lies below where sealing has come, and shares no seq with
+    /// a single key.
+    fn check_chunks_of(&self, r: &mut CheckReport, conv: u64) -> Result<()> {
+        let sealed_upto = self.compaction_state(conv)?.sealed_upto;
+        let range = chunk_key(conv, 0)..chunk_key(conv + 1, 0);
+        for kv in self.chunks.range(range) {
+            let (k, v) = kv?;
+            let first = read_be(k.get(8..).unwrap_or_default())?;
+            r.stats.chunks += 1;
+            let Some(chunk) = r.decoded::<ChunkRecord>("convseq_chunk", &k, &v) else {
+                continue;
+            };
+            let end = first + CHUNK_SEQS - 1;
+            let seqs: Vec<u64> = chunk.entries.iter().map(|e| e.0).collect();
+            let in_order = seqs.windows(2).all(|w| w[0] < w[1]);
+            let inside = seqs.iter().all(|s| (first..=end).contains(s));
+            if chunk_first(first) != first || !in_order || !inside || seqs.is_empty() {
+                r.problem(
+                    "chunk",
+                    format!("conversation {conv}: the chunk at {first} holds seqs {seqs:?}"),
+                );
+            }
+            if end > sealed_upto {
+                r.problem(
+                    "chunk",
+                    format!("conversation {conv}: the chunk at {first} lies past where sealing has come ({sealed_upto})"),
+                );
+            }
+            for seq in seqs {
+                if self.messages.contains_key(message_key(conv, seq))? {
+                    r.problem(
+                        "chunk",
+                        format!("conversation {conv}: seq {seq} is both sealed and a single key"),
+                    );
+                }
+            }
         }
         Ok(())
     }

@@ -51,8 +51,10 @@ pub struct CheckStats {
     pub users: u64,
     /// Conversations.
     pub conversations: u64,
-    /// Messages.
+    /// Messages (and events), wherever stored.
     pub messages: u64,
+    /// Sealed chunks of older history.
+    pub chunks: u64,
     /// Member states.
     pub members: u64,
     /// Dedupe entries.

@@ -18,6 +18,7 @@
 //! is written.
 
 mod v1_to_v2;
+mod v2_to_v3;
 
 #[cfg(test)]
 mod tests;
@@ -43,12 +44,20 @@ pub struct Migration {
 }
 
 /// Every step, in order; the last one ends at [`FORMAT_VERSION`].
-const STEPS: &[Migration] = &[Migration {
-    from: 1,
-    what: "records gain the v1.1 fields (layout 2 of users, tokens, conversations, \
-           members, messages and media)",
-    run: v1_to_v2::run,
-}];
+const STEPS: &[Migration] = &[
+    Migration {
+        from: 1,
+        what: "records gain the v1.1 fields (layout 2 of users, tokens, conversations, \
+               members, messages and media)",
+        run: v1_to_v2::run,
+    },
+    Migration {
+        from: 2,
+        what: "older history may be sealed into compressed chunks and old dedupe entries \
+               pruned (done in the background by the compactor)",
+        run: v2_to_v3::run,
+    },
+];
 
 /// What the store's `format_version` says, against this build.
 #[derive(Debug, Clone, PartialEq, Eq)]

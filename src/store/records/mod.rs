@@ -51,6 +51,7 @@ macro_rules! layout_body {
     };
 }
 
+mod chunk;
 mod conversation;
 mod kinds;
 mod media;
@@ -62,6 +63,7 @@ mod user;
 #[cfg(test)]
 mod golden_tests;
 
+pub use chunk::{ChunkRecord, CHUNK_SEQS};
 pub use conversation::ConvRecord;
 pub use kinds::{StoredConvKind, StoredKind};
 pub use media::MediaRecord;

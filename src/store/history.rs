@@ -1,0 +1,201 @@
+//! Reading a conversation's history wherever its entries are: one key each in
+//! `convseq_message` (the newest), or sealed into chunks in `convseq_chunk` (see
+//! [`compaction`](super::compaction)). Every reader of entries goes through [`Entries`]
+//! outside a transaction, or [`tx_entry`] / [`tx_put_entry`] inside one.
+//!
+//! Sealing moves entries from one tree to the other in one transaction, but a range scan
+//! is many reads: a scan that ran across a sealing could see an entry in neither tree. So
+//! a scan holds the store's history lock shared, and sealing holds it exclusively for the
+//! instant of its transaction. Edits, reactions and recalls rewrite an entry where it is
+//! and need no lock.
+
+use std::collections::VecDeque;
+
+use parking_lot::RwLockReadGuard;
+use sled::transaction::{ConflictableTransactionError, TransactionalTree};
+
+use super::codec::{chunk_first, chunk_key, message_key, read_be};
+use super::records::{decode, encode, ChunkRecord};
+use super::tx::{tx_decode, tx_encode};
+use super::{MessageRecord, Store};
+use crate::error::{Error, Result};
+
+/// A conversation's entries in a seq range, ascending or descending, from both trees.
+pub struct Entries<'a> {
+    _shared: RwLockReadGuard<'a, ()>,
+    singles: sled::Iter,
+    chunks: sled::Iter,
+    lo: u64,
+    hi: u64,
+    rev: bool,
+    single: Option<(u64, sled::IVec)>,
+    /// The current chunk's entries in [lo, hi], in iteration order.
+    sealed: VecDeque<(u64, Vec<u8>)>,
+}
+
+impl Store {
+    /// The entries of `conv` with seqs in `lo..=hi`, ascending (or descending if `rev`).
+    pub(super) fn entries(&self, conv: u64, lo: u64, hi: u64, rev: bool) -> Entries<'_> {
+        let (lo, hi) = (lo.max(1), hi);
+        let singles = self
+            .messages
+            .range(message_key(conv, lo)..=message_key(conv, hi.max(lo)));
+        let chunks = self
+            .chunks
+            .range(chunk_key(conv, chunk_first(lo))..=chunk_key(conv, hi.max(lo)));
+        Entries {
+            _shared: self.history_lock.read_recursive(),
+            singles,
+            chunks,
+            lo,
+            hi,
+            rev,
+            single: None,
+            sealed: VecDeque::new(),
+        }
+    }
+
+    /// One entry of `conv`, wherever it is stored.
+    pub fn message(&self, conv: u64, seq: u64) -> Result<Option<MessageRecord>> {
+        if let Some(v) = self.messages.get(message_key(conv, seq))? {
+            return decode(&v).map(Some);
+        }
+        match self.chunks.get(chunk_key(conv, chunk_first(seq)))? {
+            Some(v) => decode::<ChunkRecord>(&v)?.get(seq).map(decode).transpose(),
+            None => Ok(None),
+        }
+    }
+}
+
+impl Entries<'_> {
+    /// The next key/value of `iter` in the scan's direction.
+    fn step(iter: &mut sled::Iter, rev: bool) -> Option<sled::Result<(sled::IVec, sled::IVec)>> {
+        if rev {
+            iter.next_back()
+        } else {
+            iter.next()
+        }
+    }
+
+    /// Fills `single` with the next single entry, if there is one.
+    fn fill_single(&mut self) -> Result<()> {
+        if self.single.is_none() {
+            if let Some(kv) = Self::step(&mut self.singles, self.rev) {
+                let (k, v) = kv?;
+                self.single = Some((read_be(k.get(8..).unwrap_or_default())?, v));
+            }
+        }
+        Ok(())
+    }
+
+    /// Fills `sealed` from the next chunk with entries in range, if there is one.
+    fn fill_sealed(&mut self) -> Result<()> {
+        while self.sealed.is_empty() {
+            let Some(kv) = Self::step(&mut self.chunks, self.rev) else {
+                return Ok(());
+            };
+            let (_, v) = kv?;
+            let chunk: ChunkRecord = decode(&v)?;
+            let (lo, hi) = (self.lo, self.hi);
+            let inside = chunk
+                .entries
+                .into_iter()
+                .filter(|e| (lo..=hi).contains(&e.0));
+            self.sealed = if self.rev {
+                inside.rev().collect()
+            } else {
+                inside.collect()
+            };
+        }
+        Ok(())
+    }
+
+    fn next_entry(&mut self) -> Result<Option<(u64, MessageRecord)>> {
+        self.fill_single()?;
+        self.fill_sealed()?;
+        let single_first = match (&self.single, self.sealed.front()) {
+            (None, None) => return Ok(None),
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (Some((a, _)), Some((b, _))) => {
+                if a == b {
+                    // never both (sealing moves an entry in one transaction): the single wins
+                    self.sealed.pop_front();
+                    true
+                } else {
+                    (a < b) != self.rev
+                }
+            }
+        };
+        if single_first {
+            let Some((seq, v)) = self.single.take() else {
+                return Ok(None);
+            };
+            Ok(Some((seq, decode(&v)?)))
+        } else {
+            let Some((seq, bytes)) = self.sealed.pop_front() else {
+                return Ok(None);
+            };
+            Ok(Some((seq, decode(&bytes)?)))
+        }
+    }
+}
+
+impl Iterator for Entries<'_> {
+    type Item = Result<(u64, MessageRecord)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_entry().transpose()
+    }
+}
+
+/// Where an entry was found inside a transaction, to write it back there.
+pub(super) enum Slot {
+    /// Its own key in `convseq_message`.
+    Single,
+    /// Inside this chunk of `convseq_chunk`.
+    Sealed(ChunkRecord),
+}
+
+/// Entry `seq` of `conv` as a transaction over `messages` and `chunks` sees it.
+pub(super) fn tx_entry(
+    messages: &TransactionalTree,
+    chunks: &TransactionalTree,
+    conv: u64,
+    seq: u64,
+) -> std::result::Result<Option<(MessageRecord, Slot)>, ConflictableTransactionError<Error>> {
+    if let Some(v) = messages.get(message_key(conv, seq))? {
+        return Ok(Some((tx_decode(&v)?, Slot::Single)));
+    }
+    let Some(v) = chunks.get(chunk_key(conv, chunk_first(seq)))? else {
+        return Ok(None);
+    };
+    let chunk: ChunkRecord = tx_decode(&v)?;
+    match chunk.get(seq) {
+        Some(bytes) => Ok(Some((tx_decode(bytes)?, Slot::Sealed(chunk)))),
+        None => Ok(None),
+    }
+}
+
+/// Writes entry `seq` of `conv` back where [`tx_entry`] found it.
+pub(super) fn tx_put_entry(
+    messages: &TransactionalTree,
+    chunks: &TransactionalTree,
+    conv: u64,
+    seq: u64,
+    record: &MessageRecord,
+    slot: Slot,
+) -> std::result::Result<(), ConflictableTransactionError<Error>> {
+    let bytes = tx_encode(record)?;
+    match slot {
+        Slot::Single => {
+            messages.insert(&message_key(conv, seq), bytes)?;
+        }
+        Slot::Sealed(mut chunk) => {
+            chunk.set(seq, bytes);
+            let value = encode(&chunk).map_err(ConflictableTransactionError::Abort)?;
+            chunks.insert(&chunk_key(conv, chunk_first(seq)), value)?;
+        }
+    }
+    Ok(())
+}
