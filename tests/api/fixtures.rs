@@ -8,9 +8,10 @@ use std::{
     path::{Path, PathBuf},
 };
 
+use chatnode::store::FORMAT_VERSION;
 use serde_json::{json, Value};
 
-use crate::harness::{msgs_of, start_program, KillOnDrop, TestApp, PASSWORD};
+use crate::harness::{msgs_of, start_program, KillOnDrop, TestApp, WsClient, PASSWORD};
 
 /// The bytes of the image the fixtures upload (a 1x1 PNG).
 const PNG: &[u8] = &[
@@ -48,38 +49,158 @@ pub(crate) fn expected(name: &str) -> Value {
     serde_json::from_str(&text).expect("fixture JSON")
 }
 
-/// Uploads [`PNG`] as `token`'s user; its url.
-async fn upload_png(app: &TestApp, token: &str) -> String {
-    let mut resp = app
+/// Uploads `bytes` as `token`'s user (named `name`, if given); the node's answer.
+async fn upload(
+    app: &TestApp,
+    token: &str,
+    content_type: &str,
+    name: Option<&str>,
+    bytes: &[u8],
+) -> Value {
+    let mut req = app
         .client
         .post(app.url("/api/media"))
         .bearer_auth(token)
-        .insert_header(("Content-Type", "image/png"))
-        .send_body(PNG.to_vec())
-        .await
-        .expect("upload");
+        .insert_header(("Content-Type", content_type));
+    if let Some(name) = name {
+        req = req.insert_header(("X-Filename", name));
+    }
+    let mut resp = req.send_body(bytes.to_vec()).await.expect("upload");
     assert_eq!(resp.status().as_u16(), 201);
-    let answer: Value = resp.json().await.expect("upload answer");
+    resp.json().await.expect("upload answer")
+}
+
+/// Uploads [`PNG`] as `token`'s user; its url.
+async fn upload_png(app: &TestApp, token: &str) -> String {
+    let answer = upload(app, token, "image/png", None, PNG).await;
     answer["url"].as_str().expect("url").to_string()
 }
 
-/// The generator of `tests/fixtures/v1-store.tar.gz` (see tests/fixtures/README.md):
-/// `FIXTURE_BIN` is the chatnode build that writes the store, `FIXTURE_DIR` an empty data
-/// dir, `FIXTURE_JSON` where the description goes. Ignored: it makes a fixture, it
-/// checks nothing of this build.
+/// The bytes at `url` (`/media/...`) as `token`'s user sees them (asserting 200), as hex.
+async fn media_hex(app: &TestApp, token: &str, url: &str) -> String {
+    let mut resp = app
+        .client
+        .get(app.url(url))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("GET media");
+    assert_eq!(resp.status().as_u16(), 200, "GET {url}");
+    hex::encode(resp.body().await.expect("media body"))
+}
+
+/// A node of the build `FIXTURE_BIN` on the empty data dir `FIXTURE_DIR`, making a
+/// fixture whose description goes to `FIXTURE_JSON` (see tests/fixtures/README.md).
+struct Generator {
+    node: KillOnDrop,
+    app: TestApp,
+    bin: PathBuf,
+    dir: PathBuf,
+    json_out: PathBuf,
+}
+
+impl Generator {
+    /// Starts the node, with `env` on top of one worker.
+    fn start(env: &[(&str, &str)]) -> Generator {
+        let var = |name: &str| {
+            PathBuf::from(std::env::var(name).unwrap_or_else(|_| panic!("set {name}")))
+        };
+        let (bin, dir, json_out) = (var("FIXTURE_BIN"), var("FIXTURE_DIR"), var("FIXTURE_JSON"));
+        let mut all = vec![("CHATNODE__SERVER__WORKERS", "1")];
+        all.extend_from_slice(env);
+        let (child, addr) = start_program(&bin, &dir, &all, |_| {});
+        Generator {
+            node: KillOnDrop(child),
+            app: TestApp::at(addr),
+            bin,
+            dir,
+            json_out,
+        }
+    }
+
+    /// Stops the node gracefully, so the store is flushed and closed as a user's would
+    /// be, and writes `description`; the build and the data dir.
+    fn finish(self, description: &Value) -> (PathBuf, PathBuf) {
+        stop(self.node);
+        std::fs::write(&self.json_out, lined_json(description)).expect("write the description");
+        (self.bin, self.dir)
+    }
+}
+
+/// What each user of `tokens` sees, as the node answers it: `GET /api/conversations`,
+/// and the messages of the offline queue (a socket that confirms nothing).
+async fn lists_and_drains(
+    app: &TestApp,
+    tokens: &BTreeMap<&'static str, &String>,
+) -> (
+    BTreeMap<&'static str, Vec<Value>>,
+    BTreeMap<&'static str, Vec<Value>>,
+) {
+    let mut lists = BTreeMap::new();
+    let mut drains = BTreeMap::new();
+    for (user, token) in tokens {
+        lists.insert(*user, app.conversations(token).await);
+        let ws = app.connect(token).await;
+        drains.insert(*user, msgs_of(&ws.drained));
+        ws.close().await;
+    }
+    (lists, drains)
+}
+
+/// Values nested this deep in a description are written on one line ([`lined_json`]).
+const FLAT_AT: usize = 3;
+
+/// `value` as indented JSON in which everything nested [`FLAT_AT`] deep, and every array
+/// of plain values, is one line: one line per message, conversation or session, so that
+/// a long history stays a file that reads and diffs well.
+fn lined_json(value: &Value) -> String {
+    fn write(v: &Value, depth: usize, out: &mut String) {
+        let pad = |d: usize| "  ".repeat(d);
+        let flat = depth >= FLAT_AT
+            || match v {
+                Value::Array(a) => a.iter().all(|x| !x.is_array() && !x.is_object()),
+                Value::Object(m) => m.is_empty(),
+                _ => true,
+            };
+        if flat {
+            out.push_str(&v.to_string());
+            return;
+        }
+        let (open, close, items): (char, char, Vec<(Option<&String>, &Value)>) = match v {
+            Value::Object(m) => ('{', '}', m.iter().map(|(k, x)| (Some(k), x)).collect()),
+            Value::Array(a) => ('[', ']', a.iter().map(|x| (None, x)).collect()),
+            _ => unreachable!("scalars are flat"),
+        };
+        out.push(open);
+        for (i, (key, item)) in items.iter().enumerate() {
+            out.push('\n');
+            out.push_str(&pad(depth + 1));
+            if let Some(key) = key {
+                out.push_str(&Value::from(key.as_str()).to_string());
+                out.push_str(": ");
+            }
+            write(item, depth + 1, out);
+            if i + 1 < items.len() {
+                out.push(',');
+            }
+        }
+        out.push('\n');
+        out.push_str(&pad(depth));
+        out.push(close);
+    }
+    let mut out = String::new();
+    write(value, 0, &mut out);
+    out.push('\n');
+    out
+}
+
+/// The generator of `tests/fixtures/v1-store.tar.gz` (see tests/fixtures/README.md).
+/// Ignored: it makes a fixture, it checks nothing of this build.
 #[actix_web::test]
 #[ignore = "writes a fixture; run by hand, see tests/fixtures/README.md"]
 async fn make_v1_store() {
-    let var = |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("set {name}"));
-    let (bin, dir, json_out) = (var("FIXTURE_BIN"), var("FIXTURE_DIR"), var("FIXTURE_JSON"));
-    let (child, addr) = start_program(
-        Path::new(&bin),
-        Path::new(&dir),
-        &[("CHATNODE__SERVER__WORKERS", "1")],
-        |_| {},
-    );
-    let mut node = KillOnDrop(child);
-    let app = TestApp::at(addr);
+    let generator = Generator::start(&[]);
+    let app = &generator.app;
 
     let ta = app.register("alice").await;
     let tb = app.register("bob").await;
@@ -92,7 +213,7 @@ async fn make_v1_store() {
     let mut wb = app.connect(&tb).await;
     wa.send_acked(ab, "a1", "hello bob").await;
     wb.send_acked(ab, "b1", "hi alice").await;
-    let url = upload_png(&app, &ta).await;
+    let url = upload_png(app, &ta).await;
     wa.send_json(
         json!({"type": "send", "conv": ab, "client_id": "a2", "kind": "image",
         "body": "", "media_url": url}),
@@ -141,14 +262,7 @@ async fn make_v1_store() {
 
     // what each user sees, as this build answers it
     let tokens = BTreeMap::from([("alice", &ta), ("bob", &tb), ("carol", &tc)]);
-    let mut lists = BTreeMap::new();
-    let mut drains = BTreeMap::new();
-    for (user, token) in &tokens {
-        lists.insert(*user, app.conversations(token).await);
-        let ws = app.connect(token).await;
-        drains.insert(*user, msgs_of(&ws.drained));
-        ws.close().await;
-    }
+    let (lists, drains) = lists_and_drains(app, &tokens).await;
     let mut histories = BTreeMap::new();
     for (conv, token) in [(ab, &ta), (group, &ta), (ac, &tc)] {
         histories.insert(conv.to_string(), app.history(token, conv).await);
@@ -165,21 +279,7 @@ async fn make_v1_store() {
         "drain": drains,
         "history": histories,
     });
-    std::fs::write(
-        &json_out,
-        serde_json::to_string_pretty(&description).expect("JSON"),
-    )
-    .expect("write the description");
-
-    // a graceful stop, so the store is flushed and closed as a user's would be
-    let pid = node.0.id().to_string();
-    let stopped = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .expect("kill -TERM");
-    assert!(stopped.success());
-    let exit = node.0.wait().expect("wait for the node");
-    assert!(exit.success(), "the node exited with {exit}");
+    generator.finish(&description);
 }
 
 /// `expected` is contained in `actual`: every key of an object equal (recursively),
@@ -212,7 +312,12 @@ fn assert_within(expected: &Value, actual: &Value, at: &str) {
 
 /// Runs `chatnode check` on `data_dir`; its exit status and stdout + stderr.
 pub(crate) fn run_check(data_dir: &Path) -> (bool, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_chatnode"))
+    run_check_of(Path::new(env!("CARGO_BIN_EXE_chatnode")), data_dir)
+}
+
+/// [`run_check`] with another `chatnode` executable (the build that wrote a fixture).
+fn run_check_of(program: &Path, data_dir: &Path) -> (bool, String) {
+    let out = std::process::Command::new(program)
         .arg("check")
         .env_clear()
         .env("CHATNODE__SERVER__DATA_DIR", data_dir)
@@ -239,6 +344,82 @@ pub(crate) fn stop(mut node: KillOnDrop) {
     assert!(exit.success(), "the node exited with {exit}");
 }
 
+/// The token a fixture recorded for `user` at registration.
+fn token_of(want: &Value, user: &str) -> String {
+    want["tokens"][user].as_str().expect("token").to_string()
+}
+
+/// Each user's recorded token still works, the fixture's password logs in and a wrong
+/// one does not; each user's `GET /api/me`, for the caller to compare.
+async fn check_logins(app: &TestApp, want: &Value, users: &[&str]) -> BTreeMap<String, Value> {
+    let mut profiles = BTreeMap::new();
+    for user in users {
+        let (status, me) = app.get("/api/me", &token_of(want, user)).await;
+        assert_eq!((status, me["user"].as_str()), (200, Some(*user)), "{me}");
+        app.login(user).await;
+        let wrong = app
+            .call(
+                "POST",
+                "/api/login",
+                None,
+                Some(json!({"username": user, "password": "not it"})),
+            )
+            .await;
+        assert_eq!(wrong.status, 401);
+        profiles.insert(user.to_string(), me);
+    }
+    profiles
+}
+
+/// A name taken before is still taken.
+async fn assert_taken(app: &TestApp, user: &str) {
+    let again = app
+        .call(
+            "POST",
+            "/api/register",
+            None,
+            Some(json!({"username": user, "password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(again.status, 409);
+}
+
+/// Each user's conversation list (unread, mentions, positions, roles, last message) is
+/// the recorded one.
+async fn check_lists(app: &TestApp, want: &Value, users: &[&str]) {
+    for user in users {
+        let list = app.conversations(&token_of(want, user)).await;
+        assert_within(&want["conversations"][user], &Value::from(list), user);
+    }
+}
+
+/// The whole history of each conversation of `histories` (by conv id), read over HTTP
+/// with the token `reader` gives for it, is the recorded one.
+async fn check_histories(
+    app: &TestApp,
+    histories: &BTreeMap<String, Vec<Value>>,
+    reader: impl Fn(&str) -> String,
+) {
+    for (conv, messages) in histories {
+        let got = app
+            .history(&reader(conv), conv.parse().expect("conv"))
+            .await;
+        assert_within(
+            &Value::from(messages.clone()),
+            &Value::from(got),
+            &format!("history {conv}"),
+        );
+    }
+}
+
+/// A socket of `token`'s user that confirms nothing, and the messages of its offline
+/// drain.
+async fn drain_of(app: &TestApp, token: &str) -> (WsClient, Value) {
+    let ws = app.connect(token).await;
+    let drained = Value::from(msgs_of(&ws.drained));
+    (ws, drained)
+}
+
 #[actix_web::test]
 async fn the_v1_store_serves_as_it_was_written() {
     let data = unpack("v1-store");
@@ -253,24 +434,14 @@ async fn the_v1_store_serves_as_it_was_written() {
     let (child, addr) = crate::harness::start_binary(data.path(), &[], |_| {});
     let node = KillOnDrop(child);
     let app = TestApp::at(addr);
-    let token = |u: &str| want["tokens"][u].as_str().expect("token").to_string();
+    let token = |u: &str| token_of(&want, u);
+    let users = ["alice", "bob", "carol"];
 
     // tokens as they were, and the passwords
-    for user in ["alice", "bob", "carol"] {
-        let (status, me) = app.get("/api/me", &token(user)).await;
-        assert_eq!((status, me["user"].as_str()), (200, Some(user)));
+    let profiles = check_logins(&app, &want, &users).await;
+    for (user, me) in &profiles {
         // the oldest account becomes admin, as the first one of a new store does
         assert_eq!(me["admin"], user == "alice", "{me}");
-        app.login(user).await;
-        let wrong = app
-            .call(
-                "POST",
-                "/api/login",
-                None,
-                Some(json!({"username": user, "password": "not it"})),
-            )
-            .await;
-        assert_eq!(wrong.status, 401);
     }
     let bob2 = want["second_token"]["bob"].as_str().expect("token");
     assert_eq!(app.get("/api/me", bob2).await.0, 200);
@@ -283,61 +454,29 @@ async fn the_v1_store_serves_as_it_was_written() {
         3,
         "{sessions}"
     );
-    // a name taken before is still taken
-    let again = app
-        .call(
-            "POST",
-            "/api/register",
-            None,
-            Some(json!({"username": "carol", "password": PASSWORD})),
-        )
-        .await;
-    assert_eq!(again.status, 409);
+    assert_taken(&app, "carol").await;
 
     // conversation lists (unread, positions, last message) and every message
-    for user in ["alice", "bob", "carol"] {
-        let list = app.conversations(&token(user)).await;
-        assert_within(&want["conversations"][user], &Value::from(list), user);
-    }
-    let histories = want["history"].as_object().expect("histories");
-    let reader = |conv: &str| match conv {
-        c if Some(c)
-            == want["convs"]["alice_carol"]
-                .as_u64()
-                .map(|n| n.to_string())
-                .as_deref() =>
-        {
-            token("carol")
-        }
-        _ => token("alice"),
-    };
-    for (conv, messages) in histories {
-        let got = app
-            .history(&reader(conv), conv.parse().expect("conv"))
-            .await;
-        assert_within(messages, &Value::from(got), &format!("history {conv}"));
-    }
+    check_lists(&app, &want, &users).await;
+    let histories: BTreeMap<String, Vec<Value>> =
+        serde_json::from_value(want["history"].clone()).expect("histories");
+    let alice_carol = want["convs"]["alice_carol"].to_string();
+    check_histories(&app, &histories, |conv| match conv == alice_carol {
+        true => token("carol"),
+        false => token("alice"),
+    })
+    .await;
 
     // the media file, to a member
     let url = want["media"]["url"].as_str().expect("url");
-    let mut resp = app
-        .client
-        .get(app.url(url))
-        .bearer_auth(token("bob"))
-        .send()
-        .await
-        .expect("GET media");
-    assert_eq!(resp.status().as_u16(), 200);
-    let body = resp.body().await.expect("media body");
     assert_eq!(
-        hex::encode(&body),
-        want["media"]["hex"].as_str().expect("hex")
+        media_hex(&app, &token("bob"), url).await,
+        want["media"]["hex"]
     );
 
     // offline queues over the WebSocket: carol gets all she missed, in order
     for user in ["carol", "bob", "alice"] {
-        let mut ws = app.connect(&token(user)).await;
-        let drained = Value::from(msgs_of(&ws.drained));
+        let (mut ws, drained) = drain_of(&app, &token(user)).await;
         assert_within(&want["drain"][user], &drained, &format!("drain of {user}"));
         if user == "carol" {
             // confirming takes them off her queue, as before
@@ -357,7 +496,10 @@ async fn the_v1_store_serves_as_it_was_written() {
     stop(node);
     let (ok, text) = run_check(data.path());
     assert!(ok, "{text}");
-    assert!(text.contains("format: 2 (current"), "{text}");
+    assert!(
+        text.contains(&format!("format: {FORMAT_VERSION} (current")),
+        "{text}"
+    );
 }
 
 /// Messages added to the v1 fixture for the kill test.
