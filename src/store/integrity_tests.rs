@@ -13,6 +13,7 @@ use super::codec::{be, dedupe_key, member_key, message_key};
 use super::records::encode;
 use super::StoredKind;
 use super::*;
+use crate::protocol::MessageView;
 
 fn block_on<F: std::future::Future>(f: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()
@@ -561,4 +562,80 @@ fn a_store_emptier_than_its_marks_is_refused_and_put_back() {
     assert!(!dir.path().join("store.clean").exists());
     // the refusal stands on the next start too (nothing was re-marked)
     assert!(Store::open(&options(dir.path())).is_err());
+}
+
+/// Every entry of `conv`, oldest first, as pages of 7 read both ways.
+fn all_pages(store: &Store, conv: u64) -> (Vec<MessageView>, Vec<MessageView>) {
+    let (mut up, mut down) = (Vec::new(), Vec::new());
+    loop {
+        let after = up.last().map_or(0, |m: &MessageView| m.seq);
+        let page = store.page_after(conv, after, 7).unwrap();
+        up.extend(page.messages);
+        if !page.has_more {
+            break;
+        }
+    }
+    let mut before = None;
+    loop {
+        let page = store.page_before(conv, before, 7).unwrap();
+        before = page.messages.first().map(|m| m.seq);
+        down.splice(0..0, page.messages);
+        if !page.has_more {
+            break;
+        }
+    }
+    (up, down)
+}
+
+#[test]
+fn sealing_and_expiry_keep_every_read_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, conv, names) = populated(dir.path(), 500);
+    let (before, _) = all_pages(&store, conv);
+    let mut sealed = 0;
+    while let Some(step) = store.seal_next(conv).unwrap() {
+        sealed += step.entries;
+    }
+    // chunks of 128 with at least 64 newer: 1..=384
+    assert_eq!(sealed, 384);
+    assert_eq!(store.compaction_state(conv).unwrap().sealed_upto, 384);
+    let (up, down) = all_pages(&store, conv);
+    assert_eq!(up, before);
+    assert_eq!(down, before);
+    assert_eq!(
+        store.count_unread(conv, "ann", 100, 450).unwrap(),
+        (101..=450).filter(|s| s % 3 != 0).count() as u64
+    );
+    // an event on a sealed entry rewrites its chunk
+    let mut edit = text("bob", "e1");
+    edit.kind = StoredKind::Edit;
+    edit.target = Some(4);
+    edit.body = "four, edited".into();
+    assert!(matches!(
+        queued(&store, event(conv, edit, u64::MAX, &names)).unwrap(),
+        Landed::Event { seq: 501, .. }
+    ));
+    assert_eq!(
+        store.message(conv, 4).unwrap().unwrap().body,
+        "four, edited"
+    );
+    // expiry of the oldest 200: chunk 1 goes, chunk 2 keeps 201..=256
+    let batch = store.expire_batch(conv, u64::MAX, 200).unwrap().unwrap();
+    assert_eq!((batch.upto, batch.deleted), (200, 200));
+    let (up, _) = all_pages(&store, conv);
+    assert_eq!(up.first().map(|m| m.seq), Some(201));
+    assert_eq!(up.len(), 301);
+    assert_eq!(up[..300], before[200..]);
+    store.flush_now().unwrap();
+    let report = store.check().unwrap();
+    assert!(report.is_ok(), "{:?}", report.lines);
+    assert_eq!(report.stats.chunks, 2);
+    // dedupe pruning: everything is older than a cutoff in the future
+    let mut pruned = 0;
+    while let Some(step) = store.prune_dedupe_next(conv, u64::MAX).unwrap() {
+        pruned += step.entries;
+    }
+    assert_eq!(pruned, 301);
+    assert!(store.dedupe("cy", "c201").unwrap().is_none());
+    assert!(store.check().unwrap().is_ok());
 }
