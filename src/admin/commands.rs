@@ -53,7 +53,24 @@ pub fn print_report(report: &CheckReport, out: &mut dyn Write) -> std::io::Resul
     for line in &report.lines {
         writeln!(out, "{line}")?;
     }
+    let trees: Vec<String> = report
+        .trees
+        .iter()
+        .filter(|(_, keys, _)| *keys > 0)
+        .map(|(name, keys, bytes)| format!("{name} {keys} keys / {bytes} B"))
+        .collect();
+    writeln!(
+        out,
+        "trees (keys / bytes of keys and values): {}",
+        trees.join(", ")
+    )?;
     let s = &report.stats;
+    let secs = report.took.as_secs_f64().max(1e-3);
+    writeln!(
+        out,
+        "checked in {secs:.1} s ({:.0} messages/s)",
+        s.messages as f64 / secs
+    )?;
     let looked = format!(
         "{} users, {} conversations, {} messages ({} sealed chunks), {} member states, {} dedupe entries, {} media",
         s.users, s.conversations, s.messages, s.chunks, s.members, s.dedupe, s.media

@@ -77,6 +77,11 @@ pub struct CheckReport {
     pub format: Option<u8>,
     /// A migration to this version was interrupted (the next start runs it again).
     pub interrupted: Option<u8>,
+    /// Every tree: (name, keys, bytes of keys and values), by name: where the store's
+    /// bytes are (sled's file adds its own overhead and free space).
+    pub trees: Vec<(String, u64, u64)>,
+    /// How long the check took.
+    pub took: std::time::Duration,
 }
 
 impl CheckReport {
@@ -145,6 +150,7 @@ impl Store {
     /// Verifies every invariant listed in the module docs; read-only. Meant for a stopped
     /// store: with writers running, it would report half-done writes.
     pub fn check(&self) -> Result<CheckReport> {
+        let started = std::time::Instant::now();
         let mut r = CheckReport::default();
         let next_conv = self.check_meta(&mut r)?;
         let users = self.check_accounts(&mut r)?;
@@ -155,6 +161,25 @@ impl Store {
         self.check_messages(&mut r, &convs, &last_seqs, &states, &media)?;
         self.check_dedupe(&mut r)?;
         self.check_marks_into(&mut r)?;
+        r.trees = self.tree_sizes()?;
+        r.took = started.elapsed();
         Ok(r)
+    }
+
+    /// (name, keys, bytes of keys and values) of every tree, by name.
+    fn tree_sizes(&self) -> Result<Vec<(String, u64, u64)>> {
+        let mut out = Vec::new();
+        for name in self.db.tree_names() {
+            let tree = self.db.open_tree(&name)?;
+            let (mut keys, mut bytes) = (0u64, 0u64);
+            for kv in tree.iter() {
+                let (k, v) = kv?;
+                keys += 1;
+                bytes += (k.len() + v.len()) as u64;
+            }
+            out.push((String::from_utf8_lossy(&name).into_owned(), keys, bytes));
+        }
+        out.sort();
+        Ok(out)
     }
 }
