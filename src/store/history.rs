@@ -15,12 +15,14 @@ use parking_lot::RwLockReadGuard;
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 
 use super::codec::{chunk_first, chunk_key, message_key, read_be};
-use super::records::{decode, encode, ChunkRecord};
+use super::records::{decode, encode, ChunkRecord, CHUNK_SEQS};
 use super::tx::{tx_decode, tx_encode};
 use super::{MessageRecord, Store};
 use crate::error::{Error, Result};
 
 /// A conversation's entries in a seq range, ascending or descending, from both trees.
+/// A chunk is decompressed only when the scan reaches its range: a page of the newest
+/// entries reads single keys alone.
 pub struct Entries<'a> {
     _shared: RwLockReadGuard<'a, ()>,
     singles: sled::Iter,
@@ -29,7 +31,9 @@ pub struct Entries<'a> {
     hi: u64,
     rev: bool,
     single: Option<(u64, sled::IVec)>,
-    /// The current chunk's entries in [lo, hi], in iteration order.
+    /// The next chunk, not decoded yet: (first seq, value).
+    chunk: Option<(u64, sled::IVec)>,
+    /// The decoded chunk's entries in [lo, hi] not yielded yet, in scan order.
     sealed: VecDeque<(u64, Vec<u8>)>,
 }
 
@@ -51,6 +55,7 @@ impl Store {
             hi,
             rev,
             single: None,
+            chunk: None,
             sealed: VecDeque::new(),
         }
     }
@@ -88,55 +93,79 @@ impl Entries<'_> {
         Ok(())
     }
 
-    /// Fills `sealed` from the next chunk with entries in range, if there is one.
-    fn fill_sealed(&mut self) -> Result<()> {
-        while self.sealed.is_empty() {
-            let Some(kv) = Self::step(&mut self.chunks, self.rev) else {
-                return Ok(());
-            };
-            let (_, v) = kv?;
-            let chunk: ChunkRecord = decode(&v)?;
-            let (lo, hi) = (self.lo, self.hi);
-            let inside = chunk
-                .entries
-                .into_iter()
-                .filter(|e| (lo..=hi).contains(&e.0));
-            self.sealed = if self.rev {
-                inside.rev().collect()
-            } else {
-                inside.collect()
-            };
+    /// Fills `chunk` with the next chunk (undecoded), if there is one.
+    fn fill_chunk(&mut self) -> Result<()> {
+        if self.chunk.is_none() {
+            if let Some(kv) = Self::step(&mut self.chunks, self.rev) {
+                let (k, v) = kv?;
+                self.chunk = Some((read_be(k.get(8..).unwrap_or_default())?, v));
+            }
         }
         Ok(())
     }
 
+    /// Decodes the next chunk into `sealed`, keeping its entries in range.
+    fn open_chunk(&mut self) -> Result<()> {
+        let Some((_, v)) = self.chunk.take() else {
+            return Ok(());
+        };
+        let chunk: ChunkRecord = decode(&v)?;
+        let (lo, hi) = (self.lo, self.hi);
+        let inside = chunk.entries.into_iter().filter(|e| (lo..=hi).contains(&e.0));
+        self.sealed = if self.rev {
+            inside.rev().collect()
+        } else {
+            inside.collect()
+        };
+        Ok(())
+    }
+
+    /// Whether single entry `seq` comes before everything the undecoded next chunk may
+    /// hold (chunk `first` holds seqs `first..first + CHUNK_SEQS`).
+    fn single_before_chunk(&self, seq: u64) -> bool {
+        match &self.chunk {
+            None => true,
+            Some((first, _)) if self.rev => seq >= first + CHUNK_SEQS,
+            Some((first, _)) => seq < *first,
+        }
+    }
+
     fn next_entry(&mut self) -> Result<Option<(u64, MessageRecord)>> {
-        self.fill_single()?;
-        self.fill_sealed()?;
-        let single_first = match (&self.single, self.sealed.front()) {
-            (None, None) => return Ok(None),
-            (Some(_), None) => true,
-            (None, Some(_)) => false,
-            (Some((a, _)), Some((b, _))) => {
-                if a == b {
+        loop {
+            self.fill_single()?;
+            if self.sealed.is_empty() {
+                self.fill_chunk()?;
+                let single_first = match &self.single {
+                    Some((seq, _)) => self.single_before_chunk(*seq),
+                    None => self.chunk.is_none(),
+                };
+                if !single_first {
+                    self.open_chunk()?;
+                    continue;
+                }
+                return match self.single.take() {
+                    Some((seq, v)) => Ok(Some((seq, decode(&v)?))),
+                    None => Ok(None),
+                };
+            }
+            let single_first = match (&self.single, self.sealed.front()) {
+                (Some((a, _)), Some((b, _))) if a == b => {
                     // never both (sealing moves an entry in one transaction): the single wins
                     self.sealed.pop_front();
                     true
-                } else {
-                    (a < b) != self.rev
+                }
+                (Some((a, _)), Some((b, _))) => (a < b) != self.rev,
+                (Some(_), None) => true,
+                (None, _) => false,
+            };
+            if single_first {
+                if let Some((seq, v)) = self.single.take() {
+                    return Ok(Some((seq, decode(&v)?)));
                 }
             }
-        };
-        if single_first {
-            let Some((seq, v)) = self.single.take() else {
-                return Ok(None);
-            };
-            Ok(Some((seq, decode(&v)?)))
-        } else {
-            let Some((seq, bytes)) = self.sealed.pop_front() else {
-                return Ok(None);
-            };
-            Ok(Some((seq, decode(&bytes)?)))
+            if let Some((seq, bytes)) = self.sealed.pop_front() {
+                return Ok(Some((seq, decode(&bytes)?)));
+            }
         }
     }
 }
