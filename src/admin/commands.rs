@@ -253,6 +253,7 @@ pub struct BackupOutcome {
 pub fn backup(settings: &Settings, file: &Path) -> Result<BackupOutcome, AdminError> {
     let data_dir = &settings.server.data_dir;
     let tmp = tmp_name(file);
+    let started = std::time::Instant::now();
     let outcome = match socket::connect(data_dir)? {
         Some(stream) => backup_from_node(stream, &tmp).map(|()| true),
         None => backup_direct(settings, data_dir, &tmp).map(|()| false),
@@ -271,9 +272,11 @@ pub fn backup(settings: &Settings, file: &Path) -> Result<BackupOutcome, AdminEr
     fs::rename(&tmp, file).map_err(io)?;
     sync_parent(file)?;
     let bytes = fs::metadata(file).map_err(io)?.len();
+    let secs = started.elapsed().as_secs_f64().max(1e-3);
     println!(
-        "backup: wrote {} ({bytes} bytes, {})",
+        "backup: wrote {} ({bytes} bytes in {secs:.1} s, {:.1} MB/s, {})",
         file.display(),
+        bytes as f64 / secs / 1e6,
         if from_running_node {
             "snapshot streamed by the running node"
         } else {

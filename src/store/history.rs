@@ -111,7 +111,10 @@ impl Entries<'_> {
         };
         let chunk: ChunkRecord = decode(&v)?;
         let (lo, hi) = (self.lo, self.hi);
-        let inside = chunk.entries.into_iter().filter(|e| (lo..=hi).contains(&e.0));
+        let inside = chunk
+            .entries
+            .into_iter()
+            .filter(|e| (lo..=hi).contains(&e.0));
         self.sealed = if self.rev {
             inside.rev().collect()
         } else {

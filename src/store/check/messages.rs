@@ -64,10 +64,14 @@ impl Store {
     ) -> Result<()> {
         let mut ids: std::collections::BTreeSet<u64> = convs.keys().copied().collect();
         ids.extend(self.conversations_in_history(r)?);
+        let total = last_seqs.values().sum();
+        let mut progress = crate::progress::Progress::delayed("check", total, "messages");
         for conv in ids {
             let (last, countable) = self.check_history(r, conv, convs, media)?;
             self.finish_conversation(r, conv, last, &countable, last_seqs, states);
+            progress.set(r.stats.messages);
         }
+        progress.finish();
         Ok(())
     }
 
