@@ -153,9 +153,12 @@ impl Store {
                             }
                         }
                         let moved = singles.len();
-                        sealed.entries.extend(singles);
-                        sealed.entries.sort_by_key(|e| e.0);
-                        sealed.entries.dedup_by_key(|e| e.0);
+                        // a seq both sealed and single (never written so): the single wins,
+                        // as it does for readers
+                        singles.append(&mut sealed.entries);
+                        singles.sort_by_key(|e| e.0);
+                        singles.dedup_by_key(|e| e.0);
+                        sealed.entries = singles;
                         let fits = sealed.raw_len() <= MAX_SEAL_BYTES;
                         if fits && moved > 0 {
                             chunks.insert(&chunk, tx_encode(&sealed)?)?;
