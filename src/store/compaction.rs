@@ -9,7 +9,7 @@
 //!   [`CHUNK_SEQS`] seqs move from their own keys in `convseq_message` into one
 //!   zstd-compressed [`ChunkRecord`] in `convseq_chunk`. The newest entries stay single
 //!   keys: new messages, receipts and most edits and reactions touch only them. Readers
-//!   see both trees through [`Entries`](super::history::Entries);
+//!   see both trees through `store::history`;
 //! - **dedupe pruning**: the dedupe entries of messages older than
 //!   `storage.dedupe_window_secs` are removed. A retry of a message sent longer ago than
 //!   that is stored again (clients retry within seconds or minutes of a reconnect).
