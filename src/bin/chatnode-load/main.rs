@@ -1,7 +1,8 @@
 //! `chatnode-load`: drives a running chatnode over real sockets (HTTP + WebSocket, the
 //! real protocol) and prints one table per run: connect+auth rate and RSS per idle
 //! connection, durable 1:1 throughput with ack and end-to-end latency, group fan-out,
-//! the offline drain, and the ceilings (raw fsync, raw sled group commit, store-only).
+//! the offline drain, the ceilings (raw fsync, raw sled group commit, store-only), and a
+//! big store's history (filled over the protocol, then paged and synced).
 //!
 //! Every scenario is bounded in count and time and refuses non-loopback addresses.
 //! `bench/run-all.sh` starts a node with the settings below and runs them all.
@@ -21,6 +22,7 @@ use std::{net::SocketAddr, path::PathBuf, sync::Arc};
 use clap::{Args, Parser, Subcommand};
 
 use report::Report;
+use scenarios::history::{fill::FillPlan, probe::ProbePlan, shape::ShapePlan};
 use scenarios::{connect::ConnectPlan, fanout::FanoutPlan, pairs::PairsPlan};
 
 /// Errors of the tool: a message for the operator.
@@ -158,6 +160,12 @@ enum Cmd {
         #[arg(long, default_value_t = 50)]
         churn: usize,
     },
+    /// Issue 25's big store: `history fill` fills a node over the protocol, `history
+    /// probe` pages its history and syncs its biggest conversation (bench/history.sh).
+    History {
+        #[command(subcommand)]
+        step: HistoryCmd,
+    },
     /// No node: the disk's raw fsync rate and raw sled group commit.
     Ceiling {
         /// Seconds per measurement.
@@ -166,6 +174,77 @@ enum Cmd {
         /// Writer thread counts for the group commit.
         #[arg(long, value_delimiter = ',', default_value = "1,16")]
         writers: Vec<usize>,
+    },
+}
+
+#[derive(Subcommand)]
+enum HistoryCmd {
+    /// Fill a fresh node: direct chats and groups (one member of every group never
+    /// connects), ~80-byte Latin and Chinese bodies, as fast as the node acks; everyone
+    /// else reads everything. Writes the manifest `probe` reads.
+    Fill {
+        /// Messages to send in all.
+        #[arg(long, default_value_t = 1_000_000)]
+        messages: u64,
+        /// Active accounts (the ghost comes on top).
+        #[arg(long, default_value_t = 100)]
+        users: usize,
+        /// Direct conversations.
+        #[arg(long, default_value_t = 600)]
+        directs: usize,
+        /// Group conversations.
+        #[arg(long, default_value_t = 400)]
+        groups: usize,
+        /// Fewest members of a group, the ghost included.
+        #[arg(long, default_value_t = 4)]
+        group_min: usize,
+        /// Most members of a group, the ghost included.
+        #[arg(long, default_value_t = 9)]
+        group_max: usize,
+        /// Share of the messages sent in groups: the ghost's offline queue.
+        #[arg(long, default_value_t = 0.4)]
+        group_share: f64,
+        /// Unacked sends per user.
+        #[arg(long, default_value_t = 16)]
+        window: usize,
+        /// Readers send `read` after this many new messages of a conversation.
+        #[arg(long, default_value_t = 50)]
+        read_every: u64,
+        /// Where to write the manifest (accounts, tokens, conversations).
+        #[arg(long, default_value = "history-manifest.json")]
+        manifest: PathBuf,
+        /// Seed of the layout and the bodies.
+        #[arg(long, default_value_t = 25)]
+        seed: u64,
+        /// Give up after this many seconds of sending.
+        #[arg(long, default_value_t = 3600.0)]
+        max_secs: f64,
+    },
+    /// Against a filled node (needs --node-pid): clients paging history newest-first,
+    /// then oldest-first, p50/p99 and node RSS; then syncs of the biggest conversation
+    /// from 0 with small limits, node RSS meanwhile.
+    Probe {
+        /// The manifest `history fill` wrote.
+        #[arg(long, default_value = "history-manifest.json")]
+        manifest: PathBuf,
+        /// Clients paging at once.
+        #[arg(long, default_value_t = 100)]
+        clients: usize,
+        /// Seconds of paging per kind.
+        #[arg(long, default_value_t = 10.0)]
+        secs: f64,
+        /// Messages per page (the node clamps to 100).
+        #[arg(long, default_value_t = 50)]
+        page: u32,
+        /// Pages a client reads in one conversation before it picks another.
+        #[arg(long, default_value_t = 10)]
+        depth: usize,
+        /// `limit` of each far-behind sync (one sync per value).
+        #[arg(long, value_delimiter = ',', default_value = "50,500")]
+        sync_limits: Vec<u32>,
+        /// Seed of the clients' picks.
+        #[arg(long, default_value_t = 25)]
+        seed: u64,
     },
 }
 
@@ -280,6 +359,67 @@ async fn run(cli: Cli) -> Res<()> {
         Cmd::Latency { secs } => {
             scenarios::pairs::latency(target, &prefix, secs, &mut report).await?;
             "latency: one pair, one message in flight"
+        }
+        Cmd::History {
+            step:
+                HistoryCmd::Fill {
+                    messages,
+                    users,
+                    directs,
+                    groups,
+                    group_min,
+                    group_max,
+                    group_share,
+                    window,
+                    read_every,
+                    manifest,
+                    seed,
+                    max_secs,
+                },
+        } => {
+            let plan = FillPlan {
+                shape: ShapePlan {
+                    messages,
+                    users,
+                    directs,
+                    groups,
+                    group_min,
+                    group_max,
+                    group_share,
+                },
+                window,
+                read_every,
+                manifest,
+                seed,
+                max_secs,
+            };
+            scenarios::history::fill::run(&target, &prefix, &plan, common.node_pid, &mut report)
+                .await?;
+            "history fill: a big store over the protocol"
+        }
+        Cmd::History {
+            step:
+                HistoryCmd::Probe {
+                    manifest,
+                    clients,
+                    secs,
+                    page,
+                    depth,
+                    sync_limits,
+                    seed,
+                },
+        } => {
+            let plan = ProbePlan {
+                manifest,
+                clients,
+                secs,
+                page,
+                depth,
+                sync_limits,
+                seed,
+            };
+            scenarios::history::probe::run(&target, &plan, common.node_pid, &mut report).await?;
+            "history probe: paging and a far-behind sync"
         }
         Cmd::Ceiling { secs, writers } => {
             scenarios::ceilings::run(&scratch, secs, &writers, &mut report).await?;

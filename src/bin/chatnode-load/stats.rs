@@ -91,3 +91,56 @@ pub fn thousands(n: u64) -> String {
     }
     out
 }
+
+/// Samples a process's RSS in the background until stopped: its peak over the span.
+pub struct RssSampler {
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<u64>,
+}
+
+impl RssSampler {
+    /// Starts sampling `pid` every `every` (the first reading at once).
+    pub fn start(pid: u32, every: Duration) -> RssSampler {
+        let (stop, mut stopped) = tokio::sync::watch::channel(false);
+        let task = tokio::spawn(async move {
+            let mut peak = 0;
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {
+                        if let Ok(kib) = rss_kib(pid) {
+                            peak = peak.max(kib);
+                        }
+                    }
+                    _ = stopped.changed() => break,
+                }
+            }
+            if let Ok(kib) = rss_kib(pid) {
+                peak = peak.max(kib);
+            }
+            peak
+        });
+        RssSampler { stop, task }
+    }
+
+    /// Stops sampling; the peak in KiB (0 if the process could not be read).
+    pub async fn peak_kib(self) -> u64 {
+        let _ = self.stop.send(true);
+        self.task.await.unwrap_or(0)
+    }
+}
+
+/// KiB as "M.m MiB".
+pub fn mib(kib: u64) -> String {
+    format!("{:.1} MiB", kib as f64 / 1024.0)
+}
+
+/// A difference of two KiB readings as "+M.m MiB" (or "-").
+pub fn mib_delta(after: u64, before: u64) -> String {
+    let d = after as f64 - before as f64;
+    format!(
+        "{}{:.1} MiB",
+        if d < 0.0 { "-" } else { "+" },
+        d.abs() / 1024.0
+    )
+}

@@ -149,6 +149,19 @@ pub enum Incoming {
         conv: u64,
         /// Messages.
         messages: Vec<Msg>,
+        /// More after these.
+        #[serde(default)]
+        has_more: bool,
+    },
+    /// A page of history.
+    History {
+        /// Conversation.
+        conv: u64,
+        /// Messages, ascending by seq.
+        messages: Vec<Msg>,
+        /// More in the direction asked.
+        #[serde(default)]
+        has_more: bool,
     },
     /// End of a drain or sync.
     SyncDone {},

@@ -4,6 +4,7 @@ pub mod ceilings;
 pub mod connect;
 pub mod drain;
 pub mod fanout;
+pub mod history;
 pub mod pairs;
 pub mod soak;
 
