@@ -21,7 +21,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
-use sled::transaction::Transactional;
+use sled::transaction::{ConflictableTransactionError, Transactional, TransactionalTree};
 
 use super::codec::{
     be, chunk_first, chunk_key, decode, dedupe_key, encode, message_key, read_be, MAX_CHUNK_BYTES,
@@ -166,15 +166,7 @@ impl Store {
                                 messages.remove(&message_key(conv, seq))?;
                             }
                         }
-                        let stored = match compaction.get(be(conv))? {
-                            Some(v) => decode(&v).map_err(abort)?,
-                            None => CompactionState::default(),
-                        };
-                        let next = CompactionState {
-                            sealed_upto: stored.sealed_upto.max(end),
-                            ..stored
-                        };
-                        compaction.insert(&be(conv), encode(&next).map_err(abort)?)?;
+                        advance(compaction, conv, |s| s.sealed_upto = s.sealed_upto.max(end))?;
                         Ok(if fits { moved } else { 0 })
                     },
                 ),
@@ -227,15 +219,9 @@ impl Store {
                             removed += 1;
                         }
                     }
-                    let stored = match compaction.get(be(conv))? {
-                        Some(v) => decode(&v).map_err(abort)?,
-                        None => CompactionState::default(),
-                    };
-                    let next = CompactionState {
-                        deduped_upto: stored.deduped_upto.max(upto),
-                        ..stored
-                    };
-                    compaction.insert(&be(conv), encode(&next).map_err(abort)?)?;
+                    advance(compaction, conv, |s| {
+                        s.deduped_upto = s.deduped_upto.max(upto)
+                    })?;
                     Ok(removed)
                 }),
             )
@@ -250,6 +236,19 @@ impl Store {
     }
 }
 
-fn abort(e: Error) -> sled::transaction::ConflictableTransactionError<Error> {
-    sled::transaction::ConflictableTransactionError::Abort(e)
+/// Moves `conv`'s compaction state forward by `step`, inside a transaction (the stored
+/// state, not the one read before it: both steps move it).
+fn advance(
+    compaction: &TransactionalTree,
+    conv: u64,
+    step: impl Fn(&mut CompactionState),
+) -> std::result::Result<(), ConflictableTransactionError<Error>> {
+    let mut state = match compaction.get(be(conv))? {
+        Some(v) => decode(&v).map_err(ConflictableTransactionError::Abort)?,
+        None => CompactionState::default(),
+    };
+    step(&mut state);
+    let value = encode(&state).map_err(ConflictableTransactionError::Abort)?;
+    compaction.insert(&be(conv), value)?;
+    Ok(())
 }
