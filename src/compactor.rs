@@ -73,8 +73,8 @@ pub fn pass(store: &Store, window_secs: u64, stop: &AtomicBool) -> Result<usize>
                 return Ok(steps);
             }
             let started = Instant::now();
-            let cutoff = now_ms().saturating_sub(window_secs.saturating_mul(1000));
-            let step = match store.prune_dedupe_next(conv, cutoff)? {
+            let window_ms = window_secs.saturating_mul(1000);
+            let step = match store.prune_dedupe_next(conv, now_ms(), window_ms)? {
                 Some(step) => Some(step),
                 None => store.seal_next(conv)?,
             };

@@ -20,13 +20,11 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use serde::{Deserialize, Serialize};
 use sled::transaction::{ConflictableTransactionError, Transactional, TransactionalTree};
 
-use super::codec::{
-    be, chunk_first, chunk_key, decode, dedupe_key, encode, message_key, read_be, MAX_CHUNK_BYTES,
-};
-use super::records::{ChunkRecord, CHUNK_SEQS};
+use super::codec::{be, chunk_first, chunk_key, dedupe_key, message_key, read_be, MAX_CHUNK_BYTES};
+pub use super::records::CompactionState;
+use super::records::{decode, ChunkRecord, CHUNK_SEQS};
 use super::tx::{tx_decode, tx_encode, tx_result};
 use super::{Store, Ticket};
 use crate::error::{Error, Result};
@@ -38,16 +36,6 @@ pub const KEEP_NEWEST: u64 = 64;
 /// chunk may hold, so edits and reactions folded in later have room. A range of larger
 /// messages stays as single keys.
 const MAX_SEAL_BYTES: usize = MAX_CHUNK_BYTES / 4;
-
-/// `convid_compaction`: how far the two steps have come in one conversation.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CompactionState {
-    /// Every seq up to here has been considered for sealing (a multiple of
-    /// [`CHUNK_SEQS`]); entries above it are single keys.
-    pub sealed_upto: u64,
-    /// Dedupe entries of every entry up to here are gone.
-    pub deduped_upto: u64,
-}
 
 /// What compaction did since the store was opened (/metrics).
 #[derive(Debug, Default)]
@@ -182,27 +170,50 @@ impl Store {
     }
 
     /// Removes the dedupe entries of up to [`CHUNK_SEQS`] of `conv`'s oldest entries not
-    /// pruned yet that were stored before `cutoff_ms`; `None` if there are none.
-    pub fn prune_dedupe_next(&self, conv: u64, cutoff_ms: u64) -> Result<Option<Step>> {
+    /// pruned yet that are older than `window_ms` at `now_ms`; `None` if there is nothing
+    /// to do. Once it knows when the next entry falls out of the window it records that,
+    /// and until then answers `None` from the compaction state alone: an idle node's
+    /// passes read no message (and pull no chunk into sled's cache) to learn it.
+    pub fn prune_dedupe_next(
+        &self,
+        conv: u64,
+        now_ms: u64,
+        window_ms: u64,
+    ) -> Result<Option<Step>> {
         let state = self.compaction_state(conv)?;
+        if state.unpruned_since_ms != 0
+            && state.unpruned_since_ms.saturating_add(window_ms) > now_ms
+        {
+            return Ok(None);
+        }
+        let cutoff = now_ms.saturating_sub(window_ms);
         let mut doomed = Vec::new();
         let mut upto = None;
+        let mut seen = 0;
+        // the ts of the oldest entry kept; `now_ms` when none follows (a later one is
+        // newer), 0 when a full batch left the rest unread
+        let mut since = now_ms;
         for entry in self
             .entries(conv, state.deduped_upto + 1, u64::MAX, false)
             .take(CHUNK_SEQS as usize)
         {
             let (seq, m) = entry?;
-            if m.ts >= cutoff_ms {
+            seen += 1;
+            if m.ts >= cutoff {
+                since = m.ts.max(1);
                 break;
             }
             upto = Some(seq);
+            if seen == CHUNK_SEQS as usize {
+                since = 0;
+            }
             if !m.client_id.is_empty() {
                 doomed.push((dedupe_key(&m.sender, &m.client_id), seq));
             }
         }
-        let Some(upto) = upto else {
+        if upto.is_none() && since == state.unpruned_since_ms {
             return Ok(None);
-        };
+        }
         let (removed, ticket) = self.write(|| {
             tx_result(
                 (&self.dedupe, &self.compaction).transaction(|(dedupe, compaction)| {
@@ -220,7 +231,10 @@ impl Store {
                         }
                     }
                     advance(compaction, conv, |s| {
-                        s.deduped_upto = s.deduped_upto.max(upto)
+                        if let Some(upto) = upto {
+                            s.deduped_upto = s.deduped_upto.max(upto);
+                        }
+                        s.unpruned_since_ms = since;
                     })?;
                     Ok(removed)
                 }),
@@ -244,11 +258,10 @@ fn advance(
     step: impl Fn(&mut CompactionState),
 ) -> std::result::Result<(), ConflictableTransactionError<Error>> {
     let mut state = match compaction.get(be(conv))? {
-        Some(v) => decode(&v).map_err(ConflictableTransactionError::Abort)?,
+        Some(v) => tx_decode(&v)?,
         None => CompactionState::default(),
     };
     step(&mut state);
-    let value = encode(&state).map_err(ConflictableTransactionError::Abort)?;
-    compaction.insert(&be(conv), value)?;
+    compaction.insert(&be(conv), tx_encode(&state)?)?;
     Ok(())
 }

@@ -632,10 +632,44 @@ fn sealing_and_expiry_keep_every_read_the_same() {
     assert_eq!(report.stats.chunks, 2);
     // dedupe pruning: everything is older than a cutoff in the future
     let mut pruned = 0;
-    while let Some(step) = store.prune_dedupe_next(conv, u64::MAX).unwrap() {
+    while let Some(step) = store.prune_dedupe_next(conv, u64::MAX, 0).unwrap() {
         pruned += step.entries;
     }
     assert_eq!(pruned, 301);
     assert!(store.dedupe("cy", "c201").unwrap().is_none());
+    assert!(store.check().unwrap().is_ok());
+}
+
+#[test]
+fn pruning_records_when_it_is_next_due() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, conv, _) = populated(dir.path(), 200);
+    let oldest = store.message(conv, 1).unwrap().unwrap().ts;
+    let newest = store.message(conv, 200).unwrap().unwrap().ts;
+    let window = 3_600_000;
+    // nothing is out of the window yet: the first look records the oldest entry's time
+    let look = store.prune_dedupe_next(conv, newest, window).unwrap();
+    assert_eq!(look.map(|s| s.entries), Some(0));
+    assert_eq!(
+        store.compaction_state(conv).unwrap().unpruned_since_ms,
+        oldest
+    );
+    // from then on, until it falls out, the state alone answers
+    assert!(store
+        .prune_dedupe_next(conv, oldest + window - 1, window)
+        .unwrap()
+        .is_none());
+    assert!(store.dedupe("bob", "c1").unwrap().is_some());
+    // once it is out, pruning reads on and records the next due time
+    let now = newest + window + 1;
+    let mut pruned = 0;
+    while let Some(step) = store.prune_dedupe_next(conv, now, window).unwrap() {
+        pruned += step.entries;
+    }
+    assert_eq!(pruned, 200);
+    let state = store.compaction_state(conv).unwrap();
+    assert_eq!(state.deduped_upto, 200);
+    // nothing follows: no entry is older than the moment it looked
+    assert_eq!(state.unpruned_since_ms, now);
     assert!(store.check().unwrap().is_ok());
 }

@@ -273,3 +273,24 @@ fn layout1_chunk() {
     assert_eq!(m.body, "你好");
     assert!(chunk.get(131).is_none());
 }
+
+#[test]
+fn compaction_state_layouts() {
+    // layout 1, as format 3 wrote it: sealed up to 384, deduped up to 200
+    let old: CompactionState = decode(&bytes("01fb8001c8")).unwrap();
+    assert_eq!(
+        old,
+        CompactionState {
+            sealed_upto: 384,
+            deduped_upto: 200,
+            unpruned_since_ms: 0,
+        }
+    );
+    pinned(
+        &CompactionState {
+            unpruned_since_ms: 1_796_606_306_784,
+            ..old
+        },
+        "02fb8001c8fde0a9144ea2010000",
+    );
+}

@@ -52,6 +52,7 @@ macro_rules! layout_body {
 }
 
 mod chunk;
+mod compaction;
 mod conversation;
 mod kinds;
 mod media;
@@ -64,6 +65,7 @@ mod user;
 mod golden_tests;
 
 pub use chunk::{ChunkRecord, CHUNK_SEQS};
+pub use compaction::CompactionState;
 pub use conversation::ConvRecord;
 pub use kinds::{StoredConvKind, StoredKind};
 pub use media::MediaRecord;
