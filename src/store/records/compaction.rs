@@ -8,7 +8,7 @@ use crate::store::codec::from_body;
 
 /// `convid_compaction`: how far the two compaction steps have come in one conversation
 /// (`store::compaction`); every field only moves forward.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 // `remote = "Self"`: stored only through `records::encode`, never by `codec::encode`.
 #[serde(remote = "Self")]
 pub struct CompactionState {
